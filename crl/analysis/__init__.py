@@ -1,0 +1,1 @@
+"""Graph read-out, traversals, identifiability and exports built on a trained model."""

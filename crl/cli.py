@@ -1,0 +1,103 @@
+"""The `crl` command: synth, validate, train, evaluate, export. Exit 0 ok, 1 user error (plain lines), 2 usage."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from crl.errors import CrlError
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from crl.data.synthetic import write_preset
+
+    out = write_preset(args.preset, Path(args.out), n=args.n, seed=args.seed)
+    print(f"wrote synthetic cohort '{args.preset}' to {out}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from crl.data.validate import validate_cohort
+
+    report = validate_cohort(Path(args.dir))
+    print(report.format())
+    return 0 if report.ok else 1
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from crl.train import train_cli
+
+    return train_cli(args)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from crl.evaluate import evaluate_run
+
+    result = evaluate_run(Path(args.run), truth=Path(args.truth) if args.truth else None)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from crl.analysis.export import export_run
+
+    path = export_run(Path(args.run), args.format, out=Path(args.out) if args.out else None)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="write a synthetic cohort with ground truth")
+    p.add_argument("preset", help="preset name (see `crl synth --list`)")
+    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("--n", type=int, default=None, help="number of subjects (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("validate", help="check a cohort folder and print every problem found")
+    p.add_argument("dir")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("train", help="train on a cohort and write a run folder")
+    p.add_argument("dir", help="cohort folder")
+    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument("--config", default=None, help="TOML or JSON configuration file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config field")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="print a run's metrics as JSON")
+    p.add_argument("run")
+    p.add_argument("--truth", default=None, help="synthetic cohort folder with truth/ (default: the run's cohort)")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("export", help="write a run's graph or report")
+    p.add_argument("run")
+    p.add_argument("--format", required=True, choices=["graphml", "dot", "json", "html"])
+    p.add_argument("--out", default=None)
+    p.set_defaults(func=_cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CrlError as error:
+        for line in str(error).splitlines() or ["error"]:
+            print(f"crl {args.command}: {line}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"crl {args.command}: interrupted", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

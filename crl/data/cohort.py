@@ -1,0 +1,112 @@
+"""The in-memory cohort: per-modality arrays aligned by subject ID, a seeded split, train-only normalisation."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+KINDS = ("tabular", "timeseries", "image")
+
+
+@dataclass
+class Modality:
+    """One modality's data, rows aligned with `Cohort.subject_ids`.
+
+    data: tabular (N, F) float32; timeseries (N, C, T) float32; image (N, H, W, C) uint8 (kept uint8 until batched).
+    feature_names: tabular column names; timeseries channel names; image channel names (e.g. ["gray"] or R, G, B).
+    """
+
+    name: str
+    kind: str
+    data: np.ndarray
+    feature_names: list[str]
+    latents: int = 2
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one subject's observation."""
+        return tuple(self.data.shape[1:])
+
+
+@dataclass
+class Normaliser:
+    """Per-modality centre and scale fitted on the training split only, broadcastable to one observation."""
+
+    centre: dict[str, np.ndarray]
+    scale: dict[str, np.ndarray]
+
+    def apply(self, name: str, x: np.ndarray) -> np.ndarray:
+        """Normalise a batch of modality `name` to float32."""
+        return ((x.astype(np.float32) - self.centre[name]) / self.scale[name]).astype(np.float32)
+
+    def invert(self, name: str, x: np.ndarray) -> np.ndarray:
+        """Back to the original units (images: 0–255 floats)."""
+        return x * self.scale[name] + self.centre[name]
+
+    def to_dict(self) -> dict:
+        return {k: {"centre": self.centre[k].tolist(), "scale": self.scale[k].tolist()} for k in self.centre}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Normaliser:
+        return cls(
+            centre={k: np.asarray(v["centre"], dtype=np.float32) for k, v in d.items()},
+            scale={k: np.asarray(v["scale"], dtype=np.float32) for k, v in d.items()},
+        )
+
+
+@dataclass
+class Cohort:
+    """Subjects present in every modality, in one order; who was left out and why is kept in `excluded`."""
+
+    name: str
+    subject_ids: np.ndarray  # (N,) str
+    modalities: dict[str, Modality]
+    covariates: pd.DataFrame | None = None  # indexed by subject_id, rows aligned with subject_ids
+    root: Path | None = None
+    excluded: dict[str, str] = field(default_factory=dict)  # subject_id -> reason
+
+    def __len__(self) -> int:
+        return len(self.subject_ids)
+
+    def split(self, seed: int = 0, validation_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+        """Seeded split by subject: (train_indices, validation_indices), each sorted."""
+        n = len(self)
+        order = np.random.default_rng(seed).permutation(n)
+        n_val = int(round(n * validation_fraction)) if n > 1 else 0
+        n_val = min(max(n_val, 1 if validation_fraction > 0 and n > 1 else 0), n - 1)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def fit_normaliser(self, train_indices: np.ndarray) -> Normaliser:
+        """Centre/scale per tabular column or time-series channel; images map 0–255 to about [-1, 1]."""
+        centre, scale = {}, {}
+        for name, m in self.modalities.items():
+            x = m.data[train_indices]
+            if m.kind == "image":
+                centre[name] = np.full((1,) * (x.ndim - 1), 127.5, dtype=np.float32)
+                scale[name] = np.full((1,) * (x.ndim - 1), 127.5, dtype=np.float32)
+                continue
+            axes = (0,) if m.kind == "tabular" else (0, 2)
+            mu = x.mean(axis=axes, keepdims=True, dtype=np.float64)[0]
+            sd = x.std(axis=axes, keepdims=True, dtype=np.float64)[0]
+            centre[name] = mu.astype(np.float32)
+            scale[name] = np.where(sd > 1e-8, sd, 1.0).astype(np.float32)
+        return Normaliser(centre, scale)
+
+    def fingerprint(self) -> str:
+        """A short hash of IDs, modality names, kinds and shapes: tells whether a model fits this cohort."""
+        h = hashlib.sha256()
+        h.update("\n".join(map(str, self.subject_ids)).encode())
+        for name, m in sorted(self.modalities.items()):
+            h.update(f"{name}|{m.kind}|{m.shape}|{','.join(m.feature_names)}".encode())
+        return h.hexdigest()[:16]
+
+    def schema(self) -> dict:
+        """Modality names, kinds, shapes and feature names: what a trained model needs to encode another cohort."""
+        return {
+            name: {"kind": m.kind, "shape": list(m.shape), "features": list(m.feature_names), "latents": m.latents}
+            for name, m in self.modalities.items()
+        }

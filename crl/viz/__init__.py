@@ -1,0 +1,1 @@
+"""Pure functions that turn arrays into plotly figures and pyvis HTML."""
