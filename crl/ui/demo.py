@@ -1,0 +1,29 @@
+"""Where the built-in demo cohort lives: shipped in assets/, else generated once into a cache folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+SHIPPED = ASSETS / "demo" / "cohort"
+FALLBACK_PRESET = "paper-case1"
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("CRL_CACHE", Path.home() / ".cache" / "crl"))
+
+
+@st.cache_resource(show_spinner="Preparing the demo cohort…")
+def demo_cohort_dir() -> Path:
+    """The shipped demo cohort; until one ships, a small synthetic cohort written once and reused."""
+    if (SHIPPED / "cohort.toml").exists():
+        return SHIPPED
+    from crl.data.synthetic import write_preset
+
+    target = cache_root() / "demo-synthetic"
+    if not (target / "cohort.toml").exists():
+        write_preset(FALLBACK_PRESET, target, n=2000, seed=0, overwrite=True)
+    return target
