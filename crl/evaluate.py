@@ -1,0 +1,106 @@
+"""Scores a run folder's latents and graph against a synthetic cohort's ground truth (CONTRACTS.md §2-3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crl.data.truth import Truth, load_truth, split_latent_name
+from crl.errors import RunError
+from crl.metrics import cross_modal_mask, map_graph, mcc, mcc_per_block, r2_heldout, shd
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def blocks_of(names: list[str]) -> dict[str, list[int]]:
+    """Modality -> column indices, from latent names "<modality>.z<k>"."""
+    blocks: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        blocks.setdefault(split_latent_name(name)[0], []).append(i)
+    return blocks
+
+
+def adjacency_from_edges(edges: pd.DataFrame, names: list[str], threshold: float) -> np.ndarray:
+    """(d, d) binary adjacency, [i, j] = 1 for source i -> target j with weight >= threshold."""
+    index = {name: i for i, name in enumerate(names)}
+    adjacency = np.zeros((len(names), len(names)), dtype=int)
+    kept = edges[edges["weight"].astype(float) >= threshold]
+    for source, target in zip(kept["source"], kept["target"]):
+        if source in index and target in index and source != target:
+            adjacency[index[source], index[target]] = 1
+    return adjacency
+
+
+def score(
+    latents: pd.DataFrame, edges: pd.DataFrame | None, truth: Truth, threshold: float = DEFAULT_THRESHOLD, seed: int = 0
+) -> dict:
+    """Every metric of METHOD.md §6 for estimated latents (indexed by subject_id) and an edge table.
+
+    Subjects are matched by ID; latents are matched within each modality (names must share modality names).
+    """
+    common = truth.latents.index.intersection(latents.index)
+    if len(common) < 20:
+        raise RunError(
+            f"only {len(common)} subjects are shared by the run's latents and the truth; "
+            "evaluate against the cohort the run was trained on (--truth DIR)"
+        )
+    true = truth.latents.loc[common].to_numpy(float)
+    est = latents.loc[common].to_numpy(float)
+    true_names, est_names = truth.latent_names, [str(c) for c in latents.columns]
+    true_blocks, est_blocks = blocks_of(true_names), blocks_of(est_names)
+    if set(true_blocks) != set(est_blocks):
+        raise RunError(
+            f"the run's modalities {sorted(est_blocks)} differ from the truth's {sorted(true_blocks)}; "
+            "pass the cohort this run was trained on"
+        )
+    block_result = mcc_per_block(true, est, true_blocks, est_blocks)
+    order = np.random.default_rng(seed).permutation(len(common))
+    n_test = max(2, len(common) // 5)
+    r2 = r2_heldout(true, est, order[n_test:], order[:n_test], seed=seed)
+    result = {
+        "subjects": int(len(common)),
+        "mcc": block_result.global_.value,
+        "mcc_within_modality": block_result.within_blocks,
+        "mcc_spearman": mcc(true, est, method="spearman").value,
+        "mcc_per_modality": {name: r.value for name, r in block_result.per_block.items()},
+        "r2": r2.mean,
+        "r2_per_latent": {name: float(v) for name, v in zip(true_names, r2.per_latent)},
+        "matching": {true_names[t]: est_names[e] for t, e in block_result.matching.items()},
+    }
+    if edges is not None:
+        est_adj = adjacency_from_edges(edges, est_names, threshold)
+        mapped = map_graph(est_adj, block_result.matching, n_true=len(true_names))
+        graph = shd(truth.adjacency().astype(int), mapped, cross_mask=cross_modal_mask(true_blocks, len(true_names)))
+        result["threshold"] = threshold
+        result["graph"] = graph.to_dict()
+        result["shd"] = graph.total
+        result["shd_cross_modal"] = graph.cross.total if graph.cross is not None else None
+    return result
+
+
+def read_run(run: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame | None]:
+    """(config, latents indexed by subject_id, edge table or None) from a run folder."""
+    run = Path(run)
+    if not (run / "latents.csv").exists():
+        raise RunError(f"{run} has no latents.csv: it is not a finished run folder (train it with `crl train`)")
+    config_path = run / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    latents = pd.read_csv(run / "latents.csv", dtype={"subject_id": str}).set_index("subject_id")
+    edges = pd.read_csv(run / "graph.csv") if (run / "graph.csv").exists() else None
+    return config, latents, edges
+
+
+def evaluate_run(run: Path, truth: Path | None = None, threshold: float | None = None) -> dict:
+    """Metrics of a run folder against ground truth (default: the cohort recorded in its config.json)."""
+    config, latents, edges = read_run(run)
+    if truth is None:
+        recorded = (config.get("cohort") or {}).get("path")
+        if not recorded:
+            raise RunError(f"{run}/config.json does not record its cohort; pass --truth COHORT_DIR")
+        truth = Path(recorded)
+    if threshold is None:
+        threshold = float((config.get("graph") or {}).get("threshold", DEFAULT_THRESHOLD))
+    return score(latents, edges, load_truth(Path(truth)), threshold=threshold)
