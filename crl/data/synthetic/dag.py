@@ -1,0 +1,136 @@
+"""Random latent DAGs over modality blocks, with a cross-modal density knob and optional acceptance test.
+
+Convention used throughout the synthetic package: `adjacency[i, j] = True` means an edge from latent i to
+latent j (source = row, target = column); `blocks` maps modality name -> the latent indices of that modality,
+in the order of the adjacency matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from crl.errors import ConfigError, CrlError
+
+Accept = Callable[[np.ndarray, dict[str, list[int]]], bool]
+
+
+def make_blocks(names: Sequence[str], sizes: Sequence[int]) -> dict[str, list[int]]:
+    """Consecutive latent indices per modality: make_blocks(["a", "b"], [2, 3]) -> {"a": [0, 1], "b": [2, 3, 4]}."""
+    blocks, start = {}, 0
+    for name, size in zip(names, sizes, strict=True):
+        if size < 1:
+            raise ConfigError(f"modality '{name}' needs at least one latent (got {size}); set latents >= 1")
+        blocks[name] = list(range(start, start + size))
+        start += size
+    return blocks
+
+
+def is_acyclic(adjacency: np.ndarray) -> bool:
+    """True when the directed graph has no cycle (Kahn's algorithm)."""
+    a = np.asarray(adjacency, dtype=bool).copy()
+    indegree = a.sum(axis=0)
+    ready = [i for i in range(a.shape[0]) if indegree[i] == 0]
+    seen = 0
+    while ready:
+        i = ready.pop()
+        seen += 1
+        for j in np.flatnonzero(a[i]):
+            indegree[j] -= 1
+            if indegree[j] == 0:
+                ready.append(int(j))
+    return seen == a.shape[0]
+
+
+def topological_order(adjacency: np.ndarray) -> list[int]:
+    """A topological order of an acyclic adjacency (parents before children, ties by index)."""
+    a = np.asarray(adjacency, dtype=bool)
+    indegree = a.sum(axis=0).astype(int)
+    order: list[int] = []
+    ready = sorted(int(i) for i in np.flatnonzero(indegree == 0))
+    while ready:
+        i = ready.pop(0)
+        order.append(i)
+        for j in np.flatnonzero(a[i]):
+            indegree[j] -= 1
+            if indegree[j] == 0:
+                ready.append(int(j))
+        ready.sort()
+    if len(order) != a.shape[0]:
+        raise ValueError("adjacency has a cycle")
+    return order
+
+
+def cross_modal_mask(blocks: Mapping[str, Sequence[int]]) -> np.ndarray:
+    """(d, d) bool: True where i and j sit in different modalities."""
+    d = sum(len(v) for v in blocks.values())
+    label = np.empty(d, dtype=int)
+    for b, idx in enumerate(blocks.values()):
+        label[list(idx)] = b
+    return label[:, None] != label[None, :]
+
+
+def _sample_once(
+    blocks: Mapping[str, Sequence[int]], rng: np.random.Generator, cross_density: float, within_density: float
+) -> np.ndarray:
+    d = sum(len(v) for v in blocks.values())
+    order = rng.permutation(d)
+    rank = np.empty(d, dtype=int)
+    rank[order] = np.arange(d)
+    forward = rank[:, None] < rank[None, :]  # the only pairs allowed, so the graph is acyclic by construction
+    cross = cross_modal_mask(blocks)
+    # One uniform per pair, shared by every density: the edge set grows monotonically with the knob.
+    u = rng.random((d, d))
+    adjacency = np.zeros((d, d), dtype=bool)
+
+    cross_pairs = np.argwhere(forward & cross)
+    n_keep = int(round(cross_density * len(cross_pairs)))
+    ranked = cross_pairs[np.argsort(u[cross_pairs[:, 0], cross_pairs[:, 1]], kind="stable")]
+    for i, j in ranked[:n_keep]:
+        adjacency[i, j] = True
+    adjacency |= forward & ~cross & (u < within_density)
+
+    # Every modality keeps a cross-modal edge (in or out): add its lowest-u candidate, which is also the
+    # edge it would gain first as the density rises, so monotonicity survives the repair.
+    for idx in blocks.values():
+        idx = list(idx)
+        touches = adjacency[idx][:, cross[idx[0]]].any() or adjacency[:, idx][cross[idx[0]]].any()
+        if touches:
+            continue
+        candidates = [(i, j) for i, j in cross_pairs if i in idx or j in idx]
+        i, j = min(candidates, key=lambda p: u[p[0], p[1]])
+        adjacency[i, j] = True
+    return adjacency
+
+
+def sample_dag(
+    blocks: Mapping[str, Sequence[int]],
+    rng: np.random.Generator,
+    cross_density: float = 0.5,
+    within_density: float = 0.5,
+    accept: Accept | None = None,
+    max_attempts: int = 200,
+) -> np.ndarray:
+    """A random DAG over all latents, `(d, d)` bool with `adjacency[source, target]`.
+
+    A random causal order is drawn over all latents (so cross-modal edges point either way). Of the cross-modal
+    pairs allowed by that order, a fraction `cross_density` (rounded) becomes edges; each within-modality pair
+    becomes an edge with probability `within_density`. Every modality then keeps at least one cross-modal edge.
+    With `accept`, graphs are resampled until `accept(adjacency, blocks)` is True (at most `max_attempts`).
+    """
+    if len(blocks) < 2:
+        raise ConfigError("a multimodal latent graph needs at least two modalities")
+    for name, value in (("cross_density", cross_density), ("within_density", within_density)):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"{name} must lie in [0, 1] (got {value})")
+    block_lists = {k: list(v) for k, v in blocks.items()}
+    for _ in range(max_attempts):
+        adjacency = _sample_once(block_lists, rng, cross_density, within_density)
+        if accept is None or accept(adjacency.copy(), {k: list(v) for k, v in block_lists.items()}):
+            return adjacency
+    raise CrlError(
+        f"no sampled latent graph passed the acceptance check in {max_attempts} attempts "
+        f"(blocks {[len(v) for v in block_lists.values()]}, cross_density={cross_density}); "
+        "raise cross_density, change the seed, or relax the check"
+    )

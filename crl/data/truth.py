@@ -1,0 +1,132 @@
+"""Ground truth of a synthetic cohort: true latents per subject and the true latent graph (truth/ folder)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crl.errors import CrlError
+
+LATENT_NAME = re.compile(r"^(?P<modality>.+)\.z(?P<k>\d+)$")
+ID_COLUMN = "subject_id"
+
+
+@dataclass
+class Truth:
+    """True latents `(n_subjects, n_latents)` indexed by subject_id, with columns `<modality>.z<k>`, and edges.
+
+    `nuisance` (optional) holds the modality-specific exogenous variables `<modality>.eta<k>`.
+    """
+
+    latents: pd.DataFrame
+    edges: list[tuple[str, str]]
+    nuisance: pd.DataFrame | None = field(default=None)
+
+    @property
+    def latent_names(self) -> list[str]:
+        return [str(c) for c in self.latents.columns]
+
+    @property
+    def modalities(self) -> list[str]:
+        """Modality names in the order their latents appear."""
+        return list(self.blocks())
+
+    def blocks(self) -> dict[str, list[str]]:
+        """Modality -> its latent names, in column order."""
+        out: dict[str, list[str]] = {}
+        for name in self.latent_names:
+            out.setdefault(split_latent_name(name)[0], []).append(name)
+        return out
+
+    def adjacency(self) -> np.ndarray:
+        """`(d, d)` bool in the order of `latent_names`; `[i, j]` True means an edge latent i -> latent j."""
+        index = {name: i for i, name in enumerate(self.latent_names)}
+        a = np.zeros((len(index), len(index)), dtype=bool)
+        for source, target in self.edges:
+            a[index[source], index[target]] = True
+        return a
+
+    def cross_modal_edges(self) -> list[tuple[str, str]]:
+        """Edges whose endpoints sit in different modalities (the ones the method can identify)."""
+        return [(s, t) for s, t in self.edges if split_latent_name(s)[0] != split_latent_name(t)[0]]
+
+
+def split_latent_name(name: str) -> tuple[str, int]:
+    """ "labs.z1" -> ("labs", 1)."""
+    match = LATENT_NAME.match(name)
+    if match is None:
+        raise CrlError(f"latent name '{name}' does not follow '<modality>.z<k>' (e.g. 'labs.z0')")
+    return match.group("modality"), int(match.group("k"))
+
+
+def load_truth(root: Path) -> Truth:
+    """Read `root/truth/latents.csv` and `root/truth/graph.csv` (and `nuisance.csv` when present)."""
+    root = Path(root)
+    folder = root / "truth"
+    if not folder.is_dir():
+        raise CrlError(
+            f"{root} has no truth/ folder: ground truth exists only for synthetic cohorts "
+            "(write one with `crl synth PRESET --out DIR`)"
+        )
+    latents = _read_table(folder / "latents.csv")
+    if ID_COLUMN not in latents.columns:
+        raise CrlError(
+            f"{folder / 'latents.csv'} has no '{ID_COLUMN}' column; its first column must be the IDs"
+        )
+    latents[ID_COLUMN] = latents[ID_COLUMN].astype(str)
+    if latents[ID_COLUMN].duplicated().any():
+        dup = latents.loc[latents[ID_COLUMN].duplicated(), ID_COLUMN].iloc[0]
+        raise CrlError(
+            f"{folder / 'latents.csv'} lists subject '{dup}' more than once; keep one row per subject"
+        )
+    latents = latents.set_index(ID_COLUMN)
+    if latents.shape[1] == 0:
+        raise CrlError(f"{folder / 'latents.csv'} has no latent columns; add columns named '<modality>.z<k>'")
+    for column in latents.columns:
+        try:
+            split_latent_name(str(column))
+        except CrlError as error:
+            raise CrlError(f"{folder / 'latents.csv'}: {error}") from None
+    try:
+        latents = latents.astype(float)
+    except (TypeError, ValueError):
+        raise CrlError(
+            f"{folder / 'latents.csv'} has non-numeric latent values; every latent must be a number"
+        ) from None
+
+    graph = _read_table(folder / "graph.csv")
+    if list(graph.columns[:2]) != ["source", "target"]:
+        raise CrlError(
+            f"{folder / 'graph.csv'} must start with columns 'source,target' (found {list(graph.columns)})"
+        )
+    names = set(latents.columns)
+    edges = [(str(s), str(t)) for s, t in zip(graph["source"], graph["target"], strict=True)]
+    unknown = sorted({v for e in edges for v in e} - names)
+    if unknown:
+        raise CrlError(
+            f"{folder / 'graph.csv'} names latents missing from latents.csv: {', '.join(unknown)}; "
+            "edge endpoints must be latent column names"
+        )
+
+    nuisance = None
+    if (folder / "nuisance.csv").is_file():
+        nuisance = _read_table(folder / "nuisance.csv")
+        if ID_COLUMN in nuisance.columns:
+            nuisance[ID_COLUMN] = nuisance[ID_COLUMN].astype(str)
+            nuisance = nuisance.set_index(ID_COLUMN)
+    return Truth(latents=latents, edges=edges, nuisance=nuisance)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise CrlError(
+            f"{path} is missing; a synthetic cohort's truth/ folder needs latents.csv and graph.csv"
+        )
+    try:
+        return pd.read_csv(path, dtype={ID_COLUMN: str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise CrlError(f"{path} is not a readable CSV ({error}); rewrite it with `crl synth`") from None
