@@ -1,0 +1,57 @@
+"""Load a cohort folder into memory: validate it, then align every modality on one sorted list of subjects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from crl.data.cohort import Cohort, Modality
+from crl.data.validate import MIN_SUBJECTS, validate_cohort
+from crl.errors import CohortError
+
+
+def load_cohort(
+    root: Path,
+    *,
+    nan_policy: str = "error",
+    length_policy: str = "error",
+    min_subjects: int = MIN_SUBJECTS,
+) -> Cohort:
+    """Validate `root` and return its `Cohort`; raise `CohortError` (with `.report`) listing every problem.
+
+    Subjects missing from some modality, or dropped by nan_policy="drop", are left out and named in
+    `cohort.excluded`. Covariates are aligned to the subjects (rows they lack are NaN). Policies: see
+    `validate_cohort`.
+    """
+    report = validate_cohort(
+        root, nan_policy=nan_policy, length_policy=length_policy, min_subjects=min_subjects, keep_data=True
+    )
+    if not report.ok or report.prepared is None:
+        raise CohortError(f"cohort at {report.root} cannot be loaded:\n{report.format()}", report)
+    prepared, report.prepared = report.prepared, None  # the cohort takes over the arrays
+    subject_ids = prepared.subject_ids
+    modalities = {}
+    for name, spec in prepared.manifest.modalities.items():
+        loaded = prepared.data.pop(name)
+        rows = pd.Index(loaded.subject_ids).get_indexer(subject_ids)
+        # Index only when needed: an already aligned source is used as it is, not copied.
+        same = len(rows) == len(loaded.subject_ids) and np.array_equal(rows, np.arange(len(rows)))
+        data = loaded.data if same else loaded.data[rows]
+        names = list(loaded.feature_names)
+        del loaded
+        if data.dtype.kind == "f" and data.dtype != np.float32:
+            data = data.astype(np.float32)
+        modalities[name] = Modality(name, spec.kind, data, names, spec.latents)
+    covariates = None
+    if prepared.covariates is not None:
+        covariates = prepared.covariates.reindex(pd.Index(subject_ids, name=prepared.covariates.index.name))
+    return Cohort(
+        name=prepared.manifest.name,
+        subject_ids=subject_ids,
+        modalities=modalities,
+        covariates=covariates,
+        root=report.root,
+        excluded=dict(report.excluded),
+    )

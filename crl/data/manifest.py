@@ -1,0 +1,342 @@
+"""The cohort manifest (`cohort.toml`) read into frozen dataclasses, and the `Problem` records reading reports."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from crl.data.cohort import KINDS
+
+MANIFEST_FILE = "cohort.toml"
+DEFAULT_LATENTS = 2
+DEFAULT_TIME = "time"
+NAN_POLICIES = ("error", "drop", "impute")
+LENGTH_POLICIES = ("error", "pad", "crop", "resample")
+
+TOP_KEYS = ("name", "id", "modalities", "covariates")
+COMMON_MODALITY_KEYS = ("kind", "path", "latents", "nan_policy")
+KIND_KEYS = {
+    "tabular": COMMON_MODALITY_KEYS,
+    "timeseries": (*COMMON_MODALITY_KEYS, "time", "length_policy"),
+    "image": ("kind", "path", "latents"),
+}
+COVARIATE_KEYS = ("path",)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a cohort, with where it is and how to fix it.
+
+    severity: "error" (the cohort cannot be trained on) or "warning" (it can, but look).
+    check: a stable name for the check that found it (e.g. "duplicate_ids"), for programs and tests.
+    """
+
+    severity: str
+    check: str
+    message: str
+    fix: str = ""
+    file: str | None = None
+    column: str | None = None
+    subject: str | None = None
+
+    @property
+    def where(self) -> str:
+        """`file, column 'c', subject 's'`, or `cohort` when the problem has no single place."""
+        parts = [self.file] if self.file else []
+        if self.column is not None:
+            parts.append(f"column '{self.column}'")
+        if self.subject is not None:
+            parts.append(f"subject '{self.subject}'")
+        return ", ".join(parts) or "cohort"
+
+    def line(self) -> str:
+        """One plain line for a terminal."""
+        text = f"{self.severity}: {self.where}: {self.message}"
+        return f"{text} Fix: {self.fix}" if self.fix else text
+
+    def to_dict(self) -> dict:
+        return {
+            "severity": self.severity,
+            "check": self.check,
+            "where": self.where,
+            "file": self.file,
+            "column": self.column,
+            "subject": self.subject,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """One `[modalities.<name>]` table. `options` holds every key of the table beyond the named fields."""
+
+    name: str
+    kind: str
+    path: str
+    latents: int = DEFAULT_LATENTS
+    time: str = DEFAULT_TIME
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CovariatesSpec:
+    """The optional `[covariates]` table: observed clinical variables, shown as graph nodes, not encoded."""
+
+    path: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A parsed `cohort.toml`; `modalities` keeps the file's order and only the modalities that can be loaded."""
+
+    name: str
+    id: str
+    modalities: dict[str, ModalitySpec]
+    covariates: CovariatesSpec | None = None
+
+
+def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def _is_positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def read_manifest(root: Path) -> tuple[Manifest | None, list[Problem]]:
+    """Read `root/cohort.toml`. Never raises on bad content: returns (None, problems) when nothing usable is left.
+
+    Modalities with an unknown kind or no path are reported and left out of the returned manifest, so the
+    remaining ones can still be checked.
+    """
+    path = Path(root) / MANIFEST_FILE
+    if not path.is_file():
+        return None, [
+            Problem(
+                "error",
+                "no_manifest",
+                f"no {MANIFEST_FILE} in {root}.",
+                f"create {MANIFEST_FILE} naming the id column and each modality (kind, path), "
+                "or point at the cohort folder that holds it.",
+                file=MANIFEST_FILE,
+            )
+        ]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
+        return None, [
+            Problem(
+                "error",
+                "unreadable_manifest",
+                f"{MANIFEST_FILE} is not valid TOML: {error}.",
+                "fix the syntax at the position given (strings need quotes, tables look like [modalities.x]).",
+                file=MANIFEST_FILE,
+            )
+        ]
+    return parse_manifest(data, default_name=Path(root).resolve().name)
+
+
+def parse_manifest(
+    data: dict[str, Any], default_name: str = "cohort"
+) -> tuple[Manifest | None, list[Problem]]:
+    """Turn the TOML tables into a `Manifest`, collecting every problem instead of stopping at the first."""
+    problems: list[Problem] = []
+
+    def report(severity: str, check: str, message: str, fix: str = "") -> None:
+        problems.append(Problem(severity, check, message, fix, file=MANIFEST_FILE))
+
+    for key in data:
+        if key not in TOP_KEYS:
+            report(
+                "warning",
+                "unknown_key",
+                f"unknown key '{key}' ignored.{_suggest(key, TOP_KEYS)}",
+                f"known top-level keys: {', '.join(TOP_KEYS)}.",
+            )
+
+    name = data.get("name")
+    if name is None:
+        name = default_name
+        report("warning", "missing_key", f"no 'name'; using the folder name '{name}'.", 'add name = "...".')
+    elif not isinstance(name, str) or not name.strip():
+        report(
+            "error", "bad_value", f"'name' must be a non-empty string, not {name!r}.", 'write name = "...".'
+        )
+        name = default_name
+
+    id_column = data.get("id")
+    if id_column is None:
+        report(
+            "error",
+            "missing_key",
+            "no 'id': the subject-ID column shared by every source is not named.",
+            'add id = "subject_id" (the column that holds subject IDs).',
+        )
+    elif not isinstance(id_column, str) or not id_column.strip():
+        report(
+            "error",
+            "bad_value",
+            f"'id' must be a column name, not {id_column!r}.",
+            'write id = "subject_id".',
+        )
+        id_column = None
+
+    modalities: dict[str, ModalitySpec] = {}
+    tables = data.get("modalities")
+    if tables is None or tables == {}:
+        report(
+            "error",
+            "missing_key",
+            "no modalities: the manifest needs at least one [modalities.<name>] table.",
+            'add e.g. [modalities.labs] with kind = "tabular" and path = "labs.csv".',
+        )
+    elif not isinstance(tables, dict):
+        report(
+            "error",
+            "bad_value",
+            "'modalities' must be a set of tables like [modalities.labs].",
+            "write one [modalities.<name>] table per modality.",
+        )
+    else:
+        for mod_name, table in tables.items():
+            spec = _parse_modality(mod_name, table, problems)
+            if spec is not None:
+                modalities[mod_name] = spec
+
+    covariates = None
+    if "covariates" in data:
+        covariates = _parse_covariates(data["covariates"], problems)
+
+    if id_column is None or not modalities:
+        return None, problems
+    return Manifest(name=name, id=id_column, modalities=modalities, covariates=covariates), problems
+
+
+def _parse_modality(name: str, table: Any, problems: list[Problem]) -> ModalitySpec | None:
+    section = f"[modalities.{name}]"
+
+    def report(severity: str, check: str, message: str, fix: str = "") -> None:
+        problems.append(Problem(severity, check, f"{section} {message}", fix, file=MANIFEST_FILE))
+
+    if not isinstance(table, dict):
+        report(
+            "error",
+            "bad_value",
+            "must be a table of keys (kind, path, latents).",
+            f"write {section} on its own line.",
+        )
+        return None
+    usable = True
+    if "." in name:
+        # Latent names are `<modality>.z<k>`: a dot in the modality name would make them ambiguous.
+        report(
+            "error",
+            "bad_value",
+            "modality names must not contain '.'.",
+            "rename the modality, e.g. with '_'.",
+        )
+        usable = False
+
+    kind = table.get("kind")
+    if kind is None:
+        report("error", "missing_key", "has no 'kind'.", f"add kind = one of {', '.join(KINDS)}.")
+        usable = False
+    elif kind not in KINDS:
+        hint = _suggest(str(kind), KINDS)
+        report("error", "unknown_kind", f"unknown kind {kind!r}.{hint}", f"use one of {', '.join(KINDS)}.")
+        usable = False
+
+    path = table.get("path")
+    if path is None:
+        report("error", "missing_key", "has no 'path'.", 'add path = "..." (relative to the cohort folder).')
+        usable = False
+    elif not isinstance(path, str) or not path.strip():
+        report(
+            "error",
+            "bad_value",
+            f"'path' must be a file or folder name, not {path!r}.",
+            'write path = "...".',
+        )
+        usable = False
+
+    latents = table.get("latents", DEFAULT_LATENTS)
+    if not _is_positive_int(latents):
+        report(
+            "error",
+            "bad_latents",
+            f"latents = {latents!r} is not a positive whole number.",
+            f"set latents to 1 or more (default {DEFAULT_LATENTS}).",
+        )
+        latents = DEFAULT_LATENTS
+
+    time = table.get("time", DEFAULT_TIME)
+    if not isinstance(time, str) or not time.strip():
+        report("error", "bad_value", f"'time' must be a column name, not {time!r}.", 'write time = "time".')
+        time = DEFAULT_TIME
+
+    for key, allowed in (("nan_policy", NAN_POLICIES), ("length_policy", LENGTH_POLICIES)):
+        if key in table and table[key] not in allowed:
+            report(
+                "error",
+                "bad_value",
+                f"{key} = {table[key]!r} is not one of {', '.join(allowed)}.",
+                f"use one of {', '.join(allowed)}.",
+            )
+            usable = False
+
+    known = KIND_KEYS.get(kind, COMMON_MODALITY_KEYS) if isinstance(kind, str) else COMMON_MODALITY_KEYS
+    for key in table:
+        if key not in known:
+            report(
+                "warning",
+                "unknown_key",
+                f"unknown key '{key}' ignored.{_suggest(key, known)}",
+                f"known keys for kind {kind!r}: {', '.join(known)}.",
+            )
+
+    if not usable:
+        return None
+    options = {k: v for k, v in table.items() if k not in ("kind", "path", "latents", "time")}
+    return ModalitySpec(name=name, kind=kind, path=path, latents=latents, time=time, options=options)
+
+
+def _parse_covariates(table: Any, problems: list[Problem]) -> CovariatesSpec | None:
+    def report(severity: str, check: str, message: str, fix: str = "") -> None:
+        problems.append(Problem(severity, check, f"[covariates] {message}", fix, file=MANIFEST_FILE))
+
+    if not isinstance(table, dict):
+        report(
+            "error",
+            "bad_value",
+            "must be a table with a 'path'.",
+            'write [covariates] then path = "clinical.csv".',
+        )
+        return None
+    for key in table:
+        if key not in COVARIATE_KEYS:
+            report(
+                "warning",
+                "unknown_key",
+                f"unknown key '{key}' ignored.{_suggest(key, COVARIATE_KEYS)}",
+                "the covariates table takes only 'path'.",
+            )
+    path = table.get("path")
+    if path is None:
+        report("error", "missing_key", "has no 'path'.", 'add path = "clinical.csv".')
+        return None
+    if not isinstance(path, str) or not path.strip():
+        report(
+            "error", "bad_value", f"'path' must be a file name, not {path!r}.", 'write path = "clinical.csv".'
+        )
+        return None
+    return CovariatesSpec(path=path, options={k: v for k, v in table.items() if k != "path"})
