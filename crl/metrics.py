@@ -321,8 +321,13 @@ def shd(true_adj: np.ndarray, est_adj: np.ndarray, *, cross_mask: np.ndarray | N
     return result
 
 
-def cross_modal_mask(blocks: Mapping[str, Sequence[int]], n: int) -> np.ndarray:
-    """(n, n) boolean mask of pairs whose two latents sit in different blocks (name -> latent indices)."""
+def cross_modal_mask(blocks: Mapping[str, Sequence[int]], n: int | None = None) -> np.ndarray:
+    """(n, n) boolean mask of pairs whose two latents sit in different blocks (name -> latent indices).
+
+    n defaults to the total number of latents in `blocks`.
+    """
+    if n is None:
+        n = sum(len(idx) for idx in blocks.values())
     owner = np.full(n, -1)
     for b, idx in enumerate(blocks.values()):
         owner[list(idx)] = b

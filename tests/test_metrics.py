@@ -144,6 +144,7 @@ def test_cross_modal_shd_only_counts_cross_pairs():
     est[0, 3] = 1  # cross addition
     mask = cross_modal_mask(blocks, 4)
     assert mask[0, 2] and not mask[0, 1]
+    np.testing.assert_array_equal(mask, cross_modal_mask(blocks))
     result = shd(true, est, cross_mask=mask)
     assert result.total == 3
     assert result.cross is not None
