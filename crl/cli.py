@@ -1,4 +1,4 @@
-"""The `crl` command: synth, validate, train, evaluate, export. Exit 0 ok, 1 user error (plain lines), 2 usage."""
+"""The `crl` command: synth, validate, train, evaluate, export, identifiability. Exit 0 ok, 1 user error (plain lines), 2 usage."""
 
 from __future__ import annotations
 
@@ -48,6 +48,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_identifiability(args: argparse.Namespace) -> int:
+    from crl.analysis.identifiability import identifiability_cli
+
+    return identifiability_cli(Path(args.path), args.threshold, args.json)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["graphml", "dot", "json", "html"])
     p.add_argument("--out", default=None)
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("identifiability", help="which latents a graph can pin down one by one (METHOD.md §5b)")
+    p.add_argument("path", help="a synthetic cohort folder (its true graph) or a run folder (its learned graph)")
+    p.add_argument("--threshold", type=float, default=None, help="edge-strength threshold for a run's graph")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=_cmd_identifiability)
     return parser
 
 
