@@ -72,21 +72,28 @@ def test_is_acyclic_detects_a_cycle():
     assert not is_acyclic(a)
 
 
+def _pairs(adjacency: np.ndarray, mask: np.ndarray) -> set[tuple[int, int]]:
+    """Unordered latent pairs joined by an edge, restricted to `mask`."""
+    return {(min(i, j), max(i, j)) for i, j in np.argwhere(adjacency & mask)}
+
+
 def test_cross_density_is_monotone_and_nested():
     blocks = make_blocks(["a", "b", "c"], [3, 2, 3])
     cross = cross_modal_mask(blocks)
     n_cross_pairs = int(cross.sum()) // 2
     for seed in range(10):
-        previous = None
+        previous, within = None, None
         counts = []
         for density in np.linspace(0.0, 1.0, 11):
             a = sample_dag(blocks, np.random.default_rng(seed), cross_density=density, within_density=0.3)
-            counts.append(int((a & cross).sum()))
+            pairs = _pairs(a, cross)
+            counts.append(len(pairs))
             if previous is not None:
-                assert not (previous & ~a).any(), "an edge vanished as the density rose"
-            previous = a
+                assert previous <= pairs, "a cross-modal pair vanished as the density rose"
+                assert _pairs(a, ~cross) == within, "the cross-modal knob changed within-modality pairs"
+            previous, within = pairs, _pairs(a, ~cross)
         assert counts == sorted(counts)
-        assert counts[-1] == n_cross_pairs  # density 1: every cross pair allowed by the order
+        assert counts[-1] == n_cross_pairs  # density 1: every cross-modal pair
         assert counts[0] < counts[-1]
 
 
@@ -336,6 +343,7 @@ def test_timeseries_relationships_hold():
     z = c.truth.latents
     assert s.shape == (400, 3, 64) and s.dtype == np.float32
     assert c.modalities["labs"].data.shape == (400, 8)
+    assert len(c.truth.blocks()["labs"]) == 3
     assert np.corrcoef(s[:, 0].mean(axis=1), z["signals.z2"])[0, 1] > 0.9
     assert np.corrcoef(np.log(s[:, 0].std(axis=1)), z["signals.z0"])[0, 1] > 0.9
     spectrum = np.abs(np.fft.rfft(s[:, 0] - s[:, 0].mean(axis=1, keepdims=True), n=1024, axis=1))
