@@ -472,3 +472,38 @@ def test_cli_synth_writes_a_cohort(tmp_path, capsys):
     assert "not empty" in err and "Traceback" not in err
     assert main(["synth", "bogus", "--out", str(tmp_path / "x")]) == 1
     assert "valid presets" in capsys.readouterr().err
+
+
+# --- with the rest of the library -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_written_presets_load_as_the_in_memory_cohort(preset, tmp_path):
+    from crl.data.load import load_cohort
+    from crl.data.validate import validate_cohort
+
+    out = write_preset(preset, tmp_path / "c", n=SMALL_N, seed=1)
+    report = validate_cohort(out)
+    assert report.ok and not report.excluded, report.format()
+    loaded = load_cohort(out)
+    expected = generate(preset, n=SMALL_N, seed=1).to_cohort()
+    assert list(loaded.subject_ids) == list(expected.subject_ids)
+    assert loaded.schema() == expected.schema()
+    for name, m in expected.modalities.items():
+        # Tabular values pass through 6-significant-digit CSV text; arrays in .npz are exact.
+        np.testing.assert_allclose(loaded.modalities[name].data, m.data, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "preset", ["paper-case1", "paper-case2", "paper-case3", "paper-case2-sparse", "timeseries"]
+)
+def test_presets_can_sample_only_identifiable_graphs(preset, tmp_path):
+    from crl.analysis.identifiability import check_identifiability
+
+    def identified(adjacency, blocks):
+        return check_identifiability(adjacency, blocks).identified
+
+    out = write_preset(preset, tmp_path / "c", n=30, seed=3, accept=identified)
+    truth = load_truth(out)
+    blocks = {m: [truth.latent_names.index(v) for v in names] for m, names in truth.blocks().items()}
+    assert check_identifiability(truth.adjacency(), blocks).identified
