@@ -457,7 +457,14 @@ def mixed_gray_and_colour(tmp):
     return root
 
 
+def saved_row_index(tmp):
+    root = make_cohort(tmp)
+    _labs(root).to_csv(root / f"{TABULAR}.csv")  # pandas' index written as an unnamed first column
+    return root
+
+
 WARNINGS = [
+    (saved_row_index, "saved_index", "1 unnamed column (Unnamed: 0) looks like a saved row index and was ignored"),
     (unknown_top_key, "unknown_key", "unknown key 'nmae' ignored. Did you mean 'name'?"),
     (unknown_modality_key, "unknown_key", "unknown key 'latent' ignored. Did you mean 'latents'?"),
     (missing_name, "missing_key", "no 'name'; using the folder name 'cohort'"),

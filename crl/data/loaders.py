@@ -82,8 +82,17 @@ def verb(count: int, one: str, many: str) -> str:
 
 
 def _as_str_ids(values) -> np.ndarray:
-    """Subject IDs as a numpy str array, whitespace stripped (IDs are compared as text)."""
-    return np.char.strip(np.asarray(pd.Series(values).astype(str).to_numpy(), dtype=str))
+    """Subject IDs as a numpy str array, whitespace stripped (IDs are compared as text).
+
+    Whole-number floats (a parquet column of IDs that once held a missing value) become "12", not "12.0",
+    so they match the same IDs written as integers or text elsewhere.
+    """
+    series = pd.Series(values)
+    if pd.api.types.is_float_dtype(series):
+        numbers = series.to_numpy(dtype=np.float64)
+        if np.isfinite(numbers).all() and (numbers == np.round(numbers)).all():
+            series = pd.Series(numbers.astype(np.int64))
+    return np.char.strip(np.asarray(series.astype(str).to_numpy(), dtype=str))
 
 
 def read_table(path: Path, id_column: str, found: _Found) -> tuple[pd.DataFrame, np.ndarray]:
@@ -104,6 +113,18 @@ def read_table(path: Path, id_column: str, found: _Found) -> tuple[pd.DataFrame,
             "save the table as .csv or .parquet.",
         )
     frame.columns = [str(c) for c in frame.columns]
+    saved_index = [c for c in frame.columns if c.startswith("Unnamed: ") and c != id_column]
+    if saved_index:
+        # pandas writes its row index as an unnamed first column unless told index=False.
+        found.add(
+            "warning",
+            "saved_index",
+            f"{plural(len(saved_index), 'unnamed column')} ({listing(saved_index)}) "
+            f"{verb(len(saved_index), 'looks', 'look')} like a saved row index and "
+            f"{verb(len(saved_index), 'was', 'were')} ignored.",
+            "save the table without its index (pandas: to_csv(..., index=False)) or name the column.",
+        )
+        frame = frame.drop(columns=saved_index)
     if id_column not in frame.columns:
         lower = {c.lower(): c for c in frame.columns}
         hint = (

@@ -198,7 +198,10 @@ def _relative(problem: Problem, root: Path) -> Problem:
 
 def _missing_file(root: Path, relative: str, section: str) -> Problem:
     parent = (root / relative).parent
-    nearby = [p.name for p in parent.iterdir()] if parent.is_dir() else []
+    try:
+        nearby = [p.name for p in parent.iterdir()] if parent.is_dir() else []
+    except OSError:
+        nearby = []
     close = difflib.get_close_matches(Path(relative).name, nearby, n=1, cutoff=0.75)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     return Problem(
