@@ -11,8 +11,14 @@ from crl.errors import CrlError
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from crl.data.synthetic import write_preset
+    from crl.data.synthetic import describe_presets, write_preset
 
+    if args.list:
+        print(describe_presets())
+        return 0
+    if not args.preset or not args.out:
+        print("crl synth: give a PRESET and --out DIR (see `crl synth --list`)", file=sys.stderr)
+        return 2
     out = write_preset(args.preset, Path(args.out), n=args.n, seed=args.seed)
     print(f"wrote synthetic cohort '{args.preset}' to {out}")
     return 0
@@ -59,8 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synth", help="write a synthetic cohort with ground truth")
-    p.add_argument("preset", help="preset name (see `crl synth --list`)")
-    p.add_argument("--out", required=True, help="folder to write")
+    p.add_argument("preset", nargs="?", help="preset name (see `crl synth --list`)")
+    p.add_argument("--out", help="folder to write")
+    p.add_argument("--list", action="store_true", help="list the presets and exit")
     p.add_argument("--n", type=int, default=None, help="number of subjects (default: the preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_synth)

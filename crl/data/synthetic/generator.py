@@ -71,7 +71,8 @@ def generate(
     """Generate preset `preset` in memory. Independent random streams for graph, mechanisms, mixing and
     samples, so the graph and the mixing functions depend on the seed only, not on n.
 
-    accept(adjacency, blocks) -> bool: resample sampled graphs until it holds (fixed-graph presets ignore it).
+    accept(adjacency, blocks) -> bool: resample sampled graphs until it holds (fixed-graph presets ignore it);
+    by default the preset's `identifiability` field decides (most presets require identifiable graphs).
     overrides: any `PresetSpec` field, e.g. cross_density=0.3 or removed_fraction=0.7.
     """
     if n is not None:
@@ -80,6 +81,8 @@ def generate(
     graph_rng, mechanism_rng, mixing_rng, sample_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
+    if accept is None:
+        accept = _identifiability_check(spec.identifiability)
     build = {"numerical": _numerical, "images": _images, "timeseries": _timeseries}[spec.generator]
     ids = subject_ids(spec.n)
     modalities, z, eta, names, eta_names, model = build(
@@ -92,6 +95,16 @@ def generate(
     return SyntheticCohort(
         preset=preset, seed=seed, spec=spec, subject_ids=ids, modalities=modalities, truth=truth, model=model
     )
+
+
+def _identifiability_check(mode: str) -> Accept | None:
+    """The graph acceptance test a preset's `identifiability` field asks for."""
+    if mode == "any":
+        return None
+    from crl.analysis.identifiability import check_identifiability
+
+    wanted = mode == "required"
+    return lambda adjacency, blocks: check_identifiability(adjacency, blocks).identified == wanted
 
 
 def _latent_names(blocks: dict[str, list[int]]) -> list[str]:

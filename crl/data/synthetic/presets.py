@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from crl.errors import ConfigError, CrlError
 
 GENERATORS = ("numerical", "images", "timeseries")
+IDENTIFIABILITY = ("required", "violated", "any")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class PresetSpec:
     condition: float = 2.0
     slope: float = 0.2
     max_attempts: int = 1000
+    # "required": resample until every latent is identifiable one by one (METHOD.md §5b); "violated": until
+    # some modality is only block-identifiable (for teaching and tests); "any": keep the first graph drawn.
+    identifiability: str = "required"
 
     @property
     def effective_cross_density(self) -> float:
@@ -103,6 +107,19 @@ PRESETS: dict[str, PresetSpec] = {
             eta=1,
             obs_dim=20,
             removed_fraction=0.5,
+            identifiability="any",  # no graph with half the cross-modal pairs removed passes the check
+        ),
+        PresetSpec(
+            "block-only",
+            "teaching case: 3 tabular modalities x 2 latents whose graph identifies some latents only as a block",
+            "numerical",
+            5_000,
+            n_modalities=3,
+            latents=2,
+            eta=1,
+            obs_dim=12,
+            cross_density=0.3,
+            identifiability="violated",
         ),
         PresetSpec(
             "images",
@@ -154,6 +171,8 @@ def _check(spec: PresetSpec) -> None:
             )
     if spec.removed_fraction is not None and not 0.0 <= spec.removed_fraction <= 1.0:
         raise ConfigError(f"removed_fraction must lie in [0, 1] (got {spec.removed_fraction})")
+    if spec.identifiability not in IDENTIFIABILITY:
+        raise ConfigError(f"identifiability must be one of {', '.join(IDENTIFIABILITY)} (got {spec.identifiability!r})")
     if spec.eta < 0 or spec.latents < 1:
         raise ConfigError("latents must be >= 1 and eta >= 0 per modality")
     if spec.generator == "images" and (spec.latents != 2 or spec.eta != 2):
