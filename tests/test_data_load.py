@@ -11,6 +11,7 @@ from PIL import Image
 import crl.data.validate as validate_module
 from crl.data.cohort import Cohort
 from crl.data.load import load_cohort
+from crl.data.loaders import LoadError, load_covariates, load_images, load_tabular, load_timeseries
 from crl.errors import CohortError
 
 FORMATS = [
@@ -279,6 +280,22 @@ def test_sixteen_bit_png_is_reduced_to_eight_bits(tmp_path):
     Image.fromarray(np.full((4, 4), 40000, dtype=np.uint16)).save(root / IMAGE / "s000.png")
     cohort = load_cohort(root)
     assert (cohort.modalities[IMAGE].data[0] == 40000 >> 8).all()
+
+
+def test_loaders_work_on_their_own(tmp_path):
+    root = make_cohort(tmp_path, covariates="csv")
+    ids, data, names = load_tabular(root / f"{TABULAR}.csv", "subject_id")
+    assert ids.dtype.kind == "U" and data.shape == (40, 4) and names == ["f0", "f1", "f2", "f3"]
+    assert load_images(root / IMAGE).data.shape == (40, 8, 8, 1)
+    assert load_timeseries(root / f"{TIMESERIES}.npz", "subject_id").data.shape == (40, 2, 12)
+    assert load_covariates(root / "clinical.csv", "subject_id").index.name == "subject_id"
+    with pytest.raises(LoadError, match="no ID column 'patient'") as caught:
+        load_tabular(root / f"{TABULAR}.csv", "patient")
+    assert [p.check for p in caught.value.problems] == ["missing_id_column"]
+    found = []
+    with pytest.raises(LoadError) as caught:
+        load_tabular(root / f"{TABULAR}.csv", "patient", found)
+    assert caught.value.problems == found and found[0].check == "missing_id_column"
 
 
 def test_split_is_seeded_and_disjoint(tmp_path):

@@ -19,7 +19,6 @@ from PIL import Image
 from crl.data.manifest import DEFAULT_TIME, Problem
 from crl.errors import CohortError
 
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MAX_LISTED = 5
 
@@ -53,8 +52,9 @@ class _Found:
     def fatal(self, check: str, message: str, fix: str = "", **where) -> LoadError:
         """Record an error that leaves nothing to return; raise the result."""
         self.add("error", check, message, fix, **where)
+        errors = [p for p in self.items if p.severity == "error"]
         self.flush()
-        return LoadError([p for p in self.items if p.severity == "error"])
+        return LoadError(errors)
 
     def flush(self) -> None:
         if self.sink is not None:
