@@ -27,8 +27,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from crl.data.validate import validate_cohort
 
-    report = validate_cohort(Path(args.dir))
-    print(report.format())
+    report = validate_cohort(Path(args.dir), nan_policy=args.nan_policy, length_policy=args.length_policy)
+    text = json.dumps(report.to_dict(), indent=2) if args.json else report.format()
+    # A cohort that cannot be trained on is a user error: its explanation goes to stderr (CONTRACTS.md §2).
+    print(text, file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1
 
 
@@ -74,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a cohort folder and print every problem found")
     p.add_argument("dir")
+    p.add_argument("--nan-policy", default="error", choices=["error", "drop", "impute"], help="what to do with NaN/inf")
+    p.add_argument(
+        "--length-policy", default="error", choices=["error", "pad", "crop", "resample"], help="unequal time series"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("train", help="train on a cohort and write a run folder")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,7 @@ class Cohort:
     covariates: pd.DataFrame | None = None  # indexed by subject_id, rows aligned with subject_ids
     root: Path | None = None
     excluded: dict[str, str] = field(default_factory=dict)  # subject_id -> reason
+    report: Any = None  # the ValidationReport it was loaded with (warnings for the UI), when loaded from disk
 
     def __len__(self) -> int:
         return len(self.subject_ids)
@@ -107,6 +109,11 @@ class Cohort:
     def schema(self) -> dict:
         """Modality names, kinds, shapes and feature names: what a trained model needs to encode another cohort."""
         return {
-            name: {"kind": m.kind, "shape": list(m.shape), "features": list(m.feature_names), "latents": m.latents}
+            name: {
+                "kind": m.kind,
+                "shape": list(m.shape),
+                "features": list(m.feature_names),
+                "latents": m.latents,
+            }
             for name, m in self.modalities.items()
         }

@@ -54,4 +54,5 @@ def load_cohort(
         covariates=covariates,
         root=report.root,
         excluded=dict(report.excluded),
+        report=report,
     )
