@@ -5,8 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from crl.data.validate import validate_cohort
-from crl.ui import demo, state
+from crl.ui import cache, demo, state
 
 st.title("Cohort")
 st.caption("Load the data the model learns from, and check it before training.")
@@ -35,14 +34,39 @@ elif source == "Folder on this server":
     if st.button("Open", type="primary"):
         state.set_cohort_dir(Path(folder).expanduser())
 
-report = validate_cohort(state.cohort_dir())
+folder = state.cohort_dir()
+report = cache.validation(folder)
 errors = [p for p in report.problems if p.severity == "error"]
 warnings = [p for p in report.problems if p.severity != "error"]
 if report.ok:
     st.success(f"**{state.cohort_dir().name}** can be trained on. {len(warnings)} warning(s).")
 else:
     st.error(f"**{state.cohort_dir().name}** cannot be trained on yet: {len(errors)} problem(s) to fix.")
+if report.ok:
+    cohort = cache.cohort(folder)
+    cols = st.columns(3)
+    cols[0].metric("Subjects used", f"{len(cohort):,}")
+    cols[1].metric("Modalities", len(cohort.modalities))
+    cols[2].metric("Subjects left out", len(cohort.excluded), help="present in some modalities but not all")
+    st.subheader("Modalities")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "modality": name,
+                    "kind": m.kind,
+                    "shape per subject": " × ".join(map(str, m.shape)),
+                    "features / channels": ", ".join(m.feature_names[:8]) + (" …" if len(m.feature_names) > 8 else ""),
+                    "latents": m.latents,
+                }
+                for name, m in cohort.modalities.items()
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
 if report.problems:
+    st.subheader("Problems and warnings")
     st.dataframe(
         pd.DataFrame(
             [{"severity": p.severity, "where": p.where, "problem": p.message, "how to fix": p.fix} for p in report.problems]
