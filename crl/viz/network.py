@@ -1,0 +1,475 @@
+"""The latent causal graph as a self-contained, offline vis-network page with a fixed, deterministic layout.
+
+The page comes from pyvis's own template rendered once (vis-network inlined, Bootstrap links removed) and is
+cached as text; each redraw only substitutes the nodes, edges and options as JSON, so a threshold slider can
+redraw in about a millisecond instead of re-reading 700 kB of JavaScript through Jinja.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import math
+import re
+from collections.abc import Collection, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from crl.viz.palette import (
+    COVARIATE_COLOUR,
+    FONT_FAMILY,
+    NEUTRAL_DARK,
+    TEXT_COLOUR,
+    darker,
+    lighter,
+    modality_colours,
+    rgba,
+)
+
+LEGEND_HEIGHT = 32  # px; one line, never wraps, so the iframe height is predictable
+_IFRAME_SLACK = 26  # px; border and rounding, so the bottom of the canvas is never clipped
+_MARKER = re.compile(r"__CRL_(HEIGHT|LEGEND|NODES|EDGES|OPTIONS)__")
+
+LatentRef = str | int
+
+
+def network_height(height: int = 620) -> int:
+    """The iframe height (px) that shows a `latent_network_html(..., height=height)` page without clipping."""
+    return int(height) + LEGEND_HEIGHT + _IFRAME_SLACK
+
+
+def network_layout(modality_of: Sequence[str]) -> np.ndarray:
+    """Deterministic node positions `(d, 2)` in vis-network pixels (y points down).
+
+    Modalities sit on a wide ellipse in first-appearance order (two modalities: left and right); each
+    modality's latents sit on a small ring around its centre, the first at the top. Positions depend only on
+    the modality sizes, never on the weights, so changing the threshold never moves a node.
+    """
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(modality_of):
+        groups.setdefault(str(m), []).append(i)
+    positions = np.zeros((len(modality_of), 2))
+    if not groups:
+        return positions
+    ring = {m: 0.0 if len(idx) == 1 else max(70.0, 15.0 * len(idx)) for m, idx in groups.items()}
+    n_mod = len(groups)
+    widest = max(ring.values())
+    big = 0.0 if n_mod == 1 else max(230.0, (2 * widest + 200.0) / (2 * math.sin(math.pi / n_mod)))
+    for g, (m, idx) in enumerate(groups.items()):
+        theta = math.pi + 2 * math.pi * g / n_mod
+        # Wider than tall: the dashboard's canvas is landscape.
+        cx, cy = 1.4 * big * math.cos(theta), big * math.sin(theta)
+        k = len(idx)
+        for j, i in enumerate(idx):
+            phi = -math.pi / 2 + 2 * math.pi * j / k
+            positions[i] = (cx + ring[m] * math.cos(phi), cy + ring[m] * math.sin(phi))
+    return np.round(positions, 2)
+
+
+def _covariate_positions(latent_xy: np.ndarray, linked: Sequence[Sequence[int]]) -> np.ndarray:
+    """Covariate boxes just outside the latents, each towards the latents it is linked to: `(n, 2)`.
+
+    Depends only on which latents each covariate links to (not on any threshold), so it is stable too.
+    """
+    n = len(linked)
+    if n == 0:
+        return np.zeros((0, 2))
+    centre = latent_xy.mean(axis=0) if len(latent_xy) else np.zeros(2)
+    rel = latent_xy - centre
+    reach = float(np.hypot(rel[:, 0] / 1.4, rel[:, 1]).max()) if len(rel) else 0.0
+    radius = reach + 150.0
+    angles = []
+    for members in linked:
+        target = rel[list(members)].mean(axis=0) if len(members) else np.zeros(2)
+        # Linked latents around the middle give no direction: put the box underneath.
+        angles.append(math.atan2(target[1], target[0] / 1.4) if np.hypot(*target) > 1e-6 else math.pi / 2)
+    order = sorted(range(n), key=lambda k: (angles[k], k))
+    gap = 150.0 / radius  # about 150 px of arc between neighbouring boxes
+    placed: dict[int, float] = {}
+    previous = -math.inf
+    for k in order:
+        placed[k] = max(angles[k], previous + gap)
+        previous = placed[k]
+    out = np.array([(1.4 * radius * math.cos(placed[k]), radius * math.sin(placed[k])) for k in range(n)])
+    return np.round(out + centre, 2)
+
+
+@functools.lru_cache(maxsize=1)
+def _template_parts() -> tuple[str, ...]:
+    """pyvis's in-line page split into literal text and field names (alternating), built once per process."""
+    from pyvis.network import Network  # lazy: only pages that draw the graph pay for pyvis
+
+    net = Network(height="__CRL_HEIGHT__", width="100%", directed=True, cdn_resources="in_line")
+    net.toggle_physics(False)
+    page = net.generate_html()
+    # Bootstrap is only used by pyvis's filter menus, which we do not show; its tags would fetch from the web.
+    page = re.sub(r"<link[^>]*bootstrap[^>]*>", "", page, flags=re.S)
+    page = re.sub(r"<script[^>]*bootstrap[^>]*>\s*</script>", "", page, flags=re.S)
+    page = re.sub(r"<!--\s*<link.*?-->", "", page, flags=re.S)
+    page = re.sub(r"<center>\s*<h1>\s*</h1>\s*</center>", "", page)
+    replacements = {
+        "nodes = new vis.DataSet([]);": _TOOLTIP_JS + "nodes = new vis.DataSet(crlTooltips(__CRL_NODES__));",
+        "edges = new vis.DataSet([]);": "edges = new vis.DataSet(crlTooltips(__CRL_EDGES__));",
+        '<div class="card" style="width: 100%">': '<div class="card" style="width: 100%">__CRL_LEGEND__',
+        "</head>": "<style>" + _PAGE_CSS + "</style>\n</head>",
+    }
+    for old, new in replacements.items():
+        if page.count(old) != 1:
+            raise RuntimeError(
+                f"pyvis's page template changed (expected one {old!r}); update crl/viz/network.py"
+            )
+        page = page.replace(old, new)
+    page = re.sub(r"var options = \{.*?\n\};", "var options = __CRL_OPTIONS__;", page, count=1, flags=re.S)
+    if "__CRL_OPTIONS__" not in page:
+        raise RuntimeError("pyvis's page template changed (no options block); update crl/viz/network.py")
+    if _OUTSIDE_REFERENCE.search(page):
+        raise RuntimeError("pyvis's page still references an outside resource; update crl/viz/network.py")
+    return tuple(_MARKER.split("<!DOCTYPE html>\n" + page))
+
+
+# A string title is shown as plain text by vis-network 9; wrapping it in an element renders our markup.
+# Every user-supplied piece of a title is html-escaped before it gets here.
+_TOOLTIP_JS = (
+    "function crlTooltips(items) { items.forEach(function (item) { if (typeof item.title === 'string') {"
+    " var box = document.createElement('div'); box.innerHTML = item.title; item.title = box; } });"
+    " return items; }\n                  "
+)
+
+_PAGE_CSS = f"""
+body {{ margin: 0; background: #ffffff; font-family: {FONT_FAMILY}; color: {TEXT_COLOUR}; }}
+#mynetwork {{ float: none; border: 1px solid #E4E7EB; border-radius: 6px; box-sizing: border-box; }}
+.card {{ width: 100%; }}
+.crl-legend {{ display: flex; align-items: center; height: {LEGEND_HEIGHT}px; white-space: nowrap;
+  overflow-x: auto; overflow-y: hidden; font-size: 13px; padding: 0 6px; box-sizing: border-box;
+  scrollbar-width: none; }}
+.crl-legend span.item {{ margin-right: 16px; flex: none; }}
+.crl-legend span.swatch {{ display: inline-block; width: 12px; height: 12px; border-radius: 50%;
+  vertical-align: -1px; margin-right: 5px; border: 2px solid transparent; box-sizing: border-box; }}
+.crl-legend span.box {{ border-radius: 2px; background: #F2F2F2; border: 1.5px solid {COVARIATE_COLOUR}; }}
+.crl-legend span.dashed {{ background: #FFFFFF; border: 2px dashed {NEUTRAL_DARK}; }}
+.crl-legend span.hint {{ color: #616E7C; margin-left: auto; padding-left: 12px; flex: none; }}
+div.vis-tooltip {{ font-family: {FONT_FAMILY}; font-size: 13px; color: {TEXT_COLOUR}; background: #FFFFFF;
+  border: 1px solid #C5CCD3; border-radius: 4px; padding: 8px 10px; white-space: normal; max-width: 340px;
+  box-shadow: 0 2px 8px rgba(0, 0, 0, 0.12); }}
+"""
+
+# A src/href/url()/@import that reaches a host: what would make the page fetch from outside.
+_OUTSIDE_REFERENCE = re.compile(
+    r"""(?:\b(?:src|href)\s*=\s*["']?\s*(?:https?:)?//)|(?:url\(\s*["']?\s*(?:https?:)?//)|(?:@import)""",
+    re.I,
+)
+
+
+def _script_json(value: object) -> str:
+    """JSON that is safe inside a <script> element: no '<', '>' or '&' can close or confuse the tag."""
+    text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _canvas_label(text: str) -> str:
+    """A label for vis-network's 'html' font mode: the only markup it parses starts with '<' or '&'."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;")
+
+
+def _hover(lines: Iterable[str]) -> str:
+    return "<br>".join(line for line in lines if line)
+
+
+def _escape_lines(text: str) -> str:
+    return "<br>".join(html.escape(line) for line in str(text).splitlines())
+
+
+def _as_list(value: Sequence[str] | Mapping | None, names: Sequence[str], what: str) -> list:
+    """A per-latent value given as a sequence aligned with `names` or a mapping keyed by name or index."""
+    d = len(names)
+    if value is None:
+        return [None] * d
+    if isinstance(value, Mapping):
+        return [value.get(names[i], value.get(i)) for i in range(d)]
+    out = list(value)
+    if len(out) != d:
+        raise ValueError(f"{what} has {len(out)} entries but there are {d} latents")
+    return out
+
+
+def _resolve(ref: LatentRef, names: Sequence[str], lookup: dict[str, int]) -> int:
+    if isinstance(ref, (int, np.integer)) and not isinstance(ref, bool):
+        if not 0 <= int(ref) < len(names):
+            raise ValueError(f"latent index {ref} is out of range for {len(names)} latents")
+        return int(ref)
+    if str(ref) in lookup:
+        return lookup[str(ref)]
+    raise ValueError(f"no latent is called {ref!r}; use one of the names passed in or its index")
+
+
+def _format_weight(w: float) -> str:
+    return f"{w:.3f}" if abs(w) >= 0.001 or w == 0 else f"{w:.1e}"
+
+
+def latent_network_html(
+    names: Sequence[str],
+    modality_of: Sequence[str] | Mapping[str, str],
+    weights: np.ndarray,
+    threshold: float,
+    *,
+    positions: np.ndarray | None = None,
+    cross_modal_only: bool = False,
+    node_details: Sequence[str | None] | Mapping[LatentRef, str] | None = None,
+    block_only: Collection[LatentRef] = frozenset(),
+    covariate_edges: Iterable[tuple[str, LatentRef, float]] = (),
+    height: int = 620,
+) -> str:
+    """A self-contained HTML page (vis-network inlined, no outside requests) drawing the latent graph.
+
+    names: display names `(d,)`, shown as labels (any text; it is escaped).
+    modality_of: each latent's modality, `(d,)` aligned with names, or a mapping name -> modality.
+    weights: `(d, d)`, weights[i, j] = strength of the edge i -> j (source row, target column); an edge is
+        drawn when |weight| >= threshold (and is not zero); the diagonal is ignored.
+    positions: `(d, 2)` node positions; default `network_layout(modality_of)`, which ignores the weights.
+    cross_modal_only: hide edges between two latents of the same modality.
+    node_details: extra hover text per latent (e.g. the observed features it drives most); newlines kept.
+    block_only: latents (names or indices) identified only as part of their modality's block: dashed border.
+    covariate_edges: (clinical variable name, latent name or index, link strength) drawn as grey boxes
+        linked to latents; these links are shown whatever the threshold (they come from their own test).
+    height: canvas height in px; show the page in an iframe of `network_height(height)` px.
+    """
+    names = [str(n) for n in names]
+    d = len(names)
+    w = np.nan_to_num(np.asarray(weights, dtype=float), nan=0.0)
+    if w.shape != (d, d):
+        raise ValueError(f"weights must have shape ({d}, {d}) to match the {d} names, got {w.shape}")
+    modalities = [str(m) for m in _as_list(modality_of, names, "modality_of")]
+    if any(m == "None" for m in modalities):
+        missing = [names[i] for i, m in enumerate(modalities) if m == "None"]
+        raise ValueError(f"no modality given for latent(s) {missing}")
+    colours = modality_colours(modalities)
+    lookup: dict[str, int] = {}
+    for i, n in enumerate(names):
+        lookup.setdefault(n, i)
+    block = {_resolve(ref, names, lookup) for ref in block_only}
+    details = _as_list(node_details, names, "node_details")
+
+    xy = network_layout(modalities) if positions is None else np.asarray(positions, dtype=float)
+    if xy.shape != (d, 2):
+        raise ValueError(f"positions must have shape ({d}, 2), got {xy.shape}")
+
+    nodes: list[dict] = []
+    for i, name in enumerate(names):
+        colour = colours[modalities[i]]
+        is_block = i in block
+        background = lighter(colour, 0.55) if is_block else colour
+        node = {
+            "id": i,
+            "label": _canvas_label(name),
+            "x": float(xy[i, 0]),
+            "y": float(xy[i, 1]),
+            "shape": "dot",
+            "size": 16,
+            "borderWidth": 3 if is_block else 2,
+            "borderWidthSelected": 4,
+            "color": {
+                "background": background,
+                "border": darker(colour, 0.7),
+                "highlight": {"background": lighter(colour, 0.25), "border": "#000000"},
+                "hover": {"background": lighter(colour, 0.25), "border": darker(colour, 0.5)},
+            },
+            "font": {"multi": "html"},
+            "title": _hover(
+                [
+                    f"<b>{html.escape(name)}</b>",
+                    f"Modality: {html.escape(modalities[i])}",
+                    _escape_lines(details[i]) if details[i] else "",
+                    (
+                        "<i>Identified only together with the other latents of this modality "
+                        "(as a block), not on its own.</i>"
+                        if is_block
+                        else ""
+                    ),
+                ]
+            ),
+        }
+        if is_block:
+            node["shapeProperties"] = {"borderDashes": [3, 3]}
+        nodes.append(node)
+
+    # Modality names as captions above each cluster, for slides where the legend is out of view.
+    middle = (
+        float(np.mean([xy[[i for i in range(d) if modalities[i] == m], 1].mean() for m in colours]))
+        if d
+        else 0.0
+    )
+    for g, modality in enumerate(colours):
+        members = [i for i in range(d) if modalities[i] == modality]
+        below = len(colours) > 2 and float(xy[members, 1].mean()) > middle + 20.0
+        nodes.append(
+            {
+                "id": f"modality:{g}",
+                "label": f"<b>{_canvas_label(modality)}</b>",
+                "x": float(xy[members, 0].mean()),
+                # On the outer side of the cluster, where no edges run.
+                "y": float(xy[members, 1].max()) + 62.0 if below else float(xy[members, 1].min()) - 48.0,
+                "shape": "text",
+                "font": {"multi": "html", "size": 17, "color": darker(colours[modality], 0.8)},
+                "chosen": False,
+            }
+        )
+
+    scale = float(np.abs(w[~np.eye(d, dtype=bool)]).max()) if d > 1 else 0.0
+    edges: list[dict] = []
+    candidates = 0
+    for i in range(d):
+        for j in range(d):
+            if i == j or (cross_modal_only and modalities[i] == modalities[j]):
+                continue
+            value = float(w[i, j])
+            if value != 0.0:
+                candidates += 1
+            if value == 0.0 or abs(value) < threshold:
+                continue
+            strength = abs(value) / scale if scale > 0 else 1.0
+            base = NEUTRAL_DARK if value > 0 else "#B2182B"
+            across = modalities[i] != modalities[j]
+            edges.append(
+                {
+                    "id": f"edge:{i}:{j}",
+                    "from": i,
+                    "to": j,
+                    "arrows": {"to": {"enabled": True, "scaleFactor": 0.55 + 0.35 * strength}},
+                    "width": round(1.0 + 5.0 * strength, 2),
+                    "color": {
+                        "color": rgba(base, 0.3 + 0.65 * strength),
+                        "highlight": "#000000",
+                        "hover": base,
+                    },
+                    "title": _hover(
+                        [
+                            f"<b>{html.escape(names[i])}</b> → <b>{html.escape(names[j])}</b>",
+                            f"Strength: {_format_weight(value)}" + (" (negative)" if value < 0 else ""),
+                            (
+                                f"Across modalities: {html.escape(modalities[i])} → {html.escape(modalities[j])}"
+                                if across
+                                else f"Within {html.escape(modalities[i])}"
+                            ),
+                        ]
+                    ),
+                }
+            )
+
+    covariate_list = [(str(c), _resolve(ref, names, lookup), float(s)) for c, ref, s in covariate_edges]
+    covariates = list(dict.fromkeys(c for c, _, _ in covariate_list))
+    linked = [sorted({i for c2, i, _ in covariate_list if c2 == c}) for c in covariates]
+    cov_xy = _covariate_positions(xy, linked)
+    cov_id = {c: f"covariate:{k}" for k, c in enumerate(covariates)}
+    for k, c in enumerate(covariates):
+        nodes.append(
+            {
+                "id": cov_id[c],
+                "label": _canvas_label(c),
+                "x": float(cov_xy[k, 0]),
+                "y": float(cov_xy[k, 1]),
+                "shape": "box",
+                "margin": 8,
+                "borderWidth": 1.5,
+                "color": {
+                    "background": "#F2F2F2",
+                    "border": COVARIATE_COLOUR,
+                    "highlight": {"background": "#E6E6E6", "border": "#000000"},
+                    "hover": {"background": "#E6E6E6", "border": darker(COVARIATE_COLOUR, 0.7)},
+                },
+                "font": {"multi": "html", "color": TEXT_COLOUR},
+                "title": f"<b>{html.escape(c)}</b><br>Observed clinical variable (measured, not learned)",
+            }
+        )
+    cov_scale = max((abs(s) for _, _, s in covariate_list), default=0.0)
+    for c, i, s in covariate_list:
+        strength = abs(s) / cov_scale if cov_scale > 0 else 1.0
+        edges.append(
+            {
+                "id": f"link:{cov_id[c]}:{i}",
+                "from": cov_id[c],
+                "to": i,
+                "arrows": {"to": {"enabled": False}},
+                "dashes": [6, 4],
+                "smooth": False,
+                "width": round(1.0 + 3.0 * strength, 2),
+                "color": {"color": rgba(COVARIATE_COLOUR, 0.45 + 0.5 * strength), "highlight": "#000000"},
+                "title": f"<b>{html.escape(c)}</b> — <b>{html.escape(names[i])}</b><br>"
+                f"Link strength: {_format_weight(s)}",
+            }
+        )
+
+    legend = _legend_html(
+        colours,
+        has_block=bool(block),
+        has_covariates=bool(covariates),
+        shown=sum(1 for e in edges if str(e["id"]).startswith("edge:")),
+        candidates=candidates,
+        threshold=threshold,
+    )
+    values = {
+        "HEIGHT": f"{int(height)}px",
+        "LEGEND": legend,
+        "NODES": _script_json(nodes),
+        "EDGES": _script_json(edges),
+        "OPTIONS": _script_json(_OPTIONS),
+    }
+    parts = _template_parts()
+    return "".join(values[p] if k % 2 else p for k, p in enumerate(parts))
+
+
+def _legend_html(
+    colours: Mapping[str, str],
+    *,
+    has_block: bool,
+    has_covariates: bool,
+    shown: int,
+    candidates: int,
+    threshold: float,
+) -> str:
+    items = [
+        f'<span class="item"><span class="swatch" style="background:{c};border-color:{darker(c, 0.7)}"></span>'
+        f"{html.escape(m)}</span>"
+        for m, c in colours.items()
+    ]
+    if has_covariates:
+        items.append('<span class="item"><span class="swatch box"></span>clinical variable</span>')
+    if has_block:
+        items.append(
+            '<span class="item"><span class="swatch dashed"></span>identified only as a block</span>'
+        )
+    hint = (
+        '<span class="hint" title="Arrows point from cause to effect; thicker lines are stronger links.">'
+        f"{shown} of {candidates} links shown (strength ≥ {html.escape(f'{threshold:g}')})</span>"
+    )
+    return f'<div class="crl-legend">{"".join(items)}{hint}</div>'
+
+
+_OPTIONS = {
+    "autoResize": True,
+    "physics": {"enabled": False},
+    "layout": {"improvedLayout": False, "randomSeed": 0},
+    "interaction": {
+        "hover": True,
+        "tooltipDelay": 80,
+        "dragNodes": True,
+        "zoomView": True,
+        "navigationButtons": False,
+        "keyboard": False,
+    },
+    "nodes": {
+        "font": {
+            "face": FONT_FAMILY,
+            "size": 15,
+            "color": TEXT_COLOUR,
+            "strokeWidth": 3,
+            "strokeColor": "#FFFFFF",
+        }
+    },
+    "edges": {
+        "smooth": {"enabled": True, "type": "curvedCW", "roundness": 0.12},
+        "arrowStrikethrough": False,
+        "selectionWidth": 1.5,
+        "hoverWidth": 0.5,
+    },
+}
