@@ -1,1 +1,17 @@
-"""Pure functions that turn arrays into plotly figures and pyvis HTML."""
+"""Pure functions that turn arrays into plotly figures and pyvis HTML.
+
+Nothing is imported here on purpose: `import crl.viz` stays free of plotly and pyvis, and each page imports
+the module it needs. What lives where:
+
+- palette: modality colours (Okabe-Ito, stable by first appearance) and colour helpers.
+- style: the house plotly look (`apply_style`) and `plain` for escaping user text in plotly labels.
+- network: `latent_network_html` (an offline vis-network page; needs pyvis only) and `network_height`.
+- heatmap: `adjacency_heatmap`, `correlation_heatmap` (the MCC matrix).
+- curves: `loss_curves`, `progress_text`.
+- traversal: `traversal_figure`, `intervention_figure` (one figure per modality).
+- previews: `timeseries_preview`, `image_grid`, `overlap_figure`.
+- images: image arrays to RGB uint8 and PNG data URIs.
+
+Show plotly figures with `st.plotly_chart(fig, theme=None, key=...)`: Streamlit's own theme would otherwise
+replace the fonts and colours set here.
+"""
