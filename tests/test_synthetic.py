@@ -396,8 +396,11 @@ def test_every_preset_writes_and_its_truth_loads(preset, tmp_path):
         if entry["kind"] != "tabular":
             with np.load(out / entry["path"], allow_pickle=False) as data:
                 key = "images" if entry["kind"] == "image" else "values"
-                assert list(data["ids"]) == list(truth.latents.index)
-                assert data[key].shape[0] == SMALL_N
+                ids = list(data["ids"])
+                # Only the demo leaves a few subjects out of a modality, on purpose; order is kept.
+                assert ids == [s for s in truth.latents.index if s in set(ids)]
+                assert len(ids) == SMALL_N or (preset == "demo" and len(ids) >= SMALL_N - 3)
+                assert data[key].shape[0] == len(ids)
     a = truth.adjacency()
     assert is_acyclic(a)
     assert a.sum() == len(truth.edges) > 0
@@ -503,9 +506,10 @@ def test_written_presets_load_as_the_in_memory_cohort(preset, tmp_path):
 
     out = write_preset(preset, tmp_path / "c", n=SMALL_N, seed=1)
     report = validate_cohort(out)
-    assert report.ok and not report.excluded, report.format()
+    assert report.ok, report.format()
     loaded = load_cohort(out)
     expected = generate(preset, n=SMALL_N, seed=1).to_cohort()
+    assert loaded.excluded == expected.excluded  # empty except for the demo's deliberately missing subjects
     assert list(loaded.subject_ids) == list(expected.subject_ids)
     assert loaded.schema() == expected.schema()
     for name, m in expected.modalities.items():

@@ -27,6 +27,8 @@ class SyntheticModality:
     feature_names: list[str]
     latents: int
     mixing: LeakyMixing | None = None  # tabular modalities only
+    # IDs of the rows of `data` when some of the cohort's subjects lack this modality (None: all, in order)
+    subject_ids: np.ndarray | None = None
 
 
 @dataclass
@@ -39,7 +41,11 @@ class SyntheticCohort:
     subject_ids: np.ndarray  # (n,) str
     modalities: dict[str, SyntheticModality]
     truth: Truth
-    model: StructuralModel = field(repr=False)
+    model: StructuralModel = field(repr=False)  # or any object with `.adjacency` (the demo's own model)
+    covariates: pd.DataFrame | None = None  # observed clinical variables indexed by subject_id
+    extra_truth: dict[str, pd.DataFrame] = field(default_factory=dict)  # written as truth/<key>.csv
+    readme: str | None = None  # written as README.md in the cohort folder
+    npz_compression: str = "deflate"  # "bzip2" is about a third smaller for images, and numpy reads it too
 
     @property
     def name(self) -> str:
@@ -49,14 +55,31 @@ class SyntheticCohort:
         return len(self.subject_ids)
 
     def to_cohort(self) -> Cohort:
-        """The same data as a `Cohort` (images gain a channel axis), so training can skip the disk."""
+        """The same data as a `Cohort` (grey images gain a channel axis), so training can skip the disk.
+
+        As when loading from disk, subjects missing from some modality are left out and named in `excluded`.
+        """
+        missing: dict[str, list[str]] = {}
+        for name, m in self.modalities.items():
+            if m.subject_ids is not None:
+                for subject in np.setdiff1d(self.subject_ids, m.subject_ids):
+                    missing.setdefault(str(subject), []).append(name)
+        keep = np.array([s for s in self.subject_ids if s not in missing], dtype=self.subject_ids.dtype)
         mods = {}
         for name, m in self.modalities.items():
-            data = m.data[..., None] if m.kind == "image" else m.data
+            data = m.data[..., None] if m.kind == "image" and m.data.ndim == 3 else m.data
+            if m.subject_ids is not None:
+                data = data[pd.Index(m.subject_ids).get_indexer(keep)]
             mods[name] = Modality(
                 name=name, kind=m.kind, data=data, feature_names=list(m.feature_names), latents=m.latents
             )
-        return Cohort(name=self.preset, subject_ids=self.subject_ids.copy(), modalities=mods)
+        covariates = (
+            None if self.covariates is None else self.covariates.reindex(pd.Index(keep, name="subject_id"))
+        )
+        excluded = {s: f"missing from {', '.join(names)}" for s, names in missing.items()}
+        return Cohort(
+            name=self.preset, subject_ids=keep, modalities=mods, covariates=covariates, excluded=excluded
+        )
 
 
 def subject_ids(n: int) -> np.ndarray:
@@ -78,6 +101,10 @@ def generate(
     if n is not None:
         overrides["n"] = int(n)
     spec = resolve_spec(preset, overrides)
+    if spec.generator == "demo":
+        from crl.data.synthetic.demo import generate_demo
+
+        return generate_demo(spec, seed)
     graph_rng, mechanism_rng, mixing_rng, sample_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )

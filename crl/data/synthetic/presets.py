@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from crl.errors import ConfigError, CrlError
 
-GENERATORS = ("numerical", "images", "timeseries")
+GENERATORS = ("numerical", "images", "timeseries", "demo")
 IDENTIFIABILITY = ("required", "violated", "any")
 
 
@@ -139,6 +139,14 @@ PRESETS: dict[str, PresetSpec] = {
             obs_dim=8,
             cross_density=0.78,  # 7 of 9 pairs
         ),
+        PresetSpec(
+            "demo",
+            "phenotype-study look-alike: 3-night home sleep test, left and right fundus photos, clinical covariates",
+            "demo",
+            2_000,
+            latents=3,
+            eta=6,
+        ),
     )
 }
 
@@ -175,6 +183,8 @@ def _check(spec: PresetSpec) -> None:
         raise ConfigError(f"identifiability must be one of {', '.join(IDENTIFIABILITY)} (got {spec.identifiability!r})")
     if spec.eta < 0 or spec.latents < 1:
         raise ConfigError("latents must be >= 1 and eta >= 0 per modality")
+    if spec.generator == "demo" and (spec.latents != 3 or spec.eta != 6):
+        raise ConfigError("the demo preset has a fixed layout: 3 latents per modality (eta is fixed too)")
     if spec.generator == "images" and (spec.latents != 2 or spec.eta != 2):
         raise ConfigError("the images preset has exactly 2 latents (position, appearance) and 2 nuisances")
 

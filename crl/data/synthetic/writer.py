@@ -79,8 +79,8 @@ def _check_target(out: Path, overwrite: bool) -> None:
 
 def _write_files(cohort: SyntheticCohort, root: Path) -> None:
     manifest = [f'name = "{cohort.preset}"', 'id = "subject_id"', ""]
-    ids = cohort.subject_ids
     for name, m in cohort.modalities.items():
+        ids = cohort.subject_ids if m.subject_ids is None else m.subject_ids
         if m.kind == "tabular":
             path = f"{name}.csv"
             frame = pd.DataFrame(m.data.astype(np.float64), columns=m.feature_names)
@@ -88,10 +88,11 @@ def _write_files(cohort: SyntheticCohort, root: Path) -> None:
             _write_csv(frame, root / path)
         elif m.kind == "timeseries":
             path = f"{name}.npz"
-            write_npz(root / path, ids=ids, values=m.data)
+            arrays = {"ids": ids, "values": m.data, "channels": np.asarray(m.feature_names)}
+            write_npz(root / path, compression=cohort.npz_compression, **arrays)
         else:
             path = f"{name}.npz"
-            write_npz(root / path, ids=ids, images=m.data)
+            write_npz(root / path, compression=cohort.npz_compression, ids=ids, images=m.data)
         manifest += [
             f"[modalities.{name}]",
             f'kind = "{m.kind}"',
@@ -99,7 +100,12 @@ def _write_files(cohort: SyntheticCohort, root: Path) -> None:
             f"latents = {m.latents}",
             "",
         ]
+    if cohort.covariates is not None:
+        _write_csv(cohort.covariates.reset_index(), root / "clinical.csv")
+        manifest += ["[covariates]", 'path = "clinical.csv"', ""]
     (root / "cohort.toml").write_text("\n".join(manifest), encoding="utf-8")
+    if cohort.readme is not None:
+        (root / "README.md").write_text(cohort.readme, encoding="utf-8")
 
     truth = root / "truth"
     truth.mkdir()
@@ -108,6 +114,8 @@ def _write_files(cohort: SyntheticCohort, root: Path) -> None:
     graph.to_csv(truth / "graph.csv", index=False, lineterminator="\n")
     if cohort.truth.nuisance is not None:
         _write_csv(cohort.truth.nuisance.reset_index(), truth / "nuisance.csv")
+    for key, table in cohort.extra_truth.items():
+        _write_csv(table, truth / f"{key}.csv")
     info = {"preset": cohort.preset, "seed": cohort.seed, "n": len(cohort), "spec": cohort.spec.to_dict()}
     (truth / "generator.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
@@ -116,13 +124,21 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
 
 
-def write_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Like `np.savez_compressed`, but with fixed zip timestamps so equal arrays give equal bytes."""
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+_COMPRESSION = {"deflate": zipfile.ZIP_DEFLATED, "bzip2": zipfile.ZIP_BZIP2}
+
+
+def write_npz(path: Path, compression: str = "deflate", **arrays: np.ndarray) -> None:
+    """Like `np.savez_compressed`, but with fixed zip timestamps so equal arrays give equal bytes.
+
+    compression: "deflate" (what numpy writes) or "bzip2" (about a third smaller for images, slower;
+    `np.load` reads both).
+    """
+    method = _COMPRESSION[compression]
+    with zipfile.ZipFile(path, "w", compression=method) as archive:
         for key, value in arrays.items():
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
             info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_TIME)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = method
             info.external_attr = 0o644 << 16
             archive.writestr(info, buffer.getvalue())
