@@ -51,7 +51,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from crl.analysis.export import export_run
 
-    path = export_run(Path(args.run), args.format, out=Path(args.out) if args.out else None)
+    path = export_run(Path(args.run), args.format, out=Path(args.out) if args.out else None, threshold=args.threshold)
     print(f"wrote {path}")
     return 0
 
@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a run's graph or report")
     p.add_argument("run")
-    p.add_argument("--format", required=True, choices=["graphml", "dot", "json", "html"])
-    p.add_argument("--out", default=None)
+    p.add_argument("--format", required=True, choices=["graphml", "dot", "json", "csv", "html"])
+    p.add_argument("--out", default=None, help="file to write (default: graph.<format> in the run folder)")
+    p.add_argument("--threshold", type=float, default=None, help="edge-strength threshold (default: the run's)")
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("identifiability", help="which latents a graph can pin down one by one (METHOD.md §5b)")

@@ -1,0 +1,115 @@
+"""Exports of a learned graph in formats other tools read: GraphML (Cytoscape, Gephi), DOT, JSON, CSV, HTML."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from xml.sax.saxutils import escape, quoteattr
+
+from crl.analysis.graph import LatentGraph, load_graph
+from crl.errors import CrlError
+
+FORMATS = ("graphml", "dot", "json", "csv", "html")
+
+
+def to_graphml(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
+    labels = labels or {}
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<graphml xmlns="http://graphml.graphdrawing.org/xmlns">',
+        '  <key id="label" for="node" attr.name="label" attr.type="string"/>',
+        '  <key id="modality" for="node" attr.name="modality" attr.type="string"/>',
+        '  <key id="weight" for="edge" attr.name="weight" attr.type="double"/>',
+        '  <key id="cross_modal" for="edge" attr.name="cross_modal" attr.type="boolean"/>',
+        '  <graph id="latents" edgedefault="directed">',
+    ]
+    for name, modality in zip(graph.names, graph.modality_of):
+        lines.append(f"    <node id={quoteattr(name)}>")
+        lines.append(f'      <data key="label">{escape(labels.get(name, name))}</data>')
+        lines.append(f'      <data key="modality">{escape(modality)}</data>')
+        lines.append("    </node>")
+    for row in graph.edges(threshold).itertuples():
+        lines.append(f"    <edge source={quoteattr(row.source)} target={quoteattr(row.target)}>")
+        lines.append(f'      <data key="weight">{row.weight:.6g}</data>')
+        lines.append(f'      <data key="cross_modal">{str(row.cross_modal).lower()}</data>')
+        lines.append("    </edge>")
+    lines += ["  </graph>", "</graphml>", ""]
+    return "\n".join(lines)
+
+
+def _dot_id(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
+    labels = labels or {}
+    lines = ["digraph latents {", "  rankdir=LR;"]
+    for k, (modality, members) in enumerate(graph.blocks().items()):
+        lines.append(f"  subgraph cluster_{k} {{ label={_dot_id(modality)};")
+        for i in members:
+            name = graph.names[i]
+            lines.append(f"    {_dot_id(name)} [label={_dot_id(labels.get(name, name))}];")
+        lines.append("  }")
+    for row in graph.edges(threshold).itertuples():
+        style = "" if row.cross_modal else ", style=dashed"
+        lines.append(
+            f"  {_dot_id(row.source)} -> {_dot_id(row.target)} [weight={row.weight:.6g}, label={row.weight:.2f}{style}];"
+        )
+    lines += ["}", ""]
+    return "\n".join(lines)
+
+
+def to_json(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
+    labels = labels or {}
+    payload = {
+        "threshold": threshold,
+        "nodes": [
+            {"id": n, "label": labels.get(n, n), "modality": m} for n, m in zip(graph.names, graph.modality_of)
+        ],
+        "edges": graph.edges(threshold).to_dict(orient="records"),
+    }
+    return json.dumps(payload, indent=2) + "\n"
+
+
+def to_csv(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
+    return graph.edges(threshold).to_csv(index=False)
+
+
+def to_html(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
+    from crl.viz.network import latent_network_html
+
+    labels = labels or {}
+    return latent_network_html([labels.get(n, n) for n in graph.names], graph.modality_of, graph.weights, threshold)
+
+
+WRITERS = {"graphml": to_graphml, "dot": to_dot, "json": to_json, "csv": to_csv, "html": to_html}
+
+
+def export_graph(graph: LatentGraph, fmt: str, threshold: float, labels: dict[str, str] | None = None) -> str:
+    """The graph as text in `fmt` (one of FORMATS), edges at or above the threshold."""
+    if fmt not in WRITERS:
+        raise CrlError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    return WRITERS[fmt](graph, threshold, labels)
+
+
+def _run_threshold(run: Path) -> float:
+    config = run / "config.json"
+    if config.exists():
+        return float((json.loads(config.read_text()).get("graph") or {}).get("threshold", 0.5))
+    return 0.5
+
+
+def export_run(run: Path, fmt: str, out: Path | None = None, threshold: float | None = None) -> Path:
+    """Writes `<run>/graph.<fmt>` (or `out`) atomically and returns its path."""
+    run = Path(run)
+    graph = load_graph(run)
+    text = export_graph(graph, fmt, _run_threshold(run) if threshold is None else threshold)
+    out = Path(out) if out else run / f"graph.{fmt if fmt != 'csv' else 'edges.csv'}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, out)
+    return out

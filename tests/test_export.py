@@ -1,0 +1,73 @@
+"""Graph read-out from a run folder and its exports, including hostile latent names."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crl.analysis.export import export_graph, export_run
+from crl.analysis.graph import LatentGraph, load_graph
+from crl.cli import main
+
+NAMES = ["a.z0", "a.z1", 'b<script>"x.z0', "b<script>\"x.z1"]
+
+
+@pytest.fixture
+def graph() -> LatentGraph:
+    w = np.zeros((4, 4))
+    w[0, 2] = 0.9  # cross-modal a.z0 -> b.z0
+    w[1, 0] = 0.6  # within a
+    w[3, 1] = 0.2  # weak cross-modal, below 0.5
+    return LatentGraph(tuple(NAMES), w)
+
+
+def test_threshold_and_cross_modal_filter(graph):
+    assert graph.adjacency(0.5).sum() == 2
+    assert graph.adjacency(0.1).sum() == 3
+    assert graph.adjacency(0.5, cross_modal_only=True).sum() == 1
+    table = graph.edges(0.1)
+    assert list(table["weight"]) == [0.9, 0.6, 0.2]
+    assert list(table["cross_modal"]) == [True, False, True]
+
+
+def test_graphml_parses_and_keeps_names(graph):
+    root = ET.fromstring(export_graph(graph, "graphml", 0.5))
+    ns = {"g": "http://graphml.graphdrawing.org/xmlns"}
+    nodes = [n.get("id") for n in root.iterfind(".//g:node", ns)]
+    edges = [(e.get("source"), e.get("target")) for e in root.iterfind(".//g:edge", ns)]
+    assert nodes == NAMES
+    assert sorted(edges) == sorted([(NAMES[0], NAMES[2]), (NAMES[1], NAMES[0])])
+
+
+def test_dot_and_json_and_csv(graph):
+    dot = export_graph(graph, "dot", 0.5)
+    assert dot.count("->") == 2 and '\\"x.z0' in dot
+    payload = json.loads(export_graph(graph, "json", 0.5))
+    assert [n["id"] for n in payload["nodes"]] == NAMES and len(payload["edges"]) == 2
+    csv = export_graph(graph, "csv", 0.1)
+    assert csv.splitlines()[0] == "source,target,weight,cross_modal" and len(csv.splitlines()) == 4
+
+
+def test_html_escapes_names(graph):
+    html = export_graph(graph, "html", 0.5)
+    assert "<script>\"x" not in html and "vis" in html
+
+
+def test_run_folder_round_trip_and_cli(tmp_path, graph):
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [(s, t, graph.weights[i, j]) for i, s in enumerate(NAMES) for j, t in enumerate(NAMES) if i != j]
+    pd.DataFrame(rows, columns=["source", "target", "weight"]).to_csv(run / "graph.csv", index=False)
+    loaded = load_graph(run)
+    assert loaded.names == tuple(NAMES) and np.allclose(loaded.weights, graph.weights)
+    path = export_run(run, "graphml")
+    assert path == run / "graph.graphml" and path.exists()
+    assert main(["export", str(run), "--format", "dot", "--threshold", "0.1", "--out", str(tmp_path / "g.dot")]) == 0
+    assert (tmp_path / "g.dot").read_text().count("->") == 3
+
+
+def test_missing_graph_is_a_plain_error(tmp_path, capsys):
+    assert main(["export", str(tmp_path), "--format", "json"]) == 1
+    assert "not a finished run folder" in capsys.readouterr().err
