@@ -1,4 +1,4 @@
-"""The crl dashboard: routes the pages and draws the shared sidebar (current cohort)."""
+"""The crl dashboard: routes the pages and draws the shared sidebar (current cohort and run)."""
 
 import streamlit as st
 
@@ -6,9 +6,18 @@ from crl.ui import state
 
 st.set_page_config(page_title="crl · causal latents", page_icon="🧬", layout="wide")
 
-pages = [
-    st.Page("pages/cohort.py", title="Cohort", icon=":material/table_view:", default=True),
-]
+pages = {
+    "Data": [
+        st.Page("pages/cohort.py", title="Cohort", icon=":material/table_view:", default=True),
+        st.Page("pages/model.py", title="Model", icon=":material/tune:"),
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    ],
+    "Results": [
+        st.Page("pages/graph.py", title="Latent graph", icon=":material/hub:"),
+        st.Page("pages/traversal.py", title="Traversal", icon=":material/swap_horiz:"),
+        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:"),
+    ],
+}
 navigation = st.navigation(pages)
 state.draw_sidebar()
 navigation.run()

@@ -9,6 +9,7 @@ import streamlit as st
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SHIPPED = ASSETS / "demo" / "cohort"
+SHIPPED_RUN = ASSETS / "demo" / "run"
 FALLBACK_PRESET = "paper-case1"
 
 
@@ -27,3 +28,8 @@ def demo_cohort_dir() -> Path:
     if not (target / "cohort.toml").exists():
         write_preset(FALLBACK_PRESET, target, n=2000, seed=0, overwrite=True)
     return target
+
+
+def demo_run_dir() -> Path | None:
+    """The model trained on the shipped demo cohort, when it ships."""
+    return SHIPPED_RUN if (SHIPPED_RUN / "graph.csv").exists() else None

@@ -1,7 +1,8 @@
-"""Session-state keys and the shared sidebar: which cohort the pages are looking at."""
+"""Session-state keys and the shared sidebar: which cohort and which trained run the pages are looking at."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -9,6 +10,12 @@ import streamlit as st
 from crl.ui import demo
 
 COHORT_DIR = "cohort_dir"
+RUN_DIR = "run_dir"
+
+
+def runs_root() -> Path:
+    """Where new runs are written: $CRL_RUNS, else ./runs."""
+    return Path(os.environ.get("CRL_RUNS", "runs")).resolve()
 
 
 def cohort_dir() -> Path:
@@ -22,7 +29,30 @@ def set_cohort_dir(path: Path) -> None:
     st.session_state[COHORT_DIR] = str(path)
 
 
+def available_runs() -> list[Path]:
+    """Finished or running run folders: the shipped demo run first, then the runs root, newest first."""
+    found = [p.parent for p in runs_root().glob("*/config.json")] if runs_root().exists() else []
+    found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    shipped = demo.demo_run_dir()
+    return ([shipped] if shipped else []) + found
+
+
+def run_dir() -> Path | None:
+    """The run the user picked, else the newest available (the shipped demo run first), else None."""
+    if st.session_state.get(RUN_DIR) and Path(st.session_state[RUN_DIR]).exists():
+        return Path(st.session_state[RUN_DIR])
+    runs = available_runs()
+    return runs[0] if runs else None
+
+
+def set_run_dir(path: Path | None) -> None:
+    st.session_state[RUN_DIR] = str(path) if path else None
+
+
 def draw_sidebar() -> None:
     with st.sidebar:
         st.caption("Current cohort")
         st.markdown(f"**{cohort_dir().name}**")
+        run = run_dir()
+        st.caption("Current trained model")
+        st.markdown(f"**{run.name}**" if run else "_none yet: train one on the Train page_")

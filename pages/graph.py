@@ -1,0 +1,6 @@
+"""Graph page (being built)."""
+
+import streamlit as st
+
+st.title("Graph")
+st.info("This page is being built.")
