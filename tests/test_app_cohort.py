@@ -1,7 +1,17 @@
-"""The Cohort page through Streamlit's AppTest: the demo opens valid, a broken folder shows its problems."""
+"""The Cohort page through Streamlit's AppTest: every way to pick data, its report, previews and refusals."""
 
+import io
+import zipfile
+
+import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from crl.data.synthetic import write_preset
+
+N = 30
+IDS = [f"P{i:03d}" for i in range(N)]
 
 
 @pytest.fixture(autouse=True)
@@ -13,21 +23,195 @@ def _app() -> AppTest:
     return AppTest.from_file("../app.py", default_timeout=60)
 
 
+def _plain(text: str) -> str:
+    """Markdown as the reader sees it: the page escapes user text with backslashes."""
+    return text.replace("\\", "")
+
+
+def _texts(elements) -> list[str]:
+    return [_plain(e.value) for e in elements]
+
+
+def _charts(at: AppTest) -> dict[str, dict]:
+    import json
+
+    return {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def _pick(at: AppTest, source: str) -> AppTest:
+    return at.radio(key="cohort_source_widget").set_value(source).run()
+
+
+def _open_folder(at: AppTest, folder) -> AppTest:
+    _pick(at, "Folder on this server")
+    at.text_input(key="cohort_folder_path").set_value(str(folder)).run()
+    return at.button(key="cohort_folder_open").click().run()
+
+
 def test_opens_on_a_trainable_demo_cohort():
     at = _app().run()
     assert not at.exception
-    assert any("can be trained on" in s.value for s in at.success)
+    assert any("can be trained on" in s for s in _texts(at.success))
+    assert [m.label for m in at.metric][:2] == ["Subjects used", "Modalities"]
+    assert int(at.metric[0].value.replace(",", "")) >= 20
+    labels = [t.label for t in at.tabs]
+    assert labels[0] == "Who has what" and labels[-1] == "Covariates"
+    assert len(labels) >= 4  # overview, at least two modalities, covariates
 
 
-def test_broken_folder_lists_problems_without_traceback(tmp_path):
+def test_synthetic_preset_is_generated_and_selected():
+    at = _pick(_app().run(), "Synthetic preset")
+    at.selectbox(key="cohort_preset").set_value("timeseries").run()
+    at.number_input(key="cohort_preset_n_timeseries").set_value(60).run()
+    at.number_input(key="cohort_preset_seed").set_value(3).run()
+    at.button(key="cohort_preset_generate").click().run()
+    assert not at.exception
+    assert at.session_state["cohort_dir"].endswith("timeseries-n60-seed3")
+    assert any("timeseries" in s and "60 subjects" in s for s in _texts(at.success))
+    figures = [f for key, f in _charts(at).items() if "cohort_timeseries" in key]
+    assert figures, "the time-series modality gets a preview plot"
+    subjects = {t["name"] for t in figures[0]["data"]}
+    assert len(subjects) == 5  # a few subjects, not all 60
+
+
+def test_folder_with_every_kind_shows_each_preview(tmp_path):
+    folder = write_preset("demo", tmp_path / "demo", n=60, seed=0)
+    at = _open_folder(_app().run(), folder)
+    assert not at.exception
+    assert at.session_state["cohort_dir"] == str(folder)
+    assert any("can be trained on" in s for s in _texts(at.success))
+    charts = _charts(at)
+    assert any("cohort_images_fundus_left" in key for key in charts)
+    assert any("cohort_timeseries_sleep" in key for key in charts)
+    overlap = next(f for key, f in charts.items() if "cohort_overlap" in key)
+    bars = overlap["data"][0]
+    complete = [y for y, text in zip(bars["y"], bars["customdata"], strict=True) if "every modality" in text]
+    assert complete == [int(at.metric[0].value)]  # the blue bar is the subjects training uses
+    assert sum(bars["y"]) > complete[0]  # the demo leaves some subjects without every modality
+    covariates = [d.value for d in at.dataframe if "covariate" in d.value.columns]
+    assert covariates and "age" in covariates[0]["covariate"].tolist()
+    # The choice survives a rerun and a trip to another page.
+    at.switch_page("pages/model.py").run()
+    at.switch_page("pages/cohort.py").run()
+    assert at.session_state["cohort_dir"] == str(folder)
+    assert at.radio(key="cohort_source_widget").value == "Folder on this server"
+
+
+def test_broken_folder_lists_problems_with_fixes_and_no_traceback(tmp_path):
     folder = tmp_path / "broken"
     folder.mkdir()
-    (folder / "cohort.toml").write_text('name = "x"\nid = "subject_id"\n[modalities.labs]\nkind = "tabular"\npath = "nope.csv"\n')
-    at = _app().run()
-    at.radio[0].set_value("Folder on this server").run()
-    at.text_input[0].set_value(str(folder)).run()
-    at.button[0].click().run()
+    (folder / "cohort.toml").write_text(
+        'name = "x"\nid = "subject_id"\n[modalities.labs]\nkind = "tabular"\npath = "nope.csv"\n'
+    )
+    at = _open_folder(_app().run(), folder)
     assert not at.exception
-    assert any("cannot be trained on" in e.value for e in at.error)
-    table = at.dataframe[0].value
-    assert table["problem"].str.contains("nope.csv").any()
+    errors = _texts(at.error)
+    assert any("cannot be trained on" in e for e in errors)
+    detail = next(e for e in errors if "nope.csv" in e)
+    assert "How to fix:" in detail and "cohort.toml" in detail
+    assert any("once the errors above are fixed" in i for i in _texts(at.info))
+
+
+def test_missing_folder_is_an_error_not_a_crash(tmp_path):
+    at = _open_folder(_app().run(), tmp_path / "does-not-exist")
+    assert not at.exception
+    assert any("does not exist" in e for e in _texts(at.error))
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def _labs(id_column: str = "patient_id") -> bytes:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(N, 3)), columns=["hba1c", "ldl", "crp"])
+    frame.insert(0, id_column, IDS)
+    return _csv(frame)
+
+
+def _sleep() -> bytes:
+    rng = np.random.default_rng(1)
+    steps = 8
+    frame = pd.DataFrame(
+        {
+            "subject": np.repeat(IDS, steps),
+            "hour": np.tile(np.arange(steps), N),
+            "spo2": rng.normal(95, 1, size=N * steps),
+        }
+    )
+    return _csv(frame)
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _png(value: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((8, 8), value, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _upload(at: AppTest, files, covariates=None) -> AppTest:
+    _pick(at, "Upload files")
+    at.file_uploader(key="upload_files").set_value(files).run()
+    if covariates is not None:
+        at.file_uploader(key="upload_covariates").set_value(covariates).run()
+    return at
+
+
+def test_upload_creates_and_selects_a_cohort():
+    images = _zip({f"eyes/{s}.png": _png(7 * k) for k, s in enumerate(IDS)})
+    clinical = pd.DataFrame({"patient_id": IDS, "age": np.arange(N) + 40.0, "sex": ["F", "M"] * (N // 2)})
+    at = _upload(
+        _app().run(),
+        [
+            ("labs.csv", _labs(), "text/csv"),
+            ("sleep.csv", _sleep(), "text/csv"),
+            ("Fundus Left.zip", images, "application/zip"),
+        ],
+        covariates=("clinical.csv", _csv(clinical), "text/csv"),
+    )
+    assert not at.exception
+    names = [t.value for t in at.text_input if t.key.endswith("_name") and t.key != "upload_cohort_name"]
+    assert names == ["labs", "sleep", "fundus_left"]
+    kinds = [s.value for s in at.selectbox if s.key and s.key.endswith("_kind")]
+    assert kinds == ["tabular", "timeseries", "image"]
+    times = [s.value for s in at.selectbox if s.key and s.key.endswith("_time")]
+    assert times == ["hour"]
+    at.text_input(key="upload_cohort_name").set_value("Eye *study* <b>2024</b>").run()
+    at.button(key="upload_create").click().run()
+    assert not at.exception
+    assert at.session_state["cohort_dir"].endswith("uploads/eye-study-b-2024-b")
+    success = [s.value for s in at.success if "can be trained on" in s.value]
+    assert success, [e.value for e in at.error]
+    # The typed name is shown literally: no bold, no HTML.
+    assert "\\*study\\*" in success[0] and "\\<b\\>" in success[0]
+    assert f"{N} subjects" in _plain(success[0])
+    labels = [t.label for t in at.tabs]
+    assert "fundus\\_left · images" in labels and labels[-1] == "Covariates"
+
+
+def test_upload_without_an_id_column_names_the_problem():
+    no_id = pd.DataFrame({"age": [40, 50, 60], "bmi": [20.0, 25.0, 30.0]})
+    at = _upload(_app().run(), [("measures.csv", _csv(no_id), "text/csv")])
+    assert at.selectbox(key=next(s.key for s in at.selectbox if s.key.endswith("_id"))).value is None
+    at.button(key="upload_create").click().run()
+    assert not at.exception
+    assert any("measures.csv: choose which column holds the subject IDs" in e for e in _texts(at.error))
+    assert not at.session_state["cohort_dir"].endswith("my-cohort")
+
+
+def test_zip_with_path_traversal_is_refused(tmp_path):
+    evil = _zip({"P000.png": _png(1), "../evil.png": _png(2)})
+    at = _upload(_app().run(), [("eyes.zip", evil, "application/zip")])
+    assert not at.exception
+    assert any("refused" in e and "'../evil.png'" in e for e in _texts(at.error))
+    assert at.button(key="upload_create").disabled
+    assert not list((tmp_path / "cache").rglob("evil.png"))

@@ -1,0 +1,213 @@
+"""A first look at a cohort: summary numbers, who has which modality, and a few subjects of each modality."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from crl.data import Cohort, ValidationReport
+from crl.data.loaders import plural
+from crl.ui import cache
+from crl.ui.markdown import escape_markdown
+from crl.ui.user_errors import user_errors
+
+SAMPLE_TIMESERIES = 5
+SAMPLE_IMAGES = 12
+HEAD_ROWS = 8
+_DRAW = "cohort_preview_draw"  # bumped by "Other subjects": a new seeded sample
+KIND_NAMES = {"tabular": "table", "timeseries": "time series", "image": "images"}
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _overlap(path: str, stamp: float) -> tuple[list[str], dict[tuple[str, ...], int]]:
+    from crl.data.overlap import overlap_counts, source_subject_ids
+
+    ids = source_subject_ids(Path(path))
+    return list(ids), overlap_counts(ids)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _table(path: str, stamp: float, modality: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from crl.data.summary import source_table_preview
+
+    return source_table_preview(Path(path), modality, rows=HEAD_ROWS)
+
+
+def _sample(n: int, k: int, draw: int) -> np.ndarray:
+    """`k` of `n` row indices, sorted; draw 0 is the first rows (stable screenshots), later draws are seeded."""
+    if draw == 0 or n <= k:
+        return np.arange(min(n, k))
+    return np.sort(np.random.default_rng(draw).choice(n, size=k, replace=False))
+
+
+def draw_metrics(report: ValidationReport, cohort: Cohort | None) -> None:
+    cols = st.columns(4)
+    cols[0].metric(
+        "Subjects used", f"{report.n_subjects:,}", help="present in every modality, with usable values"
+    )
+    cols[1].metric("Modalities", report.n_modalities)
+    cols[2].metric(
+        "Subjects left out",
+        f"{len(report.excluded):,}",
+        help="present in some modalities but not all, or dropped for missing values; see 'Who has what'",
+    )
+    covariates = cohort.covariates.shape[1] if cohort is not None and cohort.covariates is not None else 0
+    cols[3].metric("Clinical covariates", covariates, help="observed variables shown beside the latent graph")
+
+
+def _modalities_table(cohort: Cohort) -> pd.DataFrame:
+    rows = []
+    for name, m in cohort.modalities.items():
+        names = ", ".join(m.feature_names[:6]) + (
+            f" … ({len(m.feature_names)} in all)" if len(m.feature_names) > 6 else ""
+        )
+        rows.append(
+            {
+                "modality": name,
+                "kind": KIND_NAMES.get(m.kind, m.kind),
+                "shape per subject": " × ".join(map(str, m.shape)),
+                "columns / channels": names,
+                "latents": m.latents,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _draw_overlap(folder: Path, report: ValidationReport) -> None:
+    from crl.viz.previews import overlap_figure
+
+    order, counts = _overlap(str(folder), cache.folder_stamp(folder))
+    if not counts:
+        st.info("No source could be read yet, so there is no one to count.", icon=":material/group_off:")
+        return
+    if len(order) > 1:
+        st.plotly_chart(overlap_figure(counts, modalities=order), theme=None, key="cohort_overlap")
+    everything = tuple(order)
+    complete = counts.get(everything, 0)
+    partial = sum(counts.values()) - complete
+    st.caption(
+        f"{plural(complete, 'subject')} {'has' if complete == 1 else 'have'} every modality; "
+        f"{plural(partial, 'subject')} {'lacks' if partial == 1 else 'lack'} at least one and "
+        f"{'is' if partial == 1 else 'are'} left out of training."
+    )
+    if report.excluded:
+        with st.expander(f"Subjects left out ({len(report.excluded):,}) and why"):
+            left_out = pd.DataFrame(sorted(report.excluded.items()), columns=["subject", "why"])
+            st.dataframe(left_out.head(2_000), hide_index=True, width="stretch")
+
+
+def _draw_tabular(folder: Path, name: str) -> None:
+    head, summary = _table(str(folder), cache.folder_stamp(folder), name)
+    st.markdown(f"First {len(head)} rows of the source file")
+    st.dataframe(head, hide_index=True, width="stretch")
+    st.markdown("Per-column summary over every row of the file")
+    st.dataframe(
+        summary,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "mean": st.column_config.NumberColumn(format="%.4g"),
+            "sd": st.column_config.NumberColumn(format="%.4g"),
+            "min": st.column_config.NumberColumn(format="%.4g"),
+            "max": st.column_config.NumberColumn(format="%.4g"),
+        },
+    )
+
+
+def _draw_timeseries(cohort: Cohort, name: str, draw: int) -> None:
+    from crl.viz.previews import timeseries_preview
+
+    m = cohort.modalities[name]
+    rows = _sample(len(cohort), SAMPLE_TIMESERIES, draw)
+    fig = timeseries_preview(
+        m.data[rows],
+        m.feature_names,
+        cohort.subject_ids[rows].tolist(),
+        title=f"{name}: {len(rows)} of {len(cohort):,} subjects",
+    )
+    st.plotly_chart(fig, theme=None, key=f"cohort_timeseries_{name}")
+
+
+def _draw_images(cohort: Cohort, name: str, draw: int) -> None:
+    from crl.viz.previews import image_grid
+
+    m = cohort.modalities[name]
+    rows = _sample(len(cohort), SAMPLE_IMAGES, draw)
+    fig = image_grid(
+        m.data[rows],
+        cohort.subject_ids[rows].tolist(),
+        columns=6,
+        title=f"{name}: {len(rows)} of {len(cohort):,} subjects",
+    )
+    st.plotly_chart(fig, theme=None, key=f"cohort_images_{name}")
+
+
+def _draw_covariates(cohort: Cohort) -> None:
+    from crl.data.summary import covariate_summary
+
+    if cohort.covariates is None:
+        st.info(
+            "This cohort has no clinical covariates. To show age, sex, … beside the learned graph, add a table "
+            'with one row per subject and name it in cohort.toml: [covariates] path = "clinical.csv".',
+            icon=":material/info:",
+        )
+        return
+    frame = cohort.covariates
+    st.markdown(f"{plural(frame.shape[1], 'covariate')} for the {len(frame):,} subjects used")
+    st.dataframe(
+        covariate_summary(frame),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "mean": st.column_config.NumberColumn(format="%.4g"),
+            "sd": st.column_config.NumberColumn(format="%.4g"),
+        },
+    )
+    with st.expander("First rows"):
+        st.dataframe(frame.head(HEAD_ROWS), width="stretch")
+
+
+def draw_previews(folder: Path, report: ValidationReport) -> None:
+    """Summary metrics, then tabs: who has what, one per modality, covariates. Broken cohorts get the overlap only."""
+    cohort = None
+    if report.ok:
+        with user_errors():
+            cohort = cache.cohort(folder)
+    draw_metrics(report, cohort)
+    if cohort is None:
+        st.subheader("Who has which modality")
+        with user_errors():
+            _draw_overlap(folder, report)
+        st.info(
+            "Previews of each modality appear here once the errors above are fixed.",
+            icon=":material/visibility_off:",
+        )
+        return
+    names = list(cohort.modalities)
+    labels = [
+        "Who has what",
+        *(f"{escape_markdown(n)} · {KIND_NAMES.get(cohort.modalities[n].kind)}" for n in names),
+        "Covariates",
+    ]
+    tabs = st.tabs(labels)
+    draw = st.session_state.get(_DRAW, 0)
+    with tabs[0], user_errors():
+        st.dataframe(_modalities_table(cohort), hide_index=True, width="stretch")
+        _draw_overlap(folder, report)
+    for tab, name in zip(tabs[1:-1], names, strict=True):
+        with tab, user_errors():
+            kind = cohort.modalities[name].kind
+            if kind == "tabular":
+                _draw_tabular(folder, name)
+                continue
+            if st.button("Show other subjects", key=f"cohort_resample_{name}", icon=":material/shuffle:"):
+                st.session_state[_DRAW] = draw = draw + 1
+            if kind == "timeseries":
+                _draw_timeseries(cohort, name, draw)
+            else:
+                _draw_images(cohort, name, draw)
+    with tabs[-1], user_errors():
+        _draw_covariates(cohort)

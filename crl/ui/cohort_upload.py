@@ -1,0 +1,182 @@
+"""Upload files and say what each one is (modality, kind, ID and time columns, latents), then create a cohort."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from crl.data.manifest import DEFAULT_LATENTS
+from crl.data.upload import (
+    MAX_LATENTS,
+    MB,
+    CovariatesChoice,
+    SourceChoice,
+    Upload,
+    UploadError,
+    UploadSummary,
+    build_cohort,
+    folder_name,
+    inspect_upload,
+    suggested_modality,
+)
+from crl.ui import demo
+from crl.ui.cohort_source import select_cohort
+from crl.ui.markdown import escape_markdown
+from crl.ui.user_errors import show_error
+
+KIND_LABELS = {
+    "tabular": "Table: one row per subject",
+    "timeseries": "Time series",
+    "image": "Images",
+}
+KINDS_FOR_FORMAT = {"table": ("tabular", "timeseries"), "npz": ("timeseries", "image"), "zip": ("image",)}
+FORMAT_TEXT = {"table": "table", "npz": "NumPy arrays", "zip": "zip of images"}
+FILE_TYPES = ["csv", "parquet", "npz", "zip"]
+
+
+@st.cache_data(show_spinner="Reading the file…", max_entries=64)
+def _inspect(file_id: str, filename: str, _data: bytes) -> tuple[UploadSummary | None, str | None]:
+    """Cached per uploaded file (its id, not its bytes: hashing 200 MB on every rerun would be slow)."""
+    try:
+        return inspect_upload(Upload(filename, _data)), None
+    except UploadError as error:
+        return None, str(error)
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / MB:.1f} MB" if n_bytes >= MB / 10 else f"{max(1, round(n_bytes / 1024))} kB"
+
+
+def _describe(summary: UploadSummary) -> str:
+    if summary.format == "table":
+        long = ", IDs repeat (a long table)" if summary.repeated_ids else ""
+        rows = f"{summary.rows_read:,}+" if summary.rows_read >= 5_000 else f"{summary.rows_read:,}"
+        return f"table, {len(summary.columns)} columns, {rows} rows{long}"
+    if summary.format == "npz":
+        return f"arrays {', '.join(summary.columns)}"
+    return f"{summary.n_images:,} images"
+
+
+def _file_card(file) -> SourceChoice | None:
+    """One uploaded file's card; returns what the user chose, or None when the file cannot be used."""
+    with st.container(border=True):
+        summary, problem = _inspect(file.file_id, file.name, file.getvalue())
+        heading = f"**{escape_markdown(file.name)}** · {_size(file.size)}"
+        if summary is not None:
+            heading += f" · {escape_markdown(_describe(summary))}"
+        st.markdown(heading)
+        if summary is None:
+            show_error(UploadError(problem or "the file cannot be read."))
+            return None
+        for note in summary.notes:
+            st.caption(escape_markdown(note))
+        key = f"upload_{file.file_id}"
+        kinds = KINDS_FOR_FORMAT[summary.format]
+        cols = st.columns([2, 2, 2, 2, 1])
+        modality = cols[0].text_input(
+            "Modality name", value=suggested_modality(file.name), key=f"{key}_name", max_chars=40
+        )
+        kind = cols[1].selectbox(
+            "Kind",
+            kinds,
+            index=kinds.index(summary.kind) if summary.kind in kinds else 0,
+            format_func=KIND_LABELS.get,
+            key=f"{key}_kind",
+        )
+        id_column = time_column = None
+        if summary.format == "table":
+            columns = list(summary.columns)
+            id_column = cols[2].selectbox(
+                "Subject-ID column",
+                columns,
+                index=columns.index(summary.id_column) if summary.id_column in columns else None,
+                placeholder="choose a column",
+                key=f"{key}_id",
+            )
+            if kind == "timeseries":
+                times = [c for c in columns if c != id_column]
+                time_column = cols[3].selectbox(
+                    "Time column",
+                    times,
+                    index=times.index(summary.time_column) if summary.time_column in times else None,
+                    placeholder="choose a column",
+                    key=f"{key}_time",
+                )
+        else:
+            where = "the 'ids' array" if summary.format == "npz" else "the image file names"
+            cols[2].caption(f"Subject IDs come from {where}.")
+        latents = cols[4].number_input(
+            "Latents",
+            min_value=1,
+            max_value=MAX_LATENTS,
+            value=DEFAULT_LATENTS,
+            step=1,
+            key=f"{key}_latents",
+            help="How many hidden causal variables this modality should be summarised by.",
+        )
+    upload = Upload(file.name, file.getvalue())
+    return SourceChoice(upload, modality, kind, id_column, time_column, int(latents))
+
+
+def _covariates_card(file) -> CovariatesChoice | None:
+    with st.container(border=True):
+        summary, problem = _inspect(file.file_id, file.name, file.getvalue())
+        st.markdown(f"**{escape_markdown(file.name)}** · {_size(file.size)} · clinical covariates")
+        if summary is not None and summary.format != "table":
+            problem = f"{file.name}: the covariates must be a .csv or .parquet table."
+        if summary is None or problem:
+            show_error(UploadError(problem or "the file cannot be read."))
+            return None
+        columns = list(summary.columns)
+        id_column = st.selectbox(
+            "Subject-ID column of the covariates",
+            columns,
+            index=columns.index(summary.id_column) if summary.id_column in columns else None,
+            placeholder="choose a column",
+            key=f"upload_{file.file_id}_covariates_id",
+        )
+    return CovariatesChoice(Upload(file.name, file.getvalue()), id_column)
+
+
+def draw_upload_form() -> None:
+    """File pickers, one card per file, the cohort name and the Create button (which selects the new cohort)."""
+    files = st.file_uploader(
+        "Data files: one per modality (.csv, .parquet, .npz, or a .zip of images)",
+        type=FILE_TYPES,
+        accept_multiple_files=True,
+        key="upload_files",
+        help="Tables: one row per subject, or a long table (ID, time, channels) for time series. Images: "
+        "a zip of <subject_id>.png files. Up to 200 MB per file.",
+    )
+    covariates_file = st.file_uploader(
+        "Clinical covariates (optional): age, sex, … one row per subject",
+        type=["csv", "parquet"],
+        key="upload_covariates",
+    )
+    if not files:
+        st.info(
+            "Upload one file per modality. Nothing is sent anywhere: the files stay on the computer running "
+            "this dashboard.",
+            icon=":material/upload_file:",
+        )
+        return
+    choices = [_file_card(file) for file in files]
+    covariates = _covariates_card(covariates_file) if covariates_file is not None else None
+    usable = all(c is not None for c in choices) and (covariates_file is None or covariates is not None)
+
+    col_name, col_go = st.columns([4, 1], vertical_alignment="bottom")
+    name = col_name.text_input("Cohort name", value="my-cohort", max_chars=60, key="upload_cohort_name")
+    create = col_go.button(
+        "Create cohort", type="primary", disabled=not usable, key="upload_create", width="stretch"
+    )
+    try:
+        folder = demo.cache_root() / "uploads" / folder_name(name)
+    except UploadError as error:
+        show_error(error)
+        return
+    st.caption(f"Saved in {escape_markdown(folder)} (an earlier cohort of the same name is replaced).")
+    if not usable:
+        st.caption("Remove or replace the files marked in red to create the cohort.")
+    if create:
+        with st.spinner("Writing the cohort folder…"):
+            built = build_cohort(name, [c for c in choices if c is not None], folder, covariates=covariates)
+        select_cohort(built, f"Cohort '{name.strip()}' created from {len(files)} files.")

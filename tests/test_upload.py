@@ -1,0 +1,300 @@
+"""Building a cohort from uploaded bytes: what the user chose is checked, zips are unpacked safely, writes are atomic."""
+
+import io
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from crl.data import load_cohort, validate_cohort
+from crl.data.manifest import tomllib
+from crl.data.overlap import overlap_counts, source_subject_ids
+from crl.data.summary import column_summary, covariate_summary
+from crl.data.upload import (
+    MAX_ZIP_MEMBERS,
+    CovariatesChoice,
+    SourceChoice,
+    Upload,
+    UploadError,
+    build_cohort,
+    check_size,
+    folder_name,
+    inspect_upload,
+    suggested_modality,
+)
+
+N = 30
+IDS = [f"P{i:03d}" for i in range(N)]
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def labs_upload(id_column: str = "patient_id", ids=IDS) -> Upload:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(len(ids), 3)), columns=["hba1c", "ldl", "crp"])
+    frame.insert(0, id_column, ids)
+    return Upload("Labs 2024.csv", _csv(frame))
+
+
+def sleep_upload(ids=IDS, steps: int = 6) -> Upload:
+    """A long table: one row per subject and night, with the subject column called 'subject'."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame(
+        {
+            "subject": np.repeat(ids, steps),
+            "night_hour": np.tile(np.arange(steps), len(ids)),
+            "spo2": rng.normal(95, 1, size=len(ids) * steps),
+            "heart_rate": rng.normal(60, 5, size=len(ids) * steps),
+        }
+    )
+    return Upload("sleep.csv", _csv(frame.sample(frac=1.0, random_state=0)))
+
+
+def png_bytes(value: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((6, 6), value, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def image_zip(names, folder: str = "fundus/") -> Upload:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for k, name in enumerate(names):
+            archive.writestr(f"{folder}{name}", png_bytes(10 * k % 255))
+        archive.writestr("__MACOSX/._junk.png", b"not an image")
+        archive.writestr(f"{folder}notes.txt", b"a note")
+    return Upload("Fundus Left.zip", buffer.getvalue())
+
+
+def test_inspect_suggests_kind_id_and_time():
+    labs = inspect_upload(labs_upload())
+    assert (labs.format, labs.kind, labs.id_column, labs.repeated_ids) == (
+        "table",
+        "tabular",
+        "patient_id",
+        False,
+    )
+    sleep = inspect_upload(sleep_upload())
+    assert (sleep.kind, sleep.id_column, sleep.time_column) == ("timeseries", "subject", "night_hour")
+    assert sleep.repeated_ids
+    images = inspect_upload(image_zip([f"{s}.png" for s in IDS]))
+    assert (images.format, images.kind, images.n_images) == ("zip", "image", N)
+    assert any("notes.txt" in note for note in images.notes)
+
+
+def test_inspect_npz_and_unknown_types():
+    buffer = io.BytesIO()
+    np.savez(buffer, ids=np.asarray(IDS), images=np.zeros((N, 4, 4), dtype=np.uint8))
+    summary = inspect_upload(Upload("eyes.npz", buffer.getvalue()))
+    assert summary.kind == "image" and "images" in summary.columns
+    buffer = io.BytesIO()
+    np.savez(buffer, values=np.zeros((N, 2, 5)))
+    with pytest.raises(UploadError, match="no 'ids'"):
+        inspect_upload(Upload("series.npz", buffer.getvalue()))
+    with pytest.raises(UploadError, match=r"\.xlsx"):
+        inspect_upload(Upload("labs.xlsx", b"PK"))
+    with pytest.raises(UploadError, match="cannot be read as Parquet"):
+        inspect_upload(Upload("labs.parquet", b"not parquet at all"))
+
+
+def test_builds_a_cohort_that_loads(tmp_path):
+    covariates = pd.DataFrame({"pid": IDS, "age": np.arange(N) + 40, "sex": ["F", "M"] * (N // 2)})
+    out = build_cohort(
+        'Eye "study" <2024>',
+        [
+            SourceChoice(labs_upload(), "labs", "tabular", id_column="patient_id", latents=2),
+            SourceChoice(sleep_upload(), "sleep test", "timeseries", "subject", "night_hour", latents=3),
+            SourceChoice(image_zip([f"{s}.png" for s in IDS]), "fundus_left", "image", latents=2),
+        ],
+        tmp_path / "uploads" / folder_name('Eye "study" <2024>'),
+        covariates=CovariatesChoice(Upload("clinical.csv", _csv(covariates)), "pid"),
+    )
+    assert out.name == "eye-study-2024"
+    manifest = tomllib.loads((out / "cohort.toml").read_text())
+    assert manifest["name"] == 'Eye "study" <2024>'
+    assert manifest["id"] == "patient_id"  # the first table's ID column names the cohort's
+    assert manifest["modalities"]["sleep test"]["time"] == "night_hour"
+    assert sorted(p.name for p in (out / "fundus_left").iterdir()) == sorted(f"{s}.png" for s in IDS)
+    cohort = load_cohort(out)
+    assert len(cohort) == N
+    assert cohort.modalities["sleep test"].data.shape == (N, 2, 6)
+    assert cohort.modalities["fundus_left"].data.shape == (N, 6, 6, 1)
+    assert cohort.covariates["sex"].tolist() == ["F", "M"] * (N // 2)
+    assert not [p.name for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_csv_values_and_ids_pass_through_unchanged(tmp_path):
+    text = "patient_id,a\n007,0.1000000000000000055511151231257827\n008,2\n"
+    out = build_cohort(
+        "x",
+        [SourceChoice(Upload("t.csv", text.encode()), "t", "tabular", id_column="patient_id")],
+        tmp_path / "x",
+    )
+    assert (out / "t.csv").read_text() == text
+
+
+def test_missing_id_column_is_named(tmp_path):
+    with pytest.raises(
+        UploadError, match=r"Labs 2024\.csv has no subject-ID column 'subject_id'.*patient_id"
+    ):
+        build_cohort(
+            "x", [SourceChoice(labs_upload(), "labs", "tabular", id_column="subject_id")], tmp_path / "x"
+        )
+    with pytest.raises(UploadError, match="choose which column holds the subject IDs"):
+        build_cohort("x", [SourceChoice(labs_upload(), "labs", "tabular")], tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+    assert list(tmp_path.iterdir()) == []  # the staging folder is removed too
+
+
+def test_id_columns_are_unified_and_clashes_refused(tmp_path):
+    out = build_cohort(
+        "x",
+        [
+            SourceChoice(labs_upload("patient_id"), "labs", "tabular", id_column="patient_id"),
+            SourceChoice(sleep_upload(), "sleep", "timeseries", "subject", "night_hour"),
+        ],
+        tmp_path / "x",
+    )
+    assert "patient_id" in pd.read_csv(out / "sleep.csv").columns
+    frame = pd.DataFrame({"patient_id": IDS, "pid": IDS, "a": np.arange(N)})
+    with pytest.raises(UploadError, match="besides its ID column 'pid'"):
+        build_cohort(
+            "y",
+            [
+                SourceChoice(labs_upload(), "labs", "tabular", id_column="patient_id"),
+                SourceChoice(Upload("b.csv", _csv(frame)), "b", "tabular", id_column="pid"),
+            ],
+            tmp_path / "y",
+        )
+
+
+@pytest.mark.parametrize(
+    "bad_name",
+    ["../evil.png", "fundus/../../evil.png", "/etc/evil.png", "C:/evil.png", "..\\evil.png"],
+)
+def test_zip_with_escaping_paths_is_refused(tmp_path, bad_name):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("P000.png", png_bytes(1))
+        archive.writestr(bad_name, png_bytes(2))
+    upload = Upload("eyes.zip", buffer.getvalue())
+    with pytest.raises(UploadError, match="refused"):
+        inspect_upload(upload)
+    with pytest.raises(UploadError, match="refused"):
+        build_cohort("x", [SourceChoice(upload, "eyes", "image")], tmp_path / "uploads" / "x")
+    assert not any(p.name == "evil.png" for p in tmp_path.rglob("*"))
+    assert not (tmp_path / "uploads" / "x").exists()
+
+
+def test_zip_symlink_is_refused():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        link = zipfile.ZipInfo("P001.png")
+        link.external_attr = 0o120777 << 16  # a symbolic link entry
+        archive.writestr(link, "/etc/passwd")
+    with pytest.raises(UploadError, match="symbolic link"):
+        inspect_upload(Upload("eyes.zip", buffer.getvalue()))
+
+
+def test_zip_with_too_many_files_is_refused(monkeypatch):
+    monkeypatch.setattr("crl.data.upload.MAX_ZIP_MEMBERS", 5)
+    with pytest.raises(UploadError, match="holds 6 files; at most 5"):
+        inspect_upload(image_zip([f"P{i}.png" for i in range(4)]))  # 4 images + 2 junk entries
+    assert MAX_ZIP_MEMBERS > 1000  # the real limit allows ordinary image sets
+
+
+def test_zip_that_unpacks_too_large_is_refused(monkeypatch):
+    monkeypatch.setattr("crl.data.upload.MAX_UNPACKED_BYTES", 1000)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("P000.png", b"\0" * 5000)  # compresses to a few bytes
+    with pytest.raises(UploadError, match="unpack"):
+        inspect_upload(Upload("bomb.zip", buffer.getvalue()))
+
+
+def test_duplicate_subject_images_are_refused():
+    with pytest.raises(UploadError, match="two images for subject 'P001'"):
+        inspect_upload(image_zip(["a/P001.png", "b/P001.png"], folder=""))
+
+
+def test_size_limit(monkeypatch):
+    upload = Upload("big.csv", b"x" * 2000)
+    with pytest.raises(UploadError, match="limit is"):
+        check_size(upload, limit=1000)
+    monkeypatch.setattr("crl.data.upload.MAX_FILE_BYTES", 1000)
+    with pytest.raises(UploadError, match=r"big\.csv is 0\.0019 MB; the limit is 0\.00095 MB per file"):
+        inspect_upload(upload)
+
+
+def test_choices_are_checked(tmp_path):
+    labs = labs_upload()
+    cases = [
+        (SourceChoice(labs, "", "tabular", "patient_id"), "has no name"),
+        (SourceChoice(labs, "a.b", "tabular", "patient_id"), r"contains '\.'"),
+        (SourceChoice(labs, "labs", "images", "patient_id"), "not one of"),
+        (SourceChoice(labs, "labs", "image", "patient_id"), "cannot be a image modality"),
+        (SourceChoice(labs, "labs", "tabular", "patient_id", latents=0), "from 1 to"),
+        (SourceChoice(sleep_upload(), "sleep", "timeseries", "subject"), "time of each row"),
+    ]
+    for choice, message in cases:
+        with pytest.raises(UploadError, match=message):
+            build_cohort("x", [choice], tmp_path / "x")
+    with pytest.raises(UploadError, match="both called modality"):
+        build_cohort(
+            "x",
+            [
+                SourceChoice(labs, "Labs", "tabular", "patient_id"),
+                SourceChoice(labs, "labs", "tabular", "patient_id"),
+            ],
+            tmp_path / "x",
+        )
+    with pytest.raises(UploadError, match="no letters or digits"):
+        folder_name("../..")
+
+
+def test_rebuilding_replaces_the_old_folder(tmp_path):
+    out = tmp_path / "c"
+    build_cohort("c", [SourceChoice(labs_upload(), "labs", "tabular", "patient_id")], out)
+    build_cohort("c", [SourceChoice(labs_upload(), "blood", "tabular", "patient_id")], out)
+    assert sorted(p.name for p in out.iterdir()) == ["blood.csv", "cohort.toml"]
+    assert validate_cohort(out).ok
+
+
+def test_names():
+    assert folder_name("  Eye study: 2024/../x ") == "eye-study-2024-x"
+    assert suggested_modality("Fundus Left.zip") == "fundus_left"
+    assert suggested_modality("2024 labs.csv") == "m_2024_labs"
+
+
+def test_overlap_counts_from_sources(tmp_path):
+    out = build_cohort(
+        "x",
+        [
+            SourceChoice(labs_upload(ids=IDS[:25]), "labs", "tabular", "patient_id"),
+            SourceChoice(sleep_upload(ids=IDS[5:]), "sleep", "timeseries", "subject", "night_hour"),
+            SourceChoice(image_zip([f"{s}.png" for s in IDS[:28]]), "eyes", "image"),
+        ],
+        tmp_path / "x",
+    )
+    ids = source_subject_ids(out)
+    assert list(ids) == ["labs", "sleep", "eyes"]
+    counts = overlap_counts(ids)
+    assert counts == {("labs", "sleep", "eyes"): 20, ("labs", "eyes"): 5, ("sleep", "eyes"): 3, ("sleep",): 2}
+    assert validate_cohort(out).n_subjects == counts[("labs", "sleep", "eyes")]
+
+
+def test_summaries():
+    data = np.array([[1.0, np.nan], [2.0, np.inf], [3.0, 5.0], [6.0, 7.0]])
+    table = column_summary(data, ["a", "b"]).set_index("column")
+    assert table.loc["a", "mean"] == pytest.approx(3.0)
+    assert table.loc["a", "sd"] == pytest.approx(np.std([1, 2, 3, 6], ddof=1))
+    assert table.loc["b", "missing"] == 2 and table.loc["b", "mean"] == pytest.approx(6.0)
+    assert (table.loc["b", "min"], table.loc["b", "max"]) == (5.0, 7.0)
+    frame = pd.DataFrame({"age": [40.0, 50.0, np.nan], "sex": ["F", "F", "M"]})
+    summary = covariate_summary(frame).set_index("covariate")
+    assert summary.loc["age", "missing"] == 1 and summary.loc["age", "mean"] == pytest.approx(45.0)
+    assert summary.loc["sex", "levels"] == "F (2), M (1)"
