@@ -1,6 +1,354 @@
-"""Graph page (being built)."""
+"""Latent graph page: the learned causal graph between latents, its threshold, identifiability, truth and exports."""
 
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("Graph")
-st.info("This page is being built.")
+from crl.analysis.graph import LatentGraph
+from crl.errors import CrlError
+from crl.ui import graph_widgets as gw
+from crl.ui import run_cache, state
+from crl.viz.heatmap import adjacency_heatmap
+from crl.viz.network import latent_network_html, network_height, network_layout
+
+NETWORK_HEIGHT = 600
+
+st.title("Latent graph")
+st.caption(
+    "The causal links the model learned between latent variables. Arrows point from cause to effect; "
+    "thicker, darker lines are stronger links. Only links across modalities are identifiable from data."
+)
+gw.show_flash()
+
+
+def _unique(labels: list[str], names: tuple[str, ...]) -> list[str]:
+    """Display labels with duplicates told apart by their saved name, so no two nodes read the same."""
+    counts = pd.Series(labels).value_counts()
+    return [
+        f"{label} ({name})" if counts[label] > 1 else label
+        for label, name in zip(labels, names, strict=False)
+    ]
+
+
+def _wrap(label: str, width: int = 18) -> str:
+    """A long name over two lines, so neighbouring labels on a ring do not run into each other."""
+    if len(label) <= width:
+        return label
+    lines = textwrap.wrap(
+        label, width=max(width, (len(label) + 1) // 2), max_lines=2, placeholder="…", break_on_hyphens=False
+    )
+    return "\n".join(lines)
+
+
+def _positions(modality_of: list[str], labels: list[str]) -> np.ndarray:
+    """network_layout with each modality's ring widened for long labels (cluster centres stay put)."""
+    xy = network_layout(modality_of)
+    widest = max((len(line) for label in labels for line in label.split("\n")), default=0)
+    stretch = min(max(widest * 7.5 / 110.0, 1.0), 1.6)  # ~7.5 px per character at the default font
+    if stretch == 1.0:
+        return xy
+    owner = np.asarray(modality_of)
+    for m in dict.fromkeys(modality_of):
+        members = owner == m
+        centre = xy[members].mean(axis=0)
+        xy[members] = centre + stretch * (xy[members] - centre)
+    return xy
+
+
+def _slider_range(graphs: list[LatentGraph]) -> tuple[float, float]:
+    top = max((float(np.abs(g.weights).max()) if g.weights.size else 0.0) for g in graphs)
+    top = 1.0 if top <= 0 else top
+    top = float(np.ceil(top * 100) / 100)
+    return top, (0.01 if top <= 2 else round(top / 100, 4))
+
+
+def _identifiability_panel(report, labels_by_index: dict[str, int]) -> None:
+    blocked = [m for m in report.modalities.values() if not m.identified]
+    if not blocked:
+        st.success(
+            "**Identifiability:** at this threshold every latent can be pinned down one by one by the data "
+            f"({report.cross_links} cross-modal links).",
+            icon=":material/verified:",
+        )
+    else:
+        names = ", ".join(md for m in blocked for md in [gw.md(m.name)])
+        st.warning(
+            f"**Identifiability:** in {names}, some latents are identified only together with others of their "
+            "modality (dashed nodes): the data cannot separate them one by one at this threshold. "
+            "Hover a dashed node, or open the details below.",
+            icon=":material/join_inner:",
+        )
+    with st.expander("Which latents can the data pin down one by one?"):
+        for m in report.modalities.values():
+            if m.identified:
+                st.markdown(
+                    f"- **{gw.md(m.name)}** ({len(m.latents)} latents): each one is pinned down on its own."
+                )
+                continue
+            st.markdown(
+                f"- **{gw.md(m.name)}**: only as a block — {gw.md(', '.join(m.block_only))}."
+                + (f" Still one by one: {gw.md(', '.join(m.pinned))}." if m.pinned else "")
+            )
+            if m.witness:
+                st.caption(gw.md(m.witness.text))
+        st.caption(
+            "How this is decided: a structural check of the thresholded graph (METHOD.md §5b). "
+            + " ".join(gw.md(limit) for limit in report.limits)
+        )
+
+
+def _truth_panel(run: Path, cohort: Path, graph: LatentGraph, adjacency: np.ndarray, labels: dict) -> None:
+    from crl.analysis.compare import compare_graph
+
+    try:
+        match = run_cache.truth_match(run, cohort)
+        result, table = compare_graph(match, adjacency, labels)
+    except Exception as error:  # noqa: BLE001 - any failure becomes a readable message
+        gw.show_error(error, "Comparing with the true graph")
+        return
+    cols = st.columns(5)
+    cols[0].metric(
+        "SHD", result.total, help="Structural Hamming distance: edge additions + deletions + reversals."
+    )
+    cols[1].metric(
+        "Cross-modal SHD",
+        result.cross.total if result.cross is not None else "—",
+        help="The same count on links between modalities: the part the method can identify.",
+    )
+    cols[2].metric("Edge F1 (ignoring direction)", f"{result.adjacency_f1:.2f}")
+    cols[3].metric("Edge F1 (with direction)", f"{result.orientation_f1:.2f}")
+    cols[4].metric(
+        "Latent MCC", f"{match.mcc:.2f}", help="Mean |correlation| of matched learned and true latents."
+    )
+    st.caption(
+        f"Learned latents are matched to true ones within each modality ({match.subjects:,} subjects); "
+        "the comparison uses every link at the current threshold, within and across modalities."
+    )
+    if len(table):
+        st.dataframe(
+            table.rename(
+                columns={
+                    "learned": "Learned link",
+                    "true": "True link",
+                    "status": "Status",
+                    "cross_modal": "Across modalities",
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+
+
+@st.fragment
+def graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
+    """Everything the threshold slider changes; a fragment, so moving it reruns only this part."""
+    try:
+        _graph_view(run, cohort, labels)
+    except Exception as error:  # noqa: BLE001 - a fragment rerun is not covered by the page's own guard
+        gw.show_error(error, f"Drawing the graph of {run.name}")
+
+
+def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
+    levels = run_cache.sparsity_levels(run)
+    base = run_cache.graph(run)
+    graphs = [base] + [run_cache.graph(run, level.folder) for level in levels]
+    top, step = _slider_range(graphs)
+    recorded = min(max(run_cache.recorded_threshold(run), 0.0), top)
+
+    has_covariates = cohort is not None and run_cache.has_covariates(cohort)
+    widths = [3] + ([3] if levels else []) + [2] + ([2] if has_covariates else [])
+    controls = iter(st.columns(widths, gap="medium"))
+    threshold = next(controls).slider(
+        "Link strength threshold",
+        min_value=0.0,
+        max_value=top,
+        value=recorded,
+        step=step,
+        key=f"threshold:{run}",
+        help="Links at least this strong are kept. The run's own threshold is "
+        f"{run_cache.recorded_threshold(run):g}.",
+    )
+    graph = base
+    if levels:
+        options = ["as trained"] + [level.label for level in levels]
+        picked = next(controls).select_slider(
+            "Sparsity weight",
+            options=options,
+            key=f"sparsity:{run}",
+            help="The same model retrained along a path of sparsity weights: a stronger weight keeps fewer "
+            "links. 'as trained' is the run's own graph.",
+        )
+        if picked != "as trained":
+            graph = graphs[options.index(picked)]
+    toggles = next(controls)
+    cross_only = toggles.toggle(
+        "Only links across modalities",
+        key=f"cross-only:{run}",
+        help="Within-modality links are not identifiable from data; hide them to focus on the rest.",
+    )
+    covariate_edges: list[tuple[str, int, float]] = []
+    links = None
+    if has_covariates:
+        show_cov = toggles.toggle(
+            "Clinical covariates",
+            key=f"covariates:{run}",
+            help="Links between observed clinical variables and latents, found by the PC algorithm "
+            "(Fisher-z tests) on the learned latents plus the covariates, as in the paper.",
+        )
+        alpha_column = next(controls)
+        if show_cov:
+            alpha = alpha_column.slider(
+                "PC significance level α",
+                min_value=0.01,
+                max_value=0.30,
+                value=0.10,
+                step=0.01,
+                key=f"alpha:{run}",
+                help="Smaller α keeps only links with stronger evidence.",
+            )
+            try:
+                links = run_cache.covariate_links(run, cohort, alpha)
+                index = {name: i for i, name in enumerate(graph.names)}
+                covariate_edges = [(c, index[z], s) for c, z, s in links.latent_links() if z in index]
+            except Exception as error:  # noqa: BLE001
+                gw.show_error(error, "Linking the clinical covariates")
+
+    names = _unique([labels.get(n, n) for n in graph.names], graph.names)
+    adjacency = graph.adjacency(threshold)
+    report = run_cache.identifiability(graph, adjacency, names)
+    by_label = {label: i for i, label in enumerate(names)}
+    block_only = [by_label[label] for label in report.block_only if label in by_label]
+
+    details: list[str] = [""] * len(names)
+    if cohort is not None:
+        try:
+            drive = run_cache.drivers(run, cohort)
+            details = [drive.get(n, "") for n in graph.names]
+        except Exception:  # noqa: BLE001 - hover text is a nicety: the graph stands without it
+            pass
+    for m in report.modalities.values():
+        if m.witness is not None:
+            for label in m.block_only:
+                i = by_label[label]
+                details[i] = (details[i] + "\n\n" if details[i] else "") + m.witness.text
+
+    wrapped = [_wrap(label) for label in names]
+    page = latent_network_html(
+        wrapped,
+        graph.modality_of,
+        graph.weights,
+        threshold,
+        cross_modal_only=cross_only,
+        node_details=details,
+        block_only=block_only,
+        covariate_edges=covariate_edges,
+        height=NETWORK_HEIGHT,
+        positions=_positions(graph.modality_of, wrapped),
+    )
+    st.iframe(page, height=network_height(NETWORK_HEIGHT))
+    _identifiability_panel(report, by_label)
+
+    tabs = ["Adjacency matrix", "Compared with the truth", "Clinical covariates", "Export"]
+    has_truth = run_cache.has_truth(cohort)
+    shown = [
+        t
+        for t in tabs
+        if (t != "Compared with the truth" or has_truth) and (t != "Clinical covariates" or links)
+    ]
+    panes = dict(zip(shown, st.tabs(shown), strict=False))
+    with panes["Adjacency matrix"]:
+        st.caption(
+            "Rows are causes, columns are effects; cells below the threshold are blank but keep their hover "
+            "text. To save the matrix as a PNG, use the camera icon in the chart's toolbar."
+        )
+        figure = adjacency_heatmap(names, graph.weights, graph.modality_of, threshold)
+        st.plotly_chart(
+            figure,
+            theme=None,
+            key=f"adjacency:{run}",
+            config={"toImageButtonOptions": {"format": "png", "filename": "latent-adjacency", "scale": 2}},
+        )
+    if "Compared with the truth" in panes:
+        with panes["Compared with the truth"]:
+            _truth_panel(run, cohort, graph, adjacency, dict(zip(graph.names, names, strict=False)))
+    if "Clinical covariates" in panes:
+        with panes["Clinical covariates"]:
+            shown_links = links.edges[links.edges["kind"] != "latent–latent"].copy()
+            shown_links["b"] = [
+                dict(zip(graph.names, names, strict=False)).get(b, b) for b in shown_links["b"]
+            ]
+            st.caption(
+                f"PC algorithm, Fisher-z tests at α = {links.alpha:g} on {links.subjects:,} subjects. "
+                "Orientation: → cause to effect, — undecided. Strength is the pair's |correlation|."
+                + (
+                    f" Left out: {gw.md(', '.join(f'{k} ({v})' for k, v in links.dropped_columns.items()))}."
+                    if links.dropped_columns
+                    else ""
+                )
+            )
+            arrows = {"->": "→", "<-": "←", "--": "—", "<->": "↔"}
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "Clinical variable": shown_links["a"],
+                        "Link": shown_links["orientation"].map(arrows),
+                        "With": shown_links["b"],
+                        "Strength": shown_links["strength"].round(3),
+                    }
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+    with panes["Export"]:
+        st.caption(
+            f"The graph as shown (threshold {threshold:g}, your latent names). The heatmap's camera icon "
+            "saves it as a PNG."
+        )
+        gw.export_buttons(graph, threshold, dict(zip(graph.names, names, strict=False)), key=f"export:{run}")
+
+
+run = gw.run_picker("graph-run")
+if run is None:
+    gw.no_runs("latent graph")
+    st.stop()
+
+try:
+    run_cache.graph(run)
+except CrlError as error:
+    if not (run / "graph.csv").exists():
+        st.warning(
+            f"**{gw.md(run.name)}** has no learned graph yet: it may still be training, or it stopped early. "
+            "Check it on the Train page, or pick another run above."
+        )
+        st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+    else:
+        gw.show_error(error, f"Reading the graph of {run.name}")
+    st.stop()
+except Exception as error:  # noqa: BLE001
+    gw.show_error(error, f"Reading the graph of {run.name}")
+    st.stop()
+
+cohort = run_cache.recorded_cohort(run)
+if cohort is None:
+    cohort = state.cohort_dir()
+    st.caption(
+        f"The run does not record a cohort that still exists; hover details use the current cohort "
+        f"**{gw.md(cohort.name)}**."
+    )
+
+try:
+    labels = run_cache.display_names(run, cohort)
+    graph_view(run, cohort, labels)
+    with st.expander("Rename latents"):
+        st.caption(
+            "Give latents names that mean something to you (e.g. after the features they move with: hover a "
+            "node). Names are saved with the run in names.json."
+        )
+        gw.names_editor(run, run_cache.graph(run), labels, run_cache.base_names(run, cohort))
+except Exception as error:  # noqa: BLE001
+    gw.show_error(error, f"Showing the graph of {run.name}")

@@ -1,0 +1,118 @@
+"""Which observed features move most with each learned latent: hover text that tells a clinician what a latent is.
+
+Association, not effect: the strongest |Pearson correlation| between a latent (latents.csv) and each observed
+feature, taken from the latent's own modality, since that is the data its decoder draws. Time series count
+as one feature per channel (its mean over time) and images as one per colour channel (mean intensity).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from crl.data.cohort import Cohort
+from crl.data.truth import split_latent_name
+from crl.errors import CrlError
+
+
+def observed_features(cohort: Cohort) -> tuple[pd.DataFrame, list[str]]:
+    """(subjects, features) table indexed by subject_id, and each feature's modality (aligned with columns).
+
+    Columns are readable labels: "labs: glucose", "sleep: spo2 (mean over time)", "fundus: mean red".
+    """
+    blocks: list[np.ndarray] = []
+    labels: list[str] = []
+    owners: list[str] = []
+    for name, modality in cohort.modalities.items():
+        data = modality.data
+        if modality.kind == "tabular":
+            values = data.astype(float)
+            suffix = ""
+        elif modality.kind == "timeseries":  # (N, C, T)
+            values = data.astype(float).mean(axis=2)
+            suffix = " (mean over time)"
+        elif modality.kind == "image":  # (N, H, W, C)
+            values = data.reshape(len(data), -1, data.shape[-1]).mean(axis=1, dtype=float)
+            suffix = ""
+        else:
+            continue
+        features = list(modality.feature_names)
+        if len(features) != values.shape[1]:
+            features = [f"feature {k + 1}" for k in range(values.shape[1])]
+        for feature in features:
+            label = f"mean {feature}" if modality.kind == "image" else f"{feature}{suffix}"
+            labels.append(f"{name}: {label}")
+            owners.append(name)
+        blocks.append(values)
+    if not blocks:
+        return pd.DataFrame(index=pd.Index([], name="subject_id")), []
+    table = pd.DataFrame(
+        np.concatenate(blocks, axis=1), index=pd.Index(cohort.subject_ids.astype(str), name="subject_id")
+    )
+    table.columns = labels
+    return table, owners
+
+
+def top_features(
+    latents: pd.DataFrame,
+    features: pd.DataFrame,
+    feature_modality: list[str],
+    k: int = 3,
+    own_modality: bool = True,
+) -> dict[str, list[tuple[str, float]]]:
+    """Latent -> its k most correlated features as (label, signed correlation), strongest |r| first.
+
+    latents `(n, d)` and features `(n, f)` are indexed by subject ID and joined on it. With `own_modality`,
+    a latent named `<modality>.z<k>` is compared only with that modality's features (all features when the
+    cohort has no such modality). Fewer than 10 shared subjects raise CrlError.
+    """
+    common = latents.index.astype(str).intersection(features.index.astype(str))
+    if len(common) < 10:
+        raise CrlError(
+            f"only {len(common)} subjects are shared by the run's latents and the cohort; "
+            "open the cohort this run was trained on"
+        )
+    lat = latents.set_axis(latents.index.astype(str)).loc[common].to_numpy(float)
+    obs = features.set_axis(features.index.astype(str)).loc[common].to_numpy(float)
+    corr = _correlation(lat, obs)
+    owners = np.asarray(feature_modality)
+    labels = list(features.columns)
+    out: dict[str, list[tuple[str, float]]] = {}
+    for i, latent in enumerate(latents.columns):
+        allowed = np.ones(len(labels), dtype=bool)
+        if own_modality:
+            try:
+                modality = split_latent_name(str(latent))[0]
+            except CrlError:
+                modality = None
+            if modality is not None and (owners == modality).any():
+                allowed = owners == modality
+        candidates = np.nonzero(allowed)[0]
+        order = candidates[np.argsort(-np.abs(corr[i, candidates]), kind="stable")][:k]
+        out[str(latent)] = [(labels[j], float(corr[i, j])) for j in order if np.isfinite(corr[i, j])]
+    return out
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation between columns of a `(n, p)` and b `(n, q)`: `(p, q)`; NaNs filled by the mean, constant columns 0."""
+    a = np.where(np.isfinite(a), a, np.nan)
+    b = np.where(np.isfinite(b), b, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: its mean is NaN, then 0
+        a = np.nan_to_num(a - np.nanmean(a, axis=0))
+        b = np.nan_to_num(b - np.nanmean(b, axis=0))
+    na, nb = np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = (a.T @ b) / np.outer(na, nb)
+    return np.nan_to_num(c)
+
+
+def describe_drivers(drivers: list[tuple[str, float]]) -> str:
+    """Hover text: one line per feature, e.g. "sleep: spo2 (mean over time)  r = −0.82"."""
+    if not drivers:
+        return ""
+    lines = ["Moves most with (correlation r):"]
+    lines += [f"  {label}  r = {f'{r:+.2f}'.replace('-', '−')}" for label, r in drivers]
+    return "\n".join(lines)

@@ -1,0 +1,389 @@
+"""Cached loaders for run folders: each result is keyed by the folder's path and its files' modification times.
+
+Everything a threshold slider does not change (reading CSVs, matching to the truth, the PC search, feature
+correlations) is computed once here; what the slider does change (identifiability of an adjacency) is cached
+by the adjacency itself, so moving back to a threshold seen before costs nothing. Cached objects are shared
+between reruns and sessions: callers must not mutate them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from crl.analysis.graph import LatentGraph, load_graph
+from crl.analysis.identifiability import IdentifiabilityReport, check_identifiability
+from crl.errors import CrlError, RunError
+
+DEFAULT_THRESHOLD = 0.5
+_READ_ERRORS = (
+    pd.errors.ParserError,
+    pd.errors.EmptyDataError,
+    UnicodeDecodeError,
+    ValueError,
+    KeyError,
+    OSError,
+)
+
+
+def stamp(path: Path) -> float:
+    """Modification time of a file or folder, 0 when it does not exist (so a new file changes the key)."""
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def run_stamp(run: Path) -> tuple[float, ...]:
+    """Modification times of the files a page reads from a run folder."""
+    run = Path(run)
+    files = ("graph.csv", "latents.csv", "config.json", "metrics.jsonl", "names.json", "path/index.json")
+    return tuple(stamp(run / f) for f in files)
+
+
+# ------------------------------------------------------------------------------------------ run files
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _config(path: str, mtime: float) -> dict:
+    file = Path(path) / "config.json"
+    if not file.exists():
+        return {}
+    try:
+        value = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+        raise RunError(
+            f"{file} is not readable JSON ({error}); pick another run or retrain this one"
+        ) from None
+    return value if isinstance(value, dict) else {}
+
+
+def config(run: Path) -> dict:
+    return _config(str(run), stamp(Path(run) / "config.json"))
+
+
+def recorded_threshold(run: Path) -> float:
+    try:
+        return float((config(run).get("graph") or {}).get("threshold", DEFAULT_THRESHOLD))
+    except (TypeError, ValueError, AttributeError):
+        return DEFAULT_THRESHOLD
+
+
+def recorded_cohort(run: Path) -> Path | None:
+    """The cohort folder recorded in config.json, when it still exists."""
+    cohort = config(run).get("cohort")
+    path = cohort.get("path") if isinstance(cohort, dict) else None
+    if path and (Path(path) / "cohort.toml").exists():
+        return Path(path)
+    return None
+
+
+@st.cache_resource(show_spinner="Reading the learned graph…", max_entries=64)
+def _graph(path: str, graph_mtime: float, latents_mtime: float, folder: str) -> LatentGraph:
+    try:
+        graph = load_graph(Path(folder)) if folder == path else _load_level(Path(path), Path(folder))
+    except CrlError:
+        raise
+    except _READ_ERRORS as error:
+        raise RunError(
+            f"{Path(folder) / 'graph.csv'} could not be read ({error}); it should be a CSV with columns "
+            "source,target,weight: retrain the run or pick another one"
+        ) from None
+    if not graph.names:
+        raise RunError(f"{Path(folder) / 'graph.csv'} lists no latents; retrain the run or pick another one")
+    if not np.isfinite(graph.weights).all():
+        raise RunError(
+            f"{Path(folder) / 'graph.csv'} has missing or infinite weights; retrain the run or pick another one"
+        )
+    return graph
+
+
+def _load_level(run: Path, folder: Path) -> LatentGraph:
+    """A sparsity level's graph, latents in the order of the run's latents.csv."""
+    names = None
+    if (run / "latents.csv").exists():
+        names = [c for c in pd.read_csv(run / "latents.csv", nrows=0).columns if c != "subject_id"]
+    if not (folder / "graph.csv").exists():
+        raise RunError(f"{folder} has no graph.csv; the sparsity path of this run is incomplete")
+    return LatentGraph.from_table(pd.read_csv(folder / "graph.csv"), names)
+
+
+def graph(run: Path, level: Path | None = None) -> LatentGraph:
+    """The run's learned graph (or a sparsity level's, `level` = its folder). Raises RunError when unreadable."""
+    run = Path(run)
+    folder = Path(level) if level else run
+    return _graph(str(run), stamp(folder / "graph.csv"), stamp(run / "latents.csv"), str(folder))
+
+
+@st.cache_resource(show_spinner="Reading the learned latents…", max_entries=16)
+def _latents(path: str, mtime: float) -> pd.DataFrame:
+    file = Path(path) / "latents.csv"
+    if not file.exists():
+        raise RunError(
+            f"{Path(path)} has no latents.csv: it is not a finished run (train it on the Train page)"
+        )
+    try:
+        table = pd.read_csv(file, dtype={"subject_id": str})
+        if "subject_id" not in table.columns:
+            raise RunError(f"{file} has no subject_id column; retrain the run")
+        table = table.set_index("subject_id").astype(float)
+    except _READ_ERRORS as error:
+        raise RunError(f"{file} could not be read ({error}); retrain the run or pick another one") from None
+    return table
+
+
+def latents(run: Path) -> pd.DataFrame:
+    """The run's learned latents `(subjects, latents)` indexed by subject_id."""
+    return _latents(str(run), stamp(Path(run) / "latents.csv"))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _metrics_log(path: str, mtime: float) -> pd.DataFrame:
+    file = Path(path) / "metrics.jsonl"
+    rows = []
+    if file.exists():
+        for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line being written right now, or a damaged one: skip it, keep the rest
+            if isinstance(row, dict):
+                rows.append(row)
+    return pd.json_normalize(rows, sep=".") if rows else pd.DataFrame()
+
+
+def metrics_log(run: Path) -> pd.DataFrame:
+    """metrics.jsonl as a table (empty when missing); nested objects become dotted columns, bad lines are skipped."""
+    return _metrics_log(str(run), stamp(Path(run) / "metrics.jsonl"))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _status(path: str, mtime: float) -> dict:
+    try:
+        value = json.loads((Path(path) / "status.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def status(run: Path) -> dict:
+    """status.json ({} when missing or unreadable: a run being written may not have one yet)."""
+    return _status(str(run), stamp(Path(run) / "status.json"))
+
+
+def last_value(log: pd.DataFrame, *columns: str) -> float | None:
+    """The last logged number in the first of `columns` present (e.g. the final validation loss)."""
+    for column in columns:
+        if column in log.columns:
+            values = pd.to_numeric(log[column], errors="coerce").dropna()
+            if len(values):
+                return float(values.iloc[-1])
+    return None
+
+
+@dataclass(frozen=True)
+class SparsityLevel:
+    """One graph along a sparsity path: its sparsity weight and the folder holding its graph.csv."""
+
+    weight: float
+    folder: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.weight:g}"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _sparsity_levels(path: str, mtime: float) -> list[SparsityLevel]:
+    root = Path(path) / "path"
+    try:
+        index = json.loads((root / "index.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return []
+    if isinstance(index, dict):
+        entries = index.get("levels", index.get("path", index))
+    else:
+        entries = index
+    pairs: list[tuple[str, object]] = []
+    if isinstance(entries, dict):
+        pairs = [(str(k), v) for k, v in entries.items()]
+    elif isinstance(entries, list):
+        for k, entry in enumerate(entries):
+            if isinstance(entry, dict):
+                key = entry.get("k", entry.get("folder", entry.get("path", k)))
+                value = next(
+                    (entry[x] for x in ("sparsity", "weight", "alpha_s", "lambda") if x in entry), None
+                )
+                pairs.append((str(key), value))
+            else:
+                pairs.append((str(k), entry))
+    levels = []
+    for key, value in pairs:
+        try:
+            weight = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        folder = root / Path(key).name
+        if (folder / "graph.csv").exists():
+            levels.append(SparsityLevel(weight, folder))
+    return sorted(levels, key=lambda level: level.weight)
+
+
+def sparsity_levels(run: Path) -> list[SparsityLevel]:
+    """The run's sparsity path (`path/index.json` + `path/<k>/graph.csv`), weakest sparsity first; [] if none.
+
+    index.json may be a list of weights (folder = position), a list of {"k", "sparsity"} objects, or an
+    object {k: weight}; levels whose graph.csv is missing are left out.
+    """
+    return _sparsity_levels(str(run), stamp(Path(run) / "path" / "index.json"))
+
+
+# ------------------------------------------------------------------------------------------ analyses
+
+
+@st.cache_resource(show_spinner=False, max_entries=512)
+def _identifiability(
+    adjacency: bytes, n: int, blocks: tuple[tuple[str, tuple[int, ...]], ...], names: tuple[str, ...]
+) -> IdentifiabilityReport:
+    adj = np.frombuffer(adjacency, dtype=np.int8).reshape(n, n)
+    return check_identifiability(adj, dict(blocks), list(names))
+
+
+def identifiability(graph: LatentGraph, adjacency: np.ndarray, names: list[str]) -> IdentifiabilityReport:
+    """check_identifiability of a 0/1 adjacency (source row) over the graph's modality blocks, cached by it."""
+    blocks = tuple((m, tuple(idx)) for m, idx in graph.blocks().items())
+    key = np.ascontiguousarray(adjacency, dtype=np.int8).tobytes()
+    return _identifiability(key, len(names), blocks, tuple(names))
+
+
+def _cohort(folder: Path):
+    from crl.ui import cache  # the lead's cached cohort loader (path + modification time)
+
+    return cache.cohort(folder)
+
+
+@st.cache_data(show_spinner="Finding the observed features each latent moves with…", max_entries=16)
+def _drivers(path: str, stamps: tuple[float, ...], cohort: str, cohort_stamp: float) -> dict[str, str]:
+    from crl.analysis.drivers import describe_drivers, observed_features, top_features
+
+    features, owners = observed_features(_cohort(Path(cohort)))
+    if features.shape[1] == 0:
+        return {}
+    found = top_features(latents(Path(path)), features, owners)
+    return {latent: describe_drivers(items) for latent, items in found.items()}
+
+
+def drivers(run: Path, cohort: Path) -> dict[str, str]:
+    """Latent -> hover text naming the observed features it moves with most (see crl.analysis.drivers)."""
+    from crl.ui import cache
+
+    return _drivers(str(run), run_stamp(run), str(cohort), cache.folder_stamp(Path(cohort)))
+
+
+@st.cache_data(show_spinner="Running the PC algorithm on latents and covariates…", max_entries=32)
+def _covariate_links(path: str, stamps: tuple[float, ...], cohort: str, cohort_stamp: float, alpha: float):
+    from crl.analysis.covariates import link_covariates
+
+    loaded = _cohort(Path(cohort))
+    if loaded.covariates is None:
+        raise CrlError("this cohort has no clinical covariates; add a [covariates] table to its cohort.toml")
+    return link_covariates(latents(Path(path)), loaded.covariates, alpha)
+
+
+def covariate_links(run: Path, cohort: Path, alpha: float):
+    """crl.analysis.covariates.link_covariates on the run's latents and the cohort's covariates, cached."""
+    from crl.ui import cache
+
+    return _covariate_links(
+        str(run), run_stamp(run), str(cohort), cache.folder_stamp(Path(cohort)), float(alpha)
+    )
+
+
+def has_truth(cohort: Path | None) -> bool:
+    return bool(cohort) and (Path(cohort) / "truth" / "graph.csv").is_file()
+
+
+def has_covariates(cohort: Path) -> bool:
+    try:
+        return _cohort(Path(cohort)).covariates is not None
+    except CrlError:
+        return False
+
+
+@st.cache_resource(show_spinner="Matching learned latents to the true ones…", max_entries=16)
+def _truth_match(path: str, stamps: tuple[float, ...], cohort: str, truth_stamp: float):
+    from crl.analysis.compare import match_to_truth
+    from crl.data.truth import load_truth
+
+    return match_to_truth(latents(Path(path)), load_truth(Path(cohort)))
+
+
+def truth_match(run: Path, cohort: Path):
+    """crl.analysis.compare.match_to_truth for the run against the cohort's truth/ folder, cached."""
+    return _truth_match(str(run), run_stamp(run), str(cohort), stamp(Path(cohort) / "truth" / "latents.csv"))
+
+
+@st.cache_data(show_spinner="Scoring the run against the ground truth…", max_entries=32)
+def _evaluation(
+    path: str, stamps: tuple[float, ...], cohort: str, truth_stamp: float, threshold: float
+) -> dict:
+    from crl.data.truth import load_truth
+    from crl.evaluate import score
+
+    edges = None
+    if (Path(path) / "graph.csv").exists():
+        try:
+            edges = pd.read_csv(Path(path) / "graph.csv")
+            edges["weight"] = edges["weight"].astype(float).abs()
+        except _READ_ERRORS as error:
+            raise RunError(
+                f"{Path(path) / 'graph.csv'} could not be read ({error}); retrain the run"
+            ) from None
+    return score(latents(Path(path)), edges, load_truth(Path(cohort)), threshold=threshold)
+
+
+def evaluation(run: Path, cohort: Path, threshold: float) -> dict:
+    """crl.evaluate.score of the run against the cohort's truth at `threshold` (|weight|), cached."""
+    return _evaluation(
+        str(run), run_stamp(run), str(cohort), stamp(Path(cohort) / "truth" / "latents.csv"), float(threshold)
+    )
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _plain_names(path: str, stamps: tuple[float, ...], cohort: str, names_stamp: float) -> dict[str, str]:
+    from crl.analysis.names import plain_names
+
+    return plain_names(Path(cohort), latents(Path(path)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _names(path: str, stamps: tuple[float, ...], cohort: str | None, names_stamp: float) -> tuple[dict, dict]:
+    from crl.analysis.names import default_names, load_names
+
+    defaults = default_names(list(graph(Path(path)).names))
+    if cohort is not None and names_stamp:
+        try:
+            defaults.update(_plain_names(path, stamps, cohort, names_stamp))
+        except CrlError:
+            pass  # plain names are a nicety; the defaults stand
+    return defaults, load_names(Path(path), defaults)
+
+
+def _names_for(run: Path, cohort: Path | None) -> tuple[dict, dict]:
+    names_stamp = stamp(Path(cohort) / "truth" / "latent_names.csv") if cohort is not None else 0.0
+    return _names(str(run), run_stamp(run), str(cohort) if cohort is not None else None, names_stamp)
+
+
+def display_names(run: Path, cohort: Path | None) -> dict[str, str]:
+    """Latent -> the name to show: the user's edit (names.json), else a plain name from the truth, else "Sleep 1"."""
+    return _names_for(run, cohort)[1]
+
+
+def base_names(run: Path, cohort: Path | None) -> dict[str, str]:
+    """The names shown before any edit: what a cleared cell falls back to."""
+    return _names_for(run, cohort)[0]

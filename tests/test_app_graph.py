@@ -1,0 +1,234 @@
+"""The Latent graph page through AppTest: a hand-made run on a synthetic cohort, its controls, and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crl.data.synthetic import write_preset
+from crl.data.truth import load_truth
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_factory import fake_run  # noqa: E402
+
+PAYLOAD = "<script>alert(1)</script>"
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    """The demo preset: 3 modalities, covariates, plain latent names, ground truth."""
+    return write_preset("demo", tmp_path_factory.mktemp("cohort") / "demo", n=200, seed=0)
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    root.mkdir()
+    monkeypatch.setenv("CRL_RUNS", str(root))
+    monkeypatch.setenv("CRL_CACHE", str(tmp_path / "cache"))
+    from crl.ui import demo
+
+    monkeypatch.setattr(demo, "demo_run_dir", lambda: None)  # only the runs each test makes
+    return root
+
+
+def _open(**session) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page("pages/graph.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _dataset(page: str, which: str) -> list[dict]:
+    match = re.search(which + r" = new vis\.DataSet\(crlTooltips\((.*?)\)\);", page, flags=re.S)
+    assert match, f"no {which} data set in the page"
+    return json.loads(match.group(1))
+
+
+def _page(at: AppTest) -> str:
+    frames = at.get("iframe")
+    assert len(frames) == 1
+    return frames[0].proto.srcdoc
+
+
+def _latent_edges(at: AppTest) -> list[dict]:
+    return [e for e in _dataset(_page(at), "edges") if str(e["id"]).startswith("edge:")]
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_happy_path_draws_the_graph_with_plain_names_truth_and_exports(runs, cohort):
+    fake_run(runs / "run-a", cohort, drop_edges=1, extra_edges=2)
+    at = _open()
+    assert not at.error
+    page = _page(at)
+    labels = {n["label"] for n in _dataset(page, "nodes") if isinstance(n["id"], int)}
+    assert "apnea severity" in labels  # borrowed from truth/latent_names.csv through the matching
+    # True edges (minus one) plus the two extras at 0.6 pass the run's threshold of 0.5.
+    n_true = len(load_truth(cohort).edges)
+    assert len(_latent_edges(at)) == n_true - 1 + 2
+    # Hover details name the observed features a latent moves with.
+    titles = " ".join(n.get("title", "") for n in _dataset(page, "nodes"))
+    assert "Moves most with" in titles and "mean over time" in titles
+    # Learned vs true: one missing link and two extra ones.
+    assert _metric(at, "SHD") == "3"
+    assert len(at.get("download_button")) == 5
+    assert any("Identifiability" in box.value for box in [*at.success, *at.warning])
+
+
+def test_threshold_slider_redraws_and_keeps_positions(runs, cohort):
+    fake_run(runs / "run-a", cohort, drop_edges=1, extra_edges=2)
+    at = _open()
+    n_true = len(load_truth(cohort).edges)
+    before = {n["id"]: (n["x"], n["y"]) for n in _dataset(_page(at), "nodes")}
+    at.slider[0].set_value(0.65).run()
+    assert not at.exception and not at.error
+    assert len(_latent_edges(at)) == n_true - 1  # the extras (0.6) are gone
+    assert _metric(at, "SHD") == "1"
+    after = {n["id"]: (n["x"], n["y"]) for n in _dataset(_page(at), "nodes")}
+    assert after == before
+    at.slider[0].set_value(0.0).run()
+    assert len(_latent_edges(at)) == 9 * 8  # every candidate pair has a nonzero weight
+
+
+def test_cross_modal_toggle_hides_within_modality_links(runs, cohort):
+    fake_run(runs / "run-a", cohort)
+    at = _open()
+    at.slider[0].set_value(0.0).run()
+    at.toggle[0].set_value(True).run()
+    nodes = {n["id"]: n for n in _dataset(_page(at), "nodes") if isinstance(n["id"], int)}
+    edges = _latent_edges(at)
+    assert edges and all("Across modalities" in e["title"] for e in edges)
+    assert len(edges) == 9 * 8 - 3 * 3 * 2  # 3 modalities x 3 latents: 6 within-modality pairs each
+    assert len(nodes) == 9
+
+
+def test_dropped_link_shows_block_only_latents_with_the_witness(runs, cohort):
+    """Without sleep.z2 -> fundus_left.z0, that eye latent has no cross-modal footprint of its own."""
+    fake_run(runs / "run-a", cohort, drop=(("sleep.z2", "fundus_left.z0"),))
+    at = _open()
+    warning = " ".join(w.value for w in at.warning)
+    assert "only together" in warning
+    dashed = [
+        n for n in _dataset(_page(at), "nodes") if isinstance(n["id"], int) and n.get("shapeProperties")
+    ]
+    assert dashed
+    assert all("can be mixed without adding a cross-modal link" in n["title"] for n in dashed)
+    expander_text = " ".join(m.value for m in at.markdown)
+    assert "only as a block" in expander_text
+
+
+def test_covariates_toggle_runs_pc_and_draws_clinical_variables(runs, cohort):
+    fake_run(runs / "run-a", cohort, noise=0.1)
+    at = _open()
+    assert [s.label for s in at.slider] == ["Link strength threshold"]
+    next(t for t in at.toggle if t.label == "Clinical covariates").set_value(True).run()
+    assert not at.exception and not at.error
+    assert [s.label for s in at.slider] == ["Link strength threshold", "PC significance level α"]
+    covariates = [n for n in _dataset(_page(at), "nodes") if str(n["id"]).startswith("covariate:")]
+    assert {"age", "bmi"} <= {n["label"] for n in covariates}
+
+
+def test_sparsity_control_appears_only_with_a_path(runs, cohort):
+    fake_run(runs / "plain", cohort)
+    at = _open()
+    assert len(at.select_slider) == 0
+    fake_run(runs / "with-path", cohort, sparsity_path=True)
+    at = _open(run_dir=str(runs / "with-path"))
+    assert len(at.select_slider) == 1
+    full = len(_latent_edges(at))
+    at.select_slider[0].set_value("0.1").run()  # weights lowered by 0.5: nothing passes 0.5 any more
+    assert not at.exception and not at.error
+    assert len(_latent_edges(at)) < full
+
+
+def test_latent_names_are_escaped_in_the_network(runs, cohort):
+    run = fake_run(runs / "run-a", cohort)
+    (run / "names.json").write_text(json.dumps({"names": {"sleep.z0": PAYLOAD, "sleep.z1": "a & b"}}))
+    at = _open()
+    page = _page(at)
+    assert PAYLOAD not in page and "alert(1)</script>" not in page
+    # Long labels wrap onto two lines; '<' is escaped for vis-network's html font mode, so it shows literally.
+    nodes = {n["label"].replace("\n", ""): n for n in _dataset(page, "nodes") if isinstance(n["id"], int)}
+    node = nodes["&lt;script>alert(1)&lt;/script>"]
+    assert "&lt;script&gt;alert(1)&lt;/" in node["title"] and "<script" not in node["title"]
+    assert "a &amp; b" in nodes
+
+
+def test_saving_names_from_the_editor_writes_names_json(runs, cohort):
+    run = fake_run(runs / "run-a", cohort)
+    at = _open()
+    editor = next(e for e in at.dataframe if "names-editor" in str(e.key))
+    at.session_state[editor.key] = {
+        "edited_rows": {0: {"name": "Breathing"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    next(b for b in at.button if b.label == "Save names").click().run()
+    assert not at.exception and not at.error
+    stored = json.loads((run / "names.json").read_text())["names"]
+    assert list(stored.values()) == ["Breathing"]
+    assert any("Names saved" in s.value for s in at.success)
+    labels = {n["label"] for n in _dataset(_page(at), "nodes")}
+    assert "Breathing" in labels
+
+
+def test_duplicate_name_is_refused_with_a_message(runs, cohort):
+    run = fake_run(runs / "run-a", cohort)
+    at = _open()
+    editor = next(e for e in at.dataframe if "names-editor" in str(e.key))
+    at.session_state[editor.key] = {
+        "edited_rows": {0: {"name": "x"}, 1: {"name": "X"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
+    next(b for b in at.button if b.label == "Save names").click().run()
+    assert not at.exception
+    assert any("own name" in e.value for e in at.error)
+    assert not (run / "names.json").exists()
+
+
+def test_corrupt_graph_shows_a_readable_error(runs, cohort):
+    run = fake_run(runs / "run-a", cohort)
+    (run / "graph.csv").write_text("source,target,weight\nsleep.z0,sleep.z1,strong\n")
+    at = _open()
+    assert not at.exception
+    message = " ".join(e.value for e in at.error).replace("\\", "")
+    assert "graph.csv" in message and "retrain" in message and "Traceback" not in message
+
+
+def test_run_without_graph_points_to_the_train_page(runs, cohort):
+    run = fake_run(runs / "run-a", cohort)
+    (run / "graph.csv").unlink()
+    at = _open()
+    assert not at.exception and not at.error
+    assert any("no learned graph yet" in w.value for w in at.warning)
+
+
+def test_no_run_explains_and_links_to_training(runs):
+    at = _open()
+    assert not at.error
+    assert any("no trained model yet" in i.value for i in at.info)
+    assert len(at.get("page_link")) == 1
+
+
+def test_cohort_without_truth_or_covariates_hides_those_panels(runs, cohort, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(cohort, bare)
+    fake_run(runs / "run-a", bare)
+    shutil.rmtree(bare / "truth")
+    at = _open()
+    assert not at.error
+    assert [t.label for t in at.tabs] == ["Adjacency matrix", "Export"]
+    assert not any(m.label == "SHD" for m in at.metric)
