@@ -6,6 +6,7 @@ from crl.ui import cache, state
 from crl.ui.cohort_preview import draw_previews
 from crl.ui.cohort_report import draw_problems, draw_verdict
 from crl.ui.cohort_source import draw_notice, draw_source_picker
+from crl.ui.cohort_upload import draw_fix_hint
 from crl.ui.markdown import escape_markdown
 from crl.ui.user_errors import user_errors
 
@@ -23,4 +24,5 @@ with user_errors():
     st.caption(f"Folder: {escape_markdown(folder)}")
     draw_verdict(report)
     draw_problems(report)
+    draw_fix_hint(folder, report)
     draw_previews(folder, report)

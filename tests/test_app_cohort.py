@@ -126,6 +126,7 @@ def _labs(id_column: str = "patient_id") -> bytes:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(N, 3)), columns=["hba1c", "ldl", "crp"])
     frame.insert(0, id_column, IDS)
+    frame.loc[3, "ldl"] = np.nan  # one subject with a missing value
     return _csv(frame)
 
 
@@ -185,6 +186,9 @@ def test_upload_creates_and_selects_a_cohort():
     assert kinds == ["tabular", "timeseries", "image"]
     times = [s.value for s in at.selectbox if s.key and s.key.endswith("_time")]
     assert times == ["hour"]
+    nan_policy = next(s for s in at.selectbox if s.key.endswith("_nan"))
+    assert nan_policy.value == "error"
+    nan_policy.set_value("drop").run()
     at.text_input(key="upload_cohort_name").set_value("Eye *study* <b>2024</b>").run()
     at.button(key="upload_create").click().run()
     assert not at.exception
@@ -193,7 +197,7 @@ def test_upload_creates_and_selects_a_cohort():
     assert success, [e.value for e in at.error]
     # The typed name is shown literally: no bold, no HTML.
     assert "\\*study\\*" in success[0] and "\\<b\\>" in success[0]
-    assert f"{N} subjects" in _plain(success[0])
+    assert f"{N - 1} subjects" in _plain(success[0])  # the subject with a missing value is left out
     labels = [t.label for t in at.tabs]
     assert "fundus\\_left · images" in labels and labels[-1] == "Covariates"
 

@@ -1,5 +1,6 @@
 """Building a cohort from uploaded bytes: what the user chose is checked, zips are unpacked safely, writes are atomic."""
 
+import dataclasses
 import io
 import zipfile
 
@@ -298,3 +299,26 @@ def test_summaries():
     summary = covariate_summary(frame).set_index("covariate")
     assert summary.loc["age", "missing"] == 1 and summary.loc["age", "mean"] == pytest.approx(45.0)
     assert summary.loc["sex", "levels"] == "F (2), M (1)"
+
+
+def test_missing_value_and_length_policies_reach_the_manifest(tmp_path):
+    labs = pd.read_csv(io.BytesIO(labs_upload().data))
+    labs.loc[3, "ldl"] = np.nan
+    sleep = pd.read_csv(io.BytesIO(sleep_upload().data))
+    sleep = sleep[~((sleep["subject"] == "P007") & (sleep["night_hour"] == 5))]  # one night shorter
+    sources = [
+        SourceChoice(Upload("labs.csv", _csv(labs)), "labs", "tabular", "patient_id", nan_policy="drop"),
+        SourceChoice(Upload("sleep.csv", _csv(sleep)), "sleep", "timeseries", "subject", "night_hour"),
+    ]
+    out = build_cohort("x", sources, tmp_path / "x")
+    report = validate_cohort(out)
+    assert [p.check for p in report.errors] == ["unequal_length"]
+    sources[1] = dataclasses.replace(sources[1], length_policy="pad")
+    build_cohort("x", sources, out)
+    manifest = tomllib.loads((out / "cohort.toml").read_text())
+    assert manifest["modalities"]["labs"]["nan_policy"] == "drop"
+    assert manifest["modalities"]["sleep"]["length_policy"] == "pad"
+    cohort = load_cohort(out)
+    assert len(cohort) == N - 1 and "P003" in cohort.excluded
+    with pytest.raises(UploadError, match="not one of"):
+        build_cohort("x", [dataclasses.replace(sources[0], nan_policy="zero")], out)

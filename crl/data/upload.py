@@ -7,6 +7,7 @@ holds so the page can offer sensible choices, and `build_cohort` writes the fold
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -23,7 +24,7 @@ import pandas as pd
 
 from crl.data.cohort import KINDS
 from crl.data.loaders import IMAGE_SUFFIXES, listing
-from crl.data.manifest import DEFAULT_LATENTS, MANIFEST_FILE
+from crl.data.manifest import DEFAULT_LATENTS, LENGTH_POLICIES, MANIFEST_FILE, NAN_POLICIES
 from crl.errors import CrlError
 
 MB = 1024 * 1024
@@ -90,6 +91,8 @@ class SourceChoice:
 
     id_column: the subject-ID column of a table (ignored for .npz and image zips, whose IDs are built in).
     time_column: the time column of a long time-series table.
+    nan_policy / length_policy: written to the manifest when not "error" (see `validate_cohort`): what to do
+    with missing values (tables, time series) and with series of unequal length (time series).
     """
 
     upload: Upload
@@ -98,6 +101,8 @@ class SourceChoice:
     id_column: str | None = None
     time_column: str | None = None
     latents: int = DEFAULT_LATENTS
+    nan_policy: str = "error"
+    length_policy: str = "error"
 
 
 @dataclass(frozen=True)
@@ -430,7 +435,15 @@ def _check_choice(choice: SourceChoice) -> SourceChoice:
         raise UploadError(f"{upload.filename}: choose which column holds the subject IDs.")
     if choice.kind == "timeseries" and suffix in TABLE_SUFFIXES and not choice.time_column:
         raise UploadError(f"{upload.filename}: choose which column holds the time of each row.")
-    return SourceChoice(upload, modality, choice.kind, choice.id_column, choice.time_column, latents)
+    for key, value, allowed in (
+        ("missing values", choice.nan_policy, NAN_POLICIES),
+        ("unequal lengths", choice.length_policy, LENGTH_POLICIES),
+    ):
+        if value not in allowed:
+            raise UploadError(
+                f"{upload.filename}: {key} policy {value!r} is not one of {', '.join(allowed)}."
+            )
+    return dataclasses.replace(choice, modality=modality)
 
 
 def _check_unique(names: list[str]) -> None:
@@ -577,6 +590,10 @@ def _manifest_text(
         ]
         if choice.kind == "timeseries" and choice.upload.suffix in TABLE_SUFFIXES:
             lines.append(f"time = {_toml_string(choice.time_column)}")
+        if choice.kind != "image" and choice.nan_policy != "error":
+            lines.append(f"nan_policy = {_toml_string(choice.nan_policy)}")
+        if choice.kind == "timeseries" and choice.length_policy != "error":
+            lines.append(f"length_policy = {_toml_string(choice.length_policy)}")
         lines.append("")
     if covariates_path:
         lines += ["[covariates]", f"path = {_toml_string(covariates_path)}", ""]

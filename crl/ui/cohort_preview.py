@@ -58,6 +58,17 @@ def draw_metrics(report: ValidationReport, cohort: Cohort | None) -> None:
     cols[3].metric("Clinical covariates", covariates, help="observed variables shown beside the latent graph")
 
 
+def _shape_text(kind: str, shape: tuple[int, ...]) -> str:
+    """What one subject's observation is, in words: `4 channels × 144 time points`, `64 × 64 pixels, colour`."""
+    if kind == "tabular" and len(shape) == 1:
+        return plural(shape[0], "value")
+    if kind == "timeseries" and len(shape) == 2:
+        return f"{plural(shape[0], 'channel')} × {shape[1]:,} time points"
+    if kind == "image" and len(shape) == 3:
+        return f"{shape[0]} × {shape[1]} pixels, {'colour' if shape[2] == 3 else 'grey'}"
+    return " × ".join(map(str, shape))
+
+
 def _modalities_table(cohort: Cohort) -> pd.DataFrame:
     rows = []
     for name, m in cohort.modalities.items():
@@ -68,7 +79,7 @@ def _modalities_table(cohort: Cohort) -> pd.DataFrame:
             {
                 "modality": name,
                 "kind": KIND_NAMES.get(m.kind, m.kind),
-                "shape per subject": " × ".join(map(str, m.shape)),
+                "each subject has": _shape_text(m.kind, m.shape),
                 "columns / channels": names,
                 "latents": m.latents,
             }
@@ -83,16 +94,20 @@ def _draw_overlap(folder: Path, report: ValidationReport) -> None:
     if not counts:
         st.info("No source could be read yet, so there is no one to count.", icon=":material/group_off:")
         return
-    if len(order) > 1:
-        st.plotly_chart(overlap_figure(counts, modalities=order), theme=None, key="cohort_overlap")
     everything = tuple(order)
     complete = counts.get(everything, 0)
     partial = sum(counts.values()) - complete
-    st.caption(
-        f"{plural(complete, 'subject')} {'has' if complete == 1 else 'have'} every modality; "
-        f"{plural(partial, 'subject')} {'lacks' if partial == 1 else 'lack'} at least one and "
-        f"{'is' if partial == 1 else 'are'} left out of training."
-    )
+    if partial == 0:
+        # One combination only: a chart of a single bar says less than a sentence.
+        st.markdown(f"All {complete:,} subjects have data in every modality.")
+    else:
+        if len(order) > 1:
+            st.plotly_chart(overlap_figure(counts, modalities=order), theme=None, key="cohort_overlap")
+        st.caption(
+            f"{plural(complete, 'subject')} {'has' if complete == 1 else 'have'} every modality and "
+            f"{'is' if complete == 1 else 'are'} used for training (blue); {plural(partial, 'subject')} "
+            f"{'lacks' if partial == 1 else 'lack'} at least one and {'is' if partial == 1 else 'are'} left out (grey)."
+        )
     if report.excluded:
         with st.expander(f"Subjects left out ({len(report.excluded):,}) and why"):
             left_out = pd.DataFrame(sorted(report.excluded.items()), columns=["subject", "why"])
@@ -117,32 +132,28 @@ def _draw_tabular(folder: Path, name: str) -> None:
     )
 
 
-def _draw_timeseries(cohort: Cohort, name: str, draw: int) -> None:
-    from crl.viz.previews import timeseries_preview
+@st.cache_data(show_spinner=False, max_entries=32)
+def _preview_figure(path: str, stamp: float, name: str, draw: int):
+    """The preview plot of one modality (images cost ~0.3 s to encode: built once per cohort and sample)."""
+    from crl.viz.previews import image_grid, timeseries_preview
 
+    cohort = cache.cohort(Path(path))
     m = cohort.modalities[name]
-    rows = _sample(len(cohort), SAMPLE_TIMESERIES, draw)
-    fig = timeseries_preview(
-        m.data[rows],
-        m.feature_names,
-        cohort.subject_ids[rows].tolist(),
-        title=f"{name}: {len(rows)} of {len(cohort):,} subjects",
-    )
-    st.plotly_chart(fig, theme=None, key=f"cohort_timeseries_{name}")
-
-
-def _draw_images(cohort: Cohort, name: str, draw: int) -> None:
-    from crl.viz.previews import image_grid
-
-    m = cohort.modalities[name]
+    if m.kind == "timeseries":
+        rows = _sample(len(cohort), SAMPLE_TIMESERIES, draw)
+        return timeseries_preview(
+            m.data[rows],
+            m.feature_names,
+            cohort.subject_ids[rows].tolist(),
+            title=f"{name}: {len(rows)} of {len(cohort):,} subjects",
+        )
     rows = _sample(len(cohort), SAMPLE_IMAGES, draw)
-    fig = image_grid(
+    return image_grid(
         m.data[rows],
         cohort.subject_ids[rows].tolist(),
         columns=6,
         title=f"{name}: {len(rows)} of {len(cohort):,} subjects",
     )
-    st.plotly_chart(fig, theme=None, key=f"cohort_images_{name}")
 
 
 def _draw_covariates(cohort: Cohort) -> None:
@@ -176,7 +187,6 @@ def draw_previews(folder: Path, report: ValidationReport) -> None:
     if report.ok:
         with user_errors():
             cohort = cache.cohort(folder)
-    draw_metrics(report, cohort)
     if cohort is None:
         st.subheader("Who has which modality")
         with user_errors():
@@ -186,6 +196,7 @@ def draw_previews(folder: Path, report: ValidationReport) -> None:
             icon=":material/visibility_off:",
         )
         return
+    draw_metrics(report, cohort)
     names = list(cohort.modalities)
     labels = [
         "Who has what",
@@ -205,9 +216,8 @@ def draw_previews(folder: Path, report: ValidationReport) -> None:
                 continue
             if st.button("Show other subjects", key=f"cohort_resample_{name}", icon=":material/shuffle:"):
                 st.session_state[_DRAW] = draw = draw + 1
-            if kind == "timeseries":
-                _draw_timeseries(cohort, name, draw)
-            else:
-                _draw_images(cohort, name, draw)
+            figure = _preview_figure(str(folder), cache.folder_stamp(folder), name, draw)
+            prefix = "cohort_timeseries" if kind == "timeseries" else "cohort_images"
+            st.plotly_chart(figure, theme=None, key=f"{prefix}_{name}")
     with tabs[-1], user_errors():
         _draw_covariates(cohort)

@@ -51,10 +51,10 @@ def select_cohort(folder: Path, notice: str) -> None:
 
 
 def draw_notice() -> None:
-    """The message left by the action that picked the cohort, shown once."""
+    """The message left by the action that picked the cohort, shown once (plain text: it quotes typed names)."""
     notice = st.session_state.pop(NOTICE, None)
     if notice:
-        st.toast(notice, icon=":material/check_circle:")
+        st.toast(escape_markdown(notice), icon=":material/check_circle:")
 
 
 def draw_source_picker() -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from crl.data.manifest import DEFAULT_LATENTS
@@ -23,14 +25,25 @@ from crl.ui.cohort_source import select_cohort
 from crl.ui.markdown import escape_markdown
 from crl.ui.user_errors import show_error
 
-KIND_LABELS = {
-    "tabular": "Table: one row per subject",
-    "timeseries": "Time series",
-    "image": "Images",
-}
+KIND_LABELS = {"tabular": "Table", "timeseries": "Time series", "image": "Images"}
+KIND_HELP = (
+    "Table: one row per subject, one column per measurement. Time series: several rows per subject "
+    "(one per time point), one column per channel. Images: one picture per subject."
+)
 KINDS_FOR_FORMAT = {"table": ("tabular", "timeseries"), "npz": ("timeseries", "image"), "zip": ("image",)}
 FORMAT_TEXT = {"table": "table", "npz": "NumPy arrays", "zip": "zip of images"}
 FILE_TYPES = ["csv", "parquet", "npz", "zip"]
+NAN_LABELS = {
+    "error": "Report as a problem",
+    "drop": "Leave those subjects out",
+    "impute": "Fill in the column median",
+}
+LENGTH_LABELS = {
+    "error": "Report as a problem",
+    "pad": "Repeat the last value",
+    "crop": "Cut all to the shortest",
+    "resample": "Stretch to the usual length",
+}
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=64)
@@ -81,6 +94,7 @@ def _file_card(file) -> SourceChoice | None:
             index=kinds.index(summary.kind) if summary.kind in kinds else 0,
             format_func=KIND_LABELS.get,
             key=f"{key}_kind",
+            help=KIND_HELP,
         )
         id_column = time_column = None
         if summary.format == "table":
@@ -113,8 +127,29 @@ def _file_card(file) -> SourceChoice | None:
             key=f"{key}_latents",
             help="How many hidden causal variables this modality should be summarised by.",
         )
+        nan_policy = length_policy = "error"
+        if kind != "image":
+            policies = st.columns(3)
+            nan_policy = policies[0].selectbox(
+                "Missing values",
+                list(NAN_LABELS),
+                format_func=NAN_LABELS.get,
+                key=f"{key}_nan",
+                help="Empty cells, NaN or infinite values. Leaving subjects out is safest; filling in keeps "
+                "everyone but hides that the value was unknown.",
+            )
+            if kind == "timeseries":
+                length_policy = policies[1].selectbox(
+                    "Series of unequal length",
+                    list(LENGTH_LABELS),
+                    format_func=LENGTH_LABELS.get,
+                    key=f"{key}_length",
+                    help="When subjects were recorded for different numbers of time points.",
+                )
     upload = Upload(file.name, file.getvalue())
-    return SourceChoice(upload, modality, kind, id_column, time_column, int(latents))
+    return SourceChoice(
+        upload, modality, kind, id_column, time_column, int(latents), nan_policy, length_policy
+    )
 
 
 def _covariates_card(file) -> CovariatesChoice | None:
@@ -180,3 +215,25 @@ def draw_upload_form() -> None:
         with st.spinner("Writing the cohort folder…"):
             built = build_cohort(name, [c for c in choices if c is not None], folder, covariates=covariates)
         select_cohort(built, f"Cohort '{name.strip()}' created from {len(files)} files.")
+
+
+def draw_fix_hint(folder, report) -> None:
+    """For an uploaded cohort, point at the form's choices instead of at cohort.toml, which the user never saw."""
+    uploads = (demo.cache_root() / "uploads").resolve()
+    if not Path(folder).resolve().is_relative_to(uploads):
+        return
+    checks = {p.check for p in report.errors}
+    fixable = [
+        text
+        for check, text in (
+            ("non_finite", "'Missing values'"),
+            ("unequal_length", "'Series of unequal length'"),
+        )
+        if check in checks
+    ]
+    if fixable:
+        st.info(
+            f"This cohort was uploaded: instead of editing cohort.toml, choose {' and '.join(fixable)} in the "
+            "file's card under 'Upload files' above, then click Create cohort again.",
+            icon=":material/lightbulb:",
+        )
