@@ -1,6 +1,240 @@
-"""Evaluate page (being built)."""
+"""Evaluate page: how well a run recovered the true latents and graph, and several runs side by side."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
+from crl.ui import graph_widgets as gw
+from crl.ui import run_cache, state
+from crl.viz.curves import loss_curves
+from crl.viz.heatmap import correlation_heatmap
+from crl.viz.style import plain
+
+VALIDATION_COLUMNS = ("validation_loss", "validation.total", "val_loss", "validation.loss")
+
 st.title("Evaluate")
-st.info("This page is being built.")
+st.caption(
+    "How well a trained model recovered the hidden variables and their causal links. Scores need ground "
+    "truth, which only synthetic cohorts have; training curves and run comparisons work for every run."
+)
+
+
+def _cohort_of(run: Path) -> Path | None:
+    return run_cache.recorded_cohort(run)
+
+
+def _scores(run: Path) -> tuple[dict | None, str | None]:
+    """(metrics, None) against the run's cohort truth, or (None, why not)."""
+    cohort = _cohort_of(run)
+    if cohort is None:
+        return None, "its cohort is not recorded or no longer exists"
+    if not run_cache.has_truth(cohort):
+        return None, f"its cohort {cohort.name} has no ground truth"
+    try:
+        return run_cache.evaluation(run, cohort, run_cache.recorded_threshold(run)), None
+    except Exception as error:  # noqa: BLE001 - shown as text in the table / an error box
+        return None, str(error)
+
+
+def _single_run(run: Path) -> None:
+    cohort = _cohort_of(run)
+    if cohort is None:
+        st.info(
+            f"**{gw.md(run.name)}** does not record a cohort that still exists, so it cannot be scored against "
+            "ground truth. Its training curves are below."
+        )
+        return
+    if not run_cache.has_truth(cohort):
+        st.info(
+            f"The cohort of this run, **{gw.md(cohort.name)}**, has no ground truth (no truth/ folder): real data "
+            "never does. MCC, R² and SHD need the true latents, so they are available only for synthetic "
+            "cohorts (Cohort page → Synthetic preset). The training curves below still apply."
+        )
+        return
+    threshold = run_cache.recorded_threshold(run)
+    try:
+        result = run_cache.evaluation(run, cohort, threshold)
+        match = run_cache.truth_match(run, cohort)
+        labels = run_cache.display_names(run, cohort)
+    except Exception as error:  # noqa: BLE001
+        gw.show_error(error, f"Scoring {run.name} against the truth of {cohort.name}")
+        return
+    graph = result.get("graph") or {}
+    cross = graph.get("cross") or {}
+    cols = st.columns(5)
+    cols[0].metric(
+        "MCC",
+        f"{result['mcc_within_modality']:.3f}",
+        help="Mean |correlation| between each true latent and its matched learned latent (matched within "
+        "modalities; 1 = every latent recovered up to scale).",
+    )
+    cols[1].metric(
+        "R²",
+        f"{result['r2']:.3f}",
+        help="How much of each true latent a regressor recovers from all learned "
+        "latents on held-out subjects (1 = everything).",
+    )
+    cols[2].metric(
+        "SHD",
+        result.get("shd", "—"),
+        help="Structural Hamming distance to the true graph: missing + extra + reversed links (0 = identical).",
+    )
+    cols[3].metric(
+        "Cross-modal SHD", cross.get("total", "—"), help="The same, counting only links across modalities."
+    )
+    cols[4].metric(
+        "Edge F1",
+        f"{graph['orientation_f1']:.2f}" if "orientation_f1" in graph else "—",
+        help="F1 score of the directed links (precision and recall combined; 1 = perfect).",
+    )
+    st.caption(
+        f"{result['subjects']:,} subjects of {gw.md(cohort.name)}; links kept at the run's threshold "
+        f"{threshold:g} (explore others on the Latent graph page). Global MCC without the modality "
+        f"constraint: {result['mcc']:.3f}; Spearman MCC: {result['mcc_spearman']:.3f}."
+    )
+
+    learned = [labels.get(n, n) for n in match.learned_names]
+    figure = correlation_heatmap(match.true_names, learned, match.corr, match.matching)
+    st.plotly_chart(figure, theme=None, key=f"mcc-matrix:{run}")
+    left, middle, right = st.columns(3)
+    with left:
+        st.markdown("**MCC per modality**")
+        per = pd.DataFrame(
+            {
+                "Modality": list(result["mcc_per_modality"]),
+                "MCC": [float(v) for v in result["mcc_per_modality"].values()],
+            }
+        )
+        st.dataframe(
+            per,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "MCC": st.column_config.ProgressColumn("MCC", min_value=0.0, max_value=1.0, format="%.3f")
+            },
+        )
+    with middle:
+        st.markdown("**R² per true latent**")
+        r2 = pd.DataFrame(
+            {"True latent": list(result["r2_per_latent"]), "R²": list(result["r2_per_latent"].values())}
+        )
+        st.dataframe(
+            r2,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "R²": st.column_config.ProgressColumn("R²", min_value=0.0, max_value=1.0, format="%.3f")
+            },
+        )
+    with right:
+        if graph:
+            st.markdown("**Links against the true graph**")
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        ("Extra", graph["additions"], cross.get("additions")),
+                        ("Missing", graph["deletions"], cross.get("deletions")),
+                        ("Reversed", graph["reversals"], cross.get("reversals")),
+                        (
+                            "Precision",
+                            _round(graph["orientation_precision"]),
+                            _round(cross.get("orientation_precision")),
+                        ),
+                        (
+                            "Recall",
+                            _round(graph["orientation_recall"]),
+                            _round(cross.get("orientation_recall")),
+                        ),
+                        (
+                            "F1, any direction",
+                            _round(graph["adjacency_f1"]),
+                            _round(cross.get("adjacency_f1")),
+                        ),
+                    ],
+                    columns=["Links", "All", "Cross-modal"],
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+            st.caption("Precision and recall count directed links: a reversed link counts against both.")
+
+
+def _round(value):
+    return round(value, 2) if isinstance(value, float) else value
+
+
+def _compare(runs: list[Path]) -> None:
+    rows = []
+    for run in runs:
+        log = run_cache.metrics_log(run)
+        scores, why = _scores(run)
+        rows.append(
+            {
+                "Run": gw.run_label(run),
+                "State": run_cache.status(run).get("state", "—"),
+                "Logged steps": len(log),
+                "Final validation loss": run_cache.last_value(log, *VALIDATION_COLUMNS),
+                "MCC": scores["mcc_within_modality"] if scores else None,
+                "R²": scores["r2"] if scores else None,
+                "SHD": scores.get("shd") if scores else None,
+                "Edge F1": (scores.get("graph") or {}).get("orientation_f1") if scores else None,
+                "Note": "" if scores else f"not scored: {why}",
+            }
+        )
+    table = pd.DataFrame(rows)
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Final validation loss": st.column_config.NumberColumn(format="%.4g"),
+            "MCC": st.column_config.NumberColumn(format="%.3f"),
+            "R²": st.column_config.NumberColumn(format="%.3f"),
+            "Edge F1": st.column_config.NumberColumn(format="%.2f"),
+        },
+    )
+    per_row = 2
+    for start in range(0, len(runs), per_row):
+        cols = st.columns(per_row)
+        for col, run in zip(cols, runs[start : start + per_row], strict=False):
+            with col:
+                figure = loss_curves(run_cache.metrics_log(run), height=380)
+                # Side by side the plots are narrow: the legend goes underneath instead of eating the width.
+                figure.update_layout(
+                    title={"text": plain(gw.run_label(run))},
+                    legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0},
+                )
+                st.plotly_chart(figure, theme=None, key=f"curves:{run}")
+
+
+run = gw.run_picker("evaluate-run")
+if run is None:
+    gw.no_runs("evaluation")
+    st.stop()
+
+try:
+    _single_run(run)
+except Exception as error:  # noqa: BLE001
+    gw.show_error(error, f"Evaluating {run.name}")
+
+st.subheader("Compare runs")
+all_runs = [str(p) for p in state.available_runs()]
+default = [str(run)] + [p for p in all_runs if p != str(run)][:1]
+picked = st.multiselect(
+    "Runs to compare",
+    all_runs,
+    default=[p for p in default if p in all_runs],
+    format_func=lambda p: gw.run_label(Path(p)),
+    key="evaluate-compare",
+    help="Each run is scored against its own cohort's ground truth, when it has one.",
+)
+if picked:
+    try:
+        _compare([Path(p) for p in picked])
+    except Exception as error:  # noqa: BLE001
+        gw.show_error(error, "Comparing runs")
+else:
+    st.caption("Pick one or more runs to see their scores and training curves side by side.")

@@ -91,14 +91,13 @@ def _identifiability_panel(report, labels_by_index: dict[str, int]) -> None:
                 )
                 continue
             st.markdown(
-                f"- **{gw.md(m.name)}**: only as a block — {gw.md(', '.join(m.block_only))}."
-                + (f" Still one by one: {gw.md(', '.join(m.pinned))}." if m.pinned else "")
+                f"- **{gw.md(m.name)}**: identified only as a block: {gw.md(', '.join(m.block_only))}."
+                + (f" Still pinned down one by one: {gw.md(', '.join(m.pinned))}." if m.pinned else "")
             )
             if m.witness:
                 st.caption(gw.md(m.witness.text))
         st.caption(
-            "How this is decided: a structural check of the thresholded graph (METHOD.md §5b). "
-            + " ".join(gw.md(limit) for limit in report.limits)
+            "How this is decided (METHOD.md §5b): " + " ".join(gw.md(limit) for limit in report.limits)
         )
 
 
@@ -161,9 +160,10 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     recorded = min(max(run_cache.recorded_threshold(run), 0.0), top)
 
     has_covariates = cohort is not None and run_cache.has_covariates(cohort)
-    widths = [3] + ([3] if levels else []) + [2] + ([2] if has_covariates else [])
-    controls = iter(st.columns(widths, gap="medium"))
-    threshold = next(controls).slider(
+    # Sliders on one row, switches on the next: switch labels stay whole on a narrow window.
+    sliders = iter(st.columns(3, gap="medium"))
+    switches = st.columns(3, gap="medium")
+    threshold = next(sliders).slider(
         "Link strength threshold",
         min_value=0.0,
         max_value=top,
@@ -176,7 +176,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     graph = base
     if levels:
         options = ["as trained"] + [level.label for level in levels]
-        picked = next(controls).select_slider(
+        picked = next(sliders).select_slider(
             "Sparsity weight",
             options=options,
             key=f"sparsity:{run}",
@@ -185,8 +185,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         )
         if picked != "as trained":
             graph = graphs[options.index(picked)]
-    toggles = next(controls)
-    cross_only = toggles.toggle(
+    cross_only = switches[0].toggle(
         "Only links across modalities",
         key=f"cross-only:{run}",
         help="Within-modality links are not identifiable from data; hide them to focus on the rest.",
@@ -194,13 +193,13 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     covariate_edges: list[tuple[str, int, float]] = []
     links = None
     if has_covariates:
-        show_cov = toggles.toggle(
+        show_cov = switches[1].toggle(
             "Clinical covariates",
             key=f"covariates:{run}",
             help="Links between observed clinical variables and latents, found by the PC algorithm "
             "(Fisher-z tests) on the learned latents plus the covariates, as in the paper.",
         )
-        alpha_column = next(controls)
+        alpha_column = next(sliders)
         if show_cov:
             alpha = alpha_column.slider(
                 "PC significance level α",

@@ -68,8 +68,11 @@ def test_signs_are_kept_and_shown():
     latents = latents.assign(**{"labs.z0": -latents["labs.z0"]})
     label, r = top_features(latents, table, owners, k=1)["labs.z0"][0]
     assert label == "labs: glucose" and r < -0.9
-    assert describe_drivers([(label, -0.8234)]).endswith("labs: glucose  r = −0.82")
-    assert describe_drivers([("a-b", 0.5)]).endswith("a-b  r = +0.50")  # hyphens in labels stay
+    assert describe_drivers([(label, -0.8234)]).endswith("labs: glucose (r = −0.82)")
+    assert describe_drivers([("a-b", 0.5)]).endswith("a-b (r = +0.50)")  # hyphens in labels stay
+    weak = describe_drivers([("a", 0.5), ("b", 0.05)])
+    assert "a (r" in weak and "b (r" not in weak
+    assert "every |r| < 0.2" in describe_drivers([("b", 0.05)])
     assert describe_drivers([]) == ""
 
 

@@ -120,6 +120,6 @@ def compare_graph(
                 true_edge = f"{match.true_names[j]} → {match.true_names[i]}"
             rows.append((learned, true_edge, status, bool(cross[i, j])))
     table = pd.DataFrame(rows, columns=["learned", "true", "status", "cross_modal"])
-    order = {"found": 0, "reversed": 1, "missing": 2, "extra": 3}
+    order = {"missing": 0, "reversed": 1, "extra": 2, "found": 3}  # mistakes first: what a reader looks for
     table = table.sort_values("status", key=lambda s: s.map(order), kind="stable", ignore_index=True)
     return result, table

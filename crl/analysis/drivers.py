@@ -109,10 +109,17 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.nan_to_num(c)
 
 
-def describe_drivers(drivers: list[tuple[str, float]]) -> str:
-    """Hover text: one line per feature, e.g. "sleep: spo2 (mean over time)  r = −0.82"."""
+def describe_drivers(drivers: list[tuple[str, float]], min_abs: float = 0.2) -> str:
+    """Hover text: one line per feature with |r| >= min_abs, e.g. "sleep: spo2 (mean over time) (r = −0.82)".
+
+    Weaker associations are left out rather than listed as if they meant something; when none is left the
+    text says so (images are summarised only by mean colour, which rarely tracks a latent).
+    """
     if not drivers:
         return ""
-    lines = ["Moves most with (correlation r):"]
-    lines += [f"  {label}  r = {f'{r:+.2f}'.replace('-', '−')}" for label, r in drivers]
+    strong = [(label, r) for label, r in drivers if abs(r) >= min_abs]
+    if not strong:
+        return f"No summary feature of its modality moves with it (every |r| < {min_abs:g})."
+    lines = ["Moves most with:"]
+    lines += [f"{label} (r = {f'{r:+.2f}'.replace('-', '−')})" for label, r in strong]
     return "\n".join(lines)

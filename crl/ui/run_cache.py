@@ -257,7 +257,10 @@ def _identifiability(
 def identifiability(graph: LatentGraph, adjacency: np.ndarray, names: list[str]) -> IdentifiabilityReport:
     """check_identifiability of a 0/1 adjacency (source row) over the graph's modality blocks, cached by it."""
     blocks = tuple((m, tuple(idx)) for m, idx in graph.blocks().items())
-    key = np.ascontiguousarray(adjacency, dtype=np.int8).tobytes()
+    # Within-modality links never decide the answer (METHOD.md §5b), so thresholds that differ only there
+    # share one cached report.
+    cross = np.asarray(adjacency) * graph.cross_modal()
+    key = np.ascontiguousarray(cross, dtype=np.int8).tobytes()
     return _identifiability(key, len(names), blocks, tuple(names))
 
 

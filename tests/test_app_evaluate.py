@@ -1,0 +1,107 @@
+"""The Evaluate page through AppTest: scores against ground truth, runs compared, missing truth and bad files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crl.data.synthetic import write_preset
+from crl.evaluate import evaluate_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_factory import fake_run  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return write_preset("paper-case2", tmp_path_factory.mktemp("cohort") / "case2", n=300, seed=5)
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    root.mkdir()
+    monkeypatch.setenv("CRL_RUNS", str(root))
+    monkeypatch.setenv("CRL_CACHE", str(tmp_path / "cache"))
+    from crl.ui import demo
+
+    monkeypatch.setattr(demo, "demo_run_dir", lambda: None)
+    return root
+
+
+def _open(**session) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.run()
+    for key, value in session.items():
+        at.session_state[key] = value
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_scores_match_crl_evaluate_and_the_mcc_matrix_is_drawn(runs, cohort):
+    run = fake_run(runs / "good", cohort, noise=0.1, drop_edges=1)
+    at = _open()
+    assert not at.error
+    expected = evaluate_run(run)
+    assert _metric(at, "MCC") == f"{expected['mcc_within_modality']:.3f}"
+    assert _metric(at, "SHD") == str(expected["shd"]) == "1"
+    assert float(_metric(at, "R²")) > 0.8
+    charts = at.get("plotly_chart")
+    spec = json.loads(charts[0].proto.spec)
+    assert spec["data"][0]["type"] == "heatmap"  # the MCC matrix: true rows x learned columns
+    assert spec["data"][0]["z"]["shape"].replace(" ", "") == "6,6"
+    per_modality = at.dataframe[0].value
+    assert set(per_modality["Modality"]) == {"m1", "m2"}
+    assert (per_modality["MCC"] > 0.9).all()
+
+
+def test_compare_runs_lists_metrics_and_draws_loss_curves(runs, cohort):
+    fake_run(runs / "good", cohort, noise=0.1)
+    noisy = fake_run(runs / "noisy", cohort, noise=3.0, seed=1, steps=12)
+    at = _open(run_dir=str(noisy))
+    table = at.dataframe[-1].value
+    assert list(table["Run"]) == ["noisy", "good"]
+    assert table.set_index("Run").loc["good", "MCC"] > table.set_index("Run").loc["noisy", "MCC"]
+    assert list(table["Logged steps"]) == [12, 30]
+    curves = [c for c in at.get("plotly_chart") if "curves:" in str(c.proto.id) or "curves" in str(c.key)]
+    assert len(curves) == 2
+    at.multiselect[0].set_value([str(noisy)]).run()
+    assert len(at.dataframe[-1].value) == 1
+
+
+def test_cohort_without_truth_gets_a_clear_message(runs, cohort, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(cohort, bare)
+    fake_run(runs / "real", bare)
+    shutil.rmtree(bare / "truth")
+    at = _open()
+    assert not at.error
+    assert any("no ground truth" in i.value for i in at.info)
+    assert not any(m.label == "MCC" for m in at.metric)
+    note = at.dataframe[-1].value["Note"].iloc[0]
+    assert "no ground truth" in note
+
+
+def test_corrupt_latents_show_a_readable_error(runs, cohort):
+    run = fake_run(runs / "broken", cohort)
+    (run / "latents.csv").write_text("subject_id,m1.z0\ns0,not-a-number\n")
+    at = _open()
+    assert not at.exception
+    message = " ".join(e.value for e in at.error).replace("\\", "")
+    assert "latents.csv" in message and "Traceback" not in message
+
+
+def test_no_run_explains_and_links_to_training(runs):
+    at = _open()
+    assert any("no trained model yet" in i.value for i in at.info)
+    assert len(at.get("page_link")) == 1
