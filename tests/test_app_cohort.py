@@ -208,7 +208,11 @@ def test_upload_without_an_id_column_names_the_problem():
     assert at.selectbox(key=next(s.key for s in at.selectbox if s.key.endswith("_id"))).value is None
     at.button(key="upload_create").click().run()
     assert not at.exception
-    assert any("measures.csv: choose which column holds the subject IDs" in e for e in _texts(at.error))
+    assert any(
+        "measures.csv: choose which column holds the subject IDs (its columns: age, bmi)" in e
+        for e in _texts(at.error)
+    )
+    assert any("No column looks like a subject ID" in w for w in _texts(at.warning))
     assert not at.session_state["cohort_dir"].endswith("my-cohort")
 
 

@@ -322,3 +322,12 @@ def test_missing_value_and_length_policies_reach_the_manifest(tmp_path):
     assert len(cohort) == N - 1 and "P003" in cohort.excluded
     with pytest.raises(UploadError, match="not one of"):
         build_cohort("x", [dataclasses.replace(sources[0], nan_policy="zero")], out)
+
+
+def test_unwritable_target_is_a_user_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(UploadError, match="could not write the cohort folder"):
+        build_cohort(
+            "x", [SourceChoice(labs_upload(), "labs", "tabular", "patient_id")], blocker / "uploads" / "x"
+        )

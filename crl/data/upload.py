@@ -383,8 +383,11 @@ def build_cohort(
     else:
         id_name = DEFAULT_ID
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    except OSError as error:
+        raise _unwritable(out, error) from None
     try:
         staging.chmod(0o755)
         entries = []
@@ -401,10 +404,20 @@ def build_cohort(
         manifest = _manifest_text(title, id_name, entries, covariates_path)
         (staging / MANIFEST_FILE).write_text(manifest, encoding="utf-8")
         _replace(staging, out)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _unwritable(out, error) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out
+
+
+def _unwritable(out: Path, error: OSError) -> UploadError:
+    return UploadError(
+        f"could not write the cohort folder {out} ({error.strerror or error}); check there is free disk "
+        "space and that the dashboard may write there (set CRL_CACHE to another folder if not)."
+    )
 
 
 def _check_choice(choice: SourceChoice) -> SourceChoice:
@@ -432,7 +445,11 @@ def _check_choice(choice: SourceChoice) -> SourceChoice:
         }[choice.kind]
         raise UploadError(f"{upload.filename} cannot be a {choice.kind} modality: that needs {needs}.")
     if suffix in TABLE_SUFFIXES and not choice.id_column:
-        raise UploadError(f"{upload.filename}: choose which column holds the subject IDs.")
+        columns = listing(_read_table(upload, nrows=0).columns, 8)
+        raise UploadError(
+            f"{upload.filename}: choose which column holds the subject IDs (its columns: {columns}); "
+            "every row needs one, and the same IDs must be used in every file."
+        )
     if choice.kind == "timeseries" and suffix in TABLE_SUFFIXES and not choice.time_column:
         raise UploadError(f"{upload.filename}: choose which column holds the time of each row.")
     for key, value, allowed in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -47,10 +48,10 @@ LENGTH_LABELS = {
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=64)
-def _inspect(file_id: str, filename: str, _data: bytes) -> tuple[UploadSummary | None, str | None]:
-    """Cached per uploaded file (its id, not its bytes: hashing 200 MB on every rerun would be slow)."""
+def _inspect(file_id: str, filename: str, _file) -> tuple[UploadSummary | None, str | None]:
+    """Cached per uploaded file id: its bytes are neither copied nor hashed on every rerun."""
     try:
-        return inspect_upload(Upload(filename, _data)), None
+        return inspect_upload(Upload(filename, _file.getvalue())), None
     except UploadError as error:
         return None, str(error)
 
@@ -69,10 +70,11 @@ def _describe(summary: UploadSummary) -> str:
     return f"{summary.n_images:,} images"
 
 
-def _file_card(file) -> SourceChoice | None:
-    """One uploaded file's card; returns what the user chose, or None when the file cannot be used."""
+def _file_card(file) -> Callable[[], SourceChoice] | None:
+    """One uploaded file's card; returns what the user chose (built on demand, as it copies the bytes), or None
+    when the file cannot be used."""
     with st.container(border=True):
-        summary, problem = _inspect(file.file_id, file.name, file.getvalue())
+        summary, problem = _inspect(file.file_id, file.name, file)
         heading = f"**{escape_markdown(file.name)}** · {_size(file.size)}"
         if summary is not None:
             heading += f" · {escape_markdown(_describe(summary))}"
@@ -106,6 +108,11 @@ def _file_card(file) -> SourceChoice | None:
                 placeholder="choose a column",
                 key=f"{key}_id",
             )
+            if id_column is None:
+                st.warning(
+                    "No column looks like a subject ID: choose the one that holds them above.",
+                    icon=":material/badge:",
+                )
             if kind == "timeseries":
                 times = [c for c in columns if c != id_column]
                 time_column = cols[3].selectbox(
@@ -146,15 +153,21 @@ def _file_card(file) -> SourceChoice | None:
                     key=f"{key}_length",
                     help="When subjects were recorded for different numbers of time points.",
                 )
-    upload = Upload(file.name, file.getvalue())
-    return SourceChoice(
-        upload, modality, kind, id_column, time_column, int(latents), nan_policy, length_policy
+    return lambda: SourceChoice(
+        Upload(file.name, file.getvalue()),
+        modality,
+        kind,
+        id_column,
+        time_column,
+        int(latents),
+        nan_policy,
+        length_policy,
     )
 
 
-def _covariates_card(file) -> CovariatesChoice | None:
+def _covariates_card(file) -> Callable[[], CovariatesChoice] | None:
     with st.container(border=True):
-        summary, problem = _inspect(file.file_id, file.name, file.getvalue())
+        summary, problem = _inspect(file.file_id, file.name, file)
         st.markdown(f"**{escape_markdown(file.name)}** · {_size(file.size)} · clinical covariates")
         if summary is not None and summary.format != "table":
             problem = f"{file.name}: the covariates must be a .csv or .parquet table."
@@ -169,7 +182,7 @@ def _covariates_card(file) -> CovariatesChoice | None:
             placeholder="choose a column",
             key=f"upload_{file.file_id}_covariates_id",
         )
-    return CovariatesChoice(Upload(file.name, file.getvalue()), id_column)
+    return lambda: CovariatesChoice(Upload(file.name, file.getvalue()), id_column)
 
 
 def draw_upload_form() -> None:
@@ -213,7 +226,12 @@ def draw_upload_form() -> None:
         st.caption("Remove or replace the files marked in red to create the cohort.")
     if create:
         with st.spinner("Writing the cohort folder…"):
-            built = build_cohort(name, [c for c in choices if c is not None], folder, covariates=covariates)
+            built = build_cohort(
+                name,
+                [choice() for choice in choices if choice is not None],
+                folder,
+                covariates=covariates() if covariates is not None else None,
+            )
         select_cohort(built, f"Cohort '{name.strip()}' created from {len(files)} files.")
 
 
