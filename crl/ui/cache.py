@@ -6,7 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from crl.data import Cohort, ValidationReport, load_cohort, validate_cohort
+from crl.data import Cohort, ValidationReport, load_cohort
+from crl.errors import CohortError
 
 
 def folder_stamp(folder: Path) -> float:
@@ -17,20 +18,25 @@ def folder_stamp(folder: Path) -> float:
     return max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.iterdir()])
 
 
-@st.cache_data(show_spinner="Checking the cohort…", max_entries=16)
-def _validation(path: str, stamp: float) -> ValidationReport:
-    return validate_cohort(Path(path))
-
-
-@st.cache_resource(show_spinner="Loading the cohort…", max_entries=4)
-def _cohort(path: str, stamp: float) -> Cohort:
-    return load_cohort(Path(path))
+@st.cache_resource(show_spinner="Loading and checking the cohort…", max_entries=4)
+def _load(path: str, stamp: float) -> tuple[Cohort | None, ValidationReport]:
+    """One pass over the files: loading validates, so a usable cohort and its report come together."""
+    try:
+        loaded = load_cohort(Path(path))
+    except CohortError as error:
+        if error.report is None:
+            raise
+        return None, error.report
+    return loaded, loaded.report
 
 
 def validation(folder: Path) -> ValidationReport:
-    return _validation(str(folder), folder_stamp(folder))
+    return _load(str(folder), folder_stamp(folder))[1]
 
 
 def cohort(folder: Path) -> Cohort:
-    """The loaded cohort (raises CohortError when it cannot be used; check `validation` first)."""
-    return _cohort(str(folder), folder_stamp(folder))
+    """The loaded cohort; raises CohortError when it cannot be used (check `validation(folder).ok` first)."""
+    loaded, report = _load(str(folder), folder_stamp(folder))
+    if loaded is None:
+        raise CohortError(f"cohort at {folder} cannot be loaded:\n{report.format()}", report)
+    return loaded

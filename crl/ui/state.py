@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 import streamlit as st
@@ -49,10 +50,22 @@ def set_run_dir(path: Path | None) -> None:
     st.session_state[RUN_DIR] = str(path) if path else None
 
 
+def cohort_label(folder: Path) -> str:
+    """The cohort's own name from its manifest (what the Cohort page shows), else the folder name."""
+    try:
+        with open(folder / "cohort.toml", "rb") as handle:
+            return str(tomllib.load(handle).get("name") or folder.name)
+    except (OSError, tomllib.TOMLDecodeError):
+        return folder.name
+
+
 def draw_sidebar() -> None:
     with st.sidebar:
         st.caption("Current cohort")
-        st.markdown(f"**{cohort_dir().name}**")
+        st.text(cohort_label(cohort_dir()))
         run = run_dir()
         st.caption("Current trained model")
-        st.markdown(f"**{run.name}**" if run else "_none yet: train one on the Train page_")
+        if run:
+            st.text(run.name)
+        else:
+            st.markdown("_none yet: train one on the Train page_")
