@@ -130,7 +130,8 @@ def main() -> None:
         "# Latent graph page: server time of a threshold redraw (30 latents)",
         "",
         f"`python bench/ui.py` on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"{len(THRESHOLDS)} thresholds from {THRESHOLDS[0]} to {THRESHOLDS[-1]}. Milliseconds as median / p90 / max.",
+        f"{len(THRESHOLDS)} thresholds from {THRESHOLDS[0]} to {THRESHOLDS[-1]}; load average "
+        f"{os.getloadavg()[0]:.1f} when it finished (other work shares the cores). Milliseconds as median / p90 / max.",
         "",
         "- **redraw, cold**: cached graph + names → adjacency → identifiability (not yet cached for this "
         "adjacency) → network HTML; the path the fragment runs when the slider reaches a new threshold.",

@@ -277,7 +277,11 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             _truth_panel(run, cohort, graph, adjacency, dict(zip(graph.names, names, strict=False)))
     if "Clinical covariates" in panes:
         with panes["Clinical covariates"]:
-            shown_links = links.edges[links.edges["kind"] != "latent–latent"].copy()
+            shown_links = links.edges[links.edges["kind"] != "latent–latent"]
+            # Links to latents first: they are what places the learned variables among measured ones.
+            shown_links = shown_links.sort_values(
+                ["kind", "strength"], ascending=[False, False], ignore_index=True
+            ).copy()
             shown_links["b"] = [
                 dict(zip(graph.names, names, strict=False)).get(b, b) for b in shown_links["b"]
             ]
@@ -305,8 +309,9 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             )
     with panes["Export"]:
         st.caption(
-            f"The graph as shown (threshold {threshold:g}, your latent names). The heatmap's camera icon "
-            "saves it as a PNG."
+            f"Every link at or above {threshold:g}, within and across modalities, with your latent names "
+            "(the covariate links are not included). For a picture of the matrix, use the camera icon in "
+            "the adjacency heatmap's toolbar: it saves a PNG."
         )
         gw.export_buttons(graph, threshold, dict(zip(graph.names, names, strict=False)), key=f"export:{run}")
 
@@ -332,6 +337,13 @@ except Exception as error:  # noqa: BLE001
     gw.show_error(error, f"Reading the graph of {run.name}")
     st.stop()
 
+try:
+    run_cache.config(run)
+except CrlError as error:
+    st.warning(
+        f"{gw.md(error)} Meanwhile the graph is shown with the default threshold and the current cohort."
+    )
+
 cohort = run_cache.recorded_cohort(run)
 if cohort is None:
     cohort = state.cohort_dir()
@@ -342,6 +354,11 @@ if cohort is None:
 
 try:
     labels = run_cache.display_names(run, cohort)
+except CrlError as error:
+    gw.show_error(error, "Reading your latent names")
+    labels = run_cache.base_names(run, cohort)
+
+try:
     graph_view(run, cohort, labels)
     with st.expander("Rename latents"):
         st.caption(

@@ -105,3 +105,13 @@ def test_no_run_explains_and_links_to_training(runs):
     at = _open()
     assert any("no trained model yet" in i.value for i in at.info)
     assert len(at.get("page_link")) == 1
+
+
+def test_picking_a_run_makes_it_current(runs, cohort):
+    first = fake_run(runs / "first", cohort)
+    fake_run(runs / "second", cohort)
+    at = _open(run_dir=str(runs / "second"))
+    at.selectbox[0].set_value(str(first)).run()
+    assert not at.exception
+    assert at.session_state["run_dir"] == str(first)
+    assert at.selectbox[0].value == str(first)

@@ -232,3 +232,15 @@ def test_cohort_without_truth_or_covariates_hides_those_panels(runs, cohort, tmp
     assert not at.error
     assert [t.label for t in at.tabs] == ["Adjacency matrix", "Export"]
     assert not any(m.label == "SHD" for m in at.metric)
+
+
+def test_damaged_config_and_names_degrade_with_messages(runs, cohort):
+    run = fake_run(runs / "run-a", cohort)
+    (run / "config.json").write_text("{oops")
+    (run / "names.json").write_text("{oops")
+    at = _open()
+    assert not at.exception
+    assert any("config.json" in w.value.replace("\\", "") for w in at.warning)
+    assert any("names.json" in e.value.replace("\\", "") for e in at.error)
+    assert len(at.get("iframe")) == 1  # the graph is still drawn, with default names
+    assert at.slider[0].value == 0.5

@@ -50,6 +50,8 @@ def run_picker(key: str, label: str = "Trained model") -> Path | None:
     )
     if current is None or choice != str(current):
         state.set_run_dir(Path(choice))
+        if current is not None:
+            st.rerun()  # the sidebar, drawn before this page, names the current run: redraw it
     return Path(choice)
 
 

@@ -68,15 +68,19 @@ def config(run: Path) -> dict:
 
 
 def recorded_threshold(run: Path) -> float:
+    """The threshold in config.json; the default when it is missing or config.json is unreadable."""
     try:
         return float((config(run).get("graph") or {}).get("threshold", DEFAULT_THRESHOLD))
-    except (TypeError, ValueError, AttributeError):
+    except (CrlError, TypeError, ValueError, AttributeError):
         return DEFAULT_THRESHOLD
 
 
 def recorded_cohort(run: Path) -> Path | None:
-    """The cohort folder recorded in config.json, when it still exists."""
-    cohort = config(run).get("cohort")
+    """The cohort folder recorded in config.json, when it still exists (None if config.json is unreadable)."""
+    try:
+        cohort = config(run).get("cohort")
+    except CrlError:
+        return None
     path = cohort.get("path") if isinstance(cohort, dict) else None
     if path and (Path(path) / "cohort.toml").exists():
         return Path(path)
@@ -365,8 +369,10 @@ def _plain_names(path: str, stamps: tuple[float, ...], cohort: str, names_stamp:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _names(path: str, stamps: tuple[float, ...], cohort: str | None, names_stamp: float) -> tuple[dict, dict]:
-    from crl.analysis.names import default_names, load_names
+def _base_names(
+    path: str, stamps: tuple[float, ...], cohort: str | None, names_stamp: float
+) -> dict[str, str]:
+    from crl.analysis.names import default_names
 
     defaults = default_names(list(graph(Path(path)).names))
     if cohort is not None and names_stamp:
@@ -374,19 +380,31 @@ def _names(path: str, stamps: tuple[float, ...], cohort: str | None, names_stamp
             defaults.update(_plain_names(path, stamps, cohort, names_stamp))
         except CrlError:
             pass  # plain names are a nicety; the defaults stand
-    return defaults, load_names(Path(path), defaults)
+    return defaults
 
 
-def _names_for(run: Path, cohort: Path | None) -> tuple[dict, dict]:
+@st.cache_data(show_spinner=False, max_entries=64)
+def _display_names(
+    path: str, stamps: tuple[float, ...], cohort: str | None, names_stamp: float
+) -> dict[str, str]:
+    from crl.analysis.names import load_names
+
+    return load_names(Path(path), _base_names(path, stamps, cohort, names_stamp))
+
+
+def _key(run: Path, cohort: Path | None) -> tuple:
     names_stamp = stamp(Path(cohort) / "truth" / "latent_names.csv") if cohort is not None else 0.0
-    return _names(str(run), run_stamp(run), str(cohort) if cohort is not None else None, names_stamp)
+    return str(run), run_stamp(run), str(cohort) if cohort is not None else None, names_stamp
 
 
 def display_names(run: Path, cohort: Path | None) -> dict[str, str]:
-    """Latent -> the name to show: the user's edit (names.json), else a plain name from the truth, else "Sleep 1"."""
-    return _names_for(run, cohort)[1]
+    """Latent -> the name to show: the user's edit (names.json), else a plain name from the truth, else "Sleep 1".
+
+    Raises RunError when names.json is damaged (base_names still works then).
+    """
+    return _display_names(*_key(run, cohort))
 
 
 def base_names(run: Path, cohort: Path | None) -> dict[str, str]:
     """The names shown before any edit: what a cleared cell falls back to."""
-    return _names_for(run, cohort)[0]
+    return _base_names(*_key(run, cohort))

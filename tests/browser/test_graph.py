@@ -80,6 +80,18 @@ def test_graph_page_draws_and_redraws_on_the_slider(app_url, runs_folder, page, 
     page.screenshot(path=str(screenshot_dir / "graph-threshold.png"))
 
 
+def test_graph_export_downloads_a_file(app_url, runs_folder, page):
+    _open(page, app_url, "Latent graph")
+    _network_canvas(page)
+    page.get_by_role("tab", name="Export").click()
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="GraphML").click()
+    download = info.value
+    assert download.suggested_filename == "latent-graph.graphml"
+    text = Path(download.path()).read_text()
+    assert text.startswith("<?xml") and "<edge " in text
+
+
 def test_evaluate_page_shows_metrics(app_url, runs_folder, page, screenshot_dir):
     _open(page, app_url, "Evaluate")
     page.get_by_text("MCC").first.wait_for(timeout=120_000)
