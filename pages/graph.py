@@ -16,7 +16,11 @@ from crl.ui import run_cache, state
 from crl.viz.heatmap import adjacency_heatmap
 from crl.viz.network import latent_network_html, network_height, network_layout
 
-NETWORK_HEIGHT = 600
+
+def _canvas_height(latents: int, covariates: int) -> int:
+    """Taller for bigger graphs: vis-network zooms to fit, so a short canvas shrinks 30 nodes to dots."""
+    return int(min(max(460 + 12 * latents + 6 * covariates, 560), 840))
+
 
 st.title("Latent graph")
 st.caption(
@@ -237,6 +241,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
                 details[i] = (details[i] + "\n\n" if details[i] else "") + m.witness.text
 
     wrapped = [_wrap(label) for label in names]
+    height = _canvas_height(len(names), len({c for c, _, _ in covariate_edges}))
     page = latent_network_html(
         wrapped,
         graph.modality_of,
@@ -246,10 +251,14 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         node_details=details,
         block_only=block_only,
         covariate_edges=covariate_edges,
-        height=NETWORK_HEIGHT,
+        height=height,
         positions=_positions(graph.modality_of, wrapped),
     )
-    st.iframe(page, height=network_height(NETWORK_HEIGHT))
+    st.iframe(page, height=network_height(height))
+    st.caption(
+        "Hover a latent or a link for details; scroll to zoom and drag the background to pan. Nodes keep "
+        "their places whatever the threshold, so links can be compared as they appear and vanish."
+    )
     _identifiability_panel(report, by_label)
 
     tabs = ["Adjacency matrix", "Compared with the truth", "Clinical covariates", "Export"]
