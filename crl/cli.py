@@ -1,4 +1,4 @@
-"""The `crl` command: synth, validate, train, evaluate, export, identifiability. Exit 0 ok, 1 user error (plain lines), 2 usage."""
+"""The `crl` command: synth, validate, train, runs, evaluate, export, identifiability. Exit 0 ok, 1 user error (plain lines), 2 usage."""
 
 from __future__ import annotations
 
@@ -35,9 +35,19 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if getattr(args, "background", False) or getattr(args, "gpus", 0) or getattr(args, "sparsity_path", None):
+        from crl.jobs import train_job_cli
+
+        return train_job_cli(args)
     from crl.train import train_cli
 
     return train_cli(args)
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from crl.jobs import runs_cli
+
+    return runs_cli(args)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -90,7 +100,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config field")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--background", action="store_true", help="start as a background job and return at once")
+    p.add_argument("--gpus", type=int, default=0, metavar="N", help="data-parallel on N GPUs (torchrun, DDP)")
+    p.add_argument(
+        "--sparsity-path", default=None, metavar="W1,W2,...", help="after training, refit at these sparsity weights"
+    )
+    p.add_argument("--path-epochs", type=int, default=None, help="epochs per sparsity level (default: a quarter)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("runs", help="list, stop, resume, rename or delete training runs")
+    p.add_argument("--root", default=None, help="run registry folder (default: $CRL_RUNS or ./runs)")
+    runs = p.add_subparsers(dest="runs_command", required=True)
+    r = runs.add_parser("list", help="every run with its state, cohort, device and metrics")
+    r.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    r = runs.add_parser("status", help="one run's live status")
+    r.add_argument("run", help="run folder or name under the registry root")
+    r.add_argument("--json", action="store_true", help="print JSON")
+    r = runs.add_parser("stop", help="stop a running or queued job (it saves a checkpoint first)")
+    r.add_argument("run")
+    r.add_argument("--grace", type=float, default=10.0, help="seconds before SIGTERM (half) and SIGKILL (all)")
+    r = runs.add_parser("resume", help="continue a stopped or interrupted run from its last checkpoint")
+    r.add_argument("run")
+    r.add_argument("--background", action="store_true", help="resume as a background job and return at once")
+    r = runs.add_parser("refit", help="refit a finished run at new sparsity weights (warm-started)")
+    r.add_argument("run")
+    r.add_argument("--sparsity", required=True, metavar="W1,W2,...", help="sparsity weights")
+    r.add_argument("--epochs", type=int, default=None, help="epochs per level (default: a quarter)")
+    r.add_argument("--background", action="store_true", help="run as a background job and return at once")
+    r = runs.add_parser("rename", help="rename a run folder")
+    r.add_argument("run")
+    r.add_argument("new_name")
+    r = runs.add_parser("delete", help="delete a run folder and everything in it")
+    r.add_argument("run")
+    r.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=_cmd_runs)
 
     p = sub.add_parser("evaluate", help="print a run's metrics as JSON")
     p.add_argument("run")

@@ -1,0 +1,367 @@
+"""The run registry: run folders under one root, their live state (with dead-job detection), rename and delete."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crl.errors import RunError
+
+DEFAULT_ROOT = Path("runs")
+ACTIVE_STATES = ("queued", "running")
+# A job refreshes its heartbeat every couple of seconds; one silent for this long is taken for dead (a process
+# on another machine, or this machine rebooted), so no run stays "running" forever.
+STALE_SECONDS = 30.0
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,119}$")
+
+
+# ------------------------------------------------------------------------------------------ files
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically: a reader (or a kill mid-write) sees the old file or the new one, never half of one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, default=_json_default)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """The file's JSON, or `default` when it is missing or unreadable (a run folder may be mid-creation)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return default
+
+
+def append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    """Append one JSON line in a single write, so a kill leaves at most one partial trailing line."""
+    line = json.dumps(row, default=_json_default) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every complete JSON object line; a partial last line (a kill mid-append) is skipped."""
+    rows = []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError:
+        return rows
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ liveness
+
+
+def boot_id() -> str:
+    """Changes at every boot of this machine: a job recorded under another boot id cannot be alive."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def host() -> str:
+    return socket.gethostname()
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id exists on this machine (and is not a zombie)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def owner_record() -> dict[str, Any]:
+    """What identifies the current process as a run's owner: pid, host, boot id."""
+    return {"pid": os.getpid(), "host": host(), "boot_id": boot_id()}
+
+
+def owner_alive(status: dict[str, Any], now: float | None = None) -> bool:
+    """Whether the process recorded in `status` can still be working on the run.
+
+    On this machine (same host and boot) the process table decides; elsewhere only the heartbeat's age can.
+    `status` may carry `heartbeat` (seconds since the epoch) merged in from heartbeat.json.
+    """
+    now = time.time() if now is None else now
+    pid = status.get("pid")
+    heartbeat = status.get("heartbeat")
+    # A status without a host comes from a plain `crl train`, which records only its pid: judge it locally.
+    if status.get("host", host()) == host() and isinstance(pid, int):
+        if status.get("boot_id") and status.get("boot_id") != boot_id():
+            return False
+        return pid_alive(pid)
+    if isinstance(heartbeat, (int, float)):
+        return now - heartbeat < STALE_SECONDS
+    return False
+
+
+def effective_state(status: dict[str, Any], now: float | None = None) -> str:
+    """The recorded state, except that a queued or running job whose process is gone reads "interrupted"."""
+    state = str(status.get("state", "unknown"))
+    if state in ACTIVE_STATES and not owner_alive(status, now):
+        return "interrupted"
+    return state
+
+
+# ------------------------------------------------------------------------------------------ the registry
+
+
+def runs_root(root: Path | str | None = None) -> Path:
+    """The registry folder: `root` when given (e.g. from the app's settings), else $CRL_RUNS, else ./runs."""
+    if root is not None:
+        return Path(root)
+    env = os.environ.get("CRL_RUNS")
+    return Path(env) if env else DEFAULT_ROOT
+
+
+def is_run(path: Path) -> bool:
+    """A run folder has a status.json or a config.json; hidden folders (the job queue) never are."""
+    path = Path(path)
+    return (
+        path.is_dir()
+        and not path.name.startswith(".")
+        and ((path / "status.json").exists() or (path / "config.json").exists())
+    )
+
+
+@dataclass
+class RunInfo:
+    """One line of the registry: what a run list shows without loading any model."""
+
+    name: str
+    path: Path
+    state: str
+    cohort: str = ""
+    created: float | None = None
+    device: str = ""
+    step: int | None = None
+    epoch: int | None = None
+    epochs: int | None = None
+    best_validation_loss: float | None = None
+    error: str = ""
+    resumable: bool = False
+    sparsity_levels: int = 0
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["path"] = str(self.path)
+        return d
+
+
+def _cohort_name(config: dict[str, Any], job: dict[str, Any]) -> str:
+    cohort = config.get("cohort") if isinstance(config, dict) else None
+    path = cohort.get("path") if isinstance(cohort, dict) else cohort if isinstance(cohort, str) else None
+    path = path or job.get("cohort")
+    return Path(str(path)).name if path else ""
+
+
+def _last_metrics(path: Path) -> dict[str, float]:
+    """The last logged row's numeric values (reads only the file's tail: metrics files grow long)."""
+    file = path / "metrics.jsonl"
+    try:
+        with open(file, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 65536))
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return {}
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            return {
+                k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+    return {}
+
+
+# crl.checkpoint.STATE_FILE, named here so that listing runs does not import torch (tests check they agree).
+TRAINING_STATE_FILE = "training_state.pt"
+
+
+def has_checkpoint(path: Path) -> bool:
+    """Whether a run folder holds a training state to resume from."""
+    return (Path(path) / TRAINING_STATE_FILE).is_file()
+
+
+def timestamp(value: Any) -> float | None:
+    """Seconds since the epoch from a number or an ISO 8601 string (run_folder writes the latter)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        from datetime import datetime
+
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def run_info(path: Path, now: float | None = None) -> RunInfo:
+    """Summarise one run folder (missing files give empty fields, never an error)."""
+    path = Path(path)
+    status = read_json(path / "status.json", {}) or {}
+    config = read_json(path / "config.json", {}) or {}
+    job = read_json(path / "job.json", {}) or {}
+    state = (
+        effective_state(status, now) if status else ("done" if (path / "graph.csv").exists() else "unknown")
+    )
+    last = _last_metrics(path)
+    created = timestamp(status.get("created") or job.get("created") or status.get("started"))
+    if created is None:
+        created = timestamp(config.get("created"))
+    if created is None:
+        try:
+            created = path.stat().st_mtime
+        except OSError:
+            created = None
+    index = read_json(path / "path" / "index.json", {}) or {}
+    levels = index.get("levels", []) if isinstance(index, dict) else index
+    best = status.get("best_validation_loss")
+    progress = (
+        status.get("progress") if isinstance(status.get("progress"), dict) else {}
+    )  # run_folder's nesting
+    return RunInfo(
+        name=path.name,
+        path=path,
+        state=state,
+        cohort=_cohort_name(config, job),
+        created=created,
+        device=str(status.get("device") or config.get("device") or ""),
+        step=status.get("step", progress.get("step", last.get("step"))),
+        epoch=status.get("epoch", progress.get("epoch", last.get("epoch"))),
+        epochs=status.get("epochs", progress.get("epochs")),
+        best_validation_loss=best if isinstance(best, (int, float)) else last.get("validation_loss"),
+        error=str(status.get("error") or ""),
+        resumable=state in ("interrupted", "stopped", "failed") and has_checkpoint(path),
+        sparsity_levels=len(levels) if isinstance(levels, list) else 0,
+        metrics=last,
+    )
+
+
+def list_runs(root: Path | str | None = None, now: float | None = None) -> list[RunInfo]:
+    """Every run folder directly under the registry root, newest first; [] when the root does not exist."""
+    base = runs_root(root)
+    if not base.is_dir():
+        return []
+    infos = [run_info(p, now) for p in base.iterdir() if is_run(p)]
+    return sorted(infos, key=lambda info: (info.created or 0.0, info.name), reverse=True)
+
+
+def resolve_run(run: Path | str, root: Path | str | None = None) -> Path:
+    """A run given as a folder path or as a name under the registry root; RunError when neither exists."""
+    candidate = Path(run)
+    if is_run(candidate):
+        return candidate
+    named = runs_root(root) / str(run)
+    if is_run(named):
+        return named
+    raise RunError(
+        f"no run folder '{run}' (looked at {candidate} and {named}); `crl runs list` shows the runs"
+    )
+
+
+def check_name(name: str) -> str:
+    """A run name usable as a folder on every OS: letters, digits and . _ + - (no leading dot, no slashes)."""
+    if not NAME_PATTERN.match(name or ""):
+        raise RunError(
+            f"'{name}' cannot name a run: use 1 to 120 letters, digits, '.', '_', '+' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def new_run_dir(root: Path | str | None = None, name: str | None = None, stem: str = "run") -> Path:
+    """Create and return a fresh, empty run folder; without a name, `<stem>-<date>-<time>` made unique."""
+    base = runs_root(root)
+    base.mkdir(parents=True, exist_ok=True)
+    if name is not None:
+        path = base / check_name(name)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            raise RunError(f"a run named '{name}' already exists in {base}; choose another name") from None
+        return path
+    stem = re.sub(r"[^A-Za-z0-9._+-]+", "-", stem).strip("-.") or "run"
+    base_name = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for k in range(1000):
+        path = base / (base_name if k == 0 else f"{base_name}-{k}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RunError(f"cannot create a new run folder in {base}")
+
+
+def _refuse_if_active(path: Path, action: str) -> None:
+    status = read_json(path / "status.json", {}) or {}
+    if effective_state(status) in ACTIVE_STATES:
+        raise RunError(
+            f"run '{path.name}' is {status.get('state')}; stop it first (`crl runs stop {path.name}`)"
+        )
+
+
+def rename_run(run: Path | str, new_name: str) -> Path:
+    """Rename a run folder in place (not while its job is queued or running); returns the new path."""
+    path = Path(run)
+    if not is_run(path):
+        raise RunError(f"{path} is not a run folder")
+    _refuse_if_active(path, "rename")
+    target = path.parent / check_name(new_name)
+    if target.exists():
+        raise RunError(f"a run named '{new_name}' already exists in {path.parent}; choose another name")
+    path.rename(target)
+    return target
+
+
+def delete_run(run: Path | str) -> None:
+    """Delete a run folder and everything in it (not while its job is queued or running)."""
+    path = Path(run)
+    if not is_run(path):
+        raise RunError(f"{path} is not a run folder; nothing deleted")
+    _refuse_if_active(path, "delete")
+    shutil.rmtree(path)
