@@ -1,0 +1,141 @@
+"""The learnable latent graph: one gated edge per ordered pair of latents, masks, sparsity and acyclicity.
+
+Convention (shared with crl/metrics.py and graph.csv): `A[i, j]` is the strength of the edge latent i -> latent j,
+source in the row, target in the column. A strength is the probability that the edge's gate is open.
+
+The likelihood reaches every free edge (METHOD.md section 4): during training each edge's gate is a
+relaxed-Bernoulli sample open with the edge's strength, and the prior's conditioner sees parent j of latent i as
+`z_j * gate[j, i]`. Because a gate is random, the conditioner cannot undo a small strength by scaling its weights,
+so the sparsity penalty (on strengths) cannot be gamed either.
+
+As in ENCO (Lippe et al. 2022) a strength is existence x orientation: `A[i, j] = sigmoid(e_ij) * sigmoid(t_ij -
+t_ji)`, so the two directions of a pair compete through one orientation instead of fading together under the
+acyclicity penalty; the penalty still removes longer cycles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def acyclicity_penalty(strengths: torch.Tensor) -> torch.Tensor:
+    """tr(exp(A)) - d for a non-negative `(d, d)` matrix: exactly zero on DAGs, positive on any cycle.
+
+    Each closed walk of length k adds the product of its strengths divided by k!, so a 2-cycle i <-> j costs
+    about A_ij * A_ji. (NOTEARS uses A * A; on strengths in [0, 1] the unsquared form keeps a useful gradient
+    at mid-range strengths, as in DCDI.)
+    """
+    d = strengths.shape[-1]
+    return torch.linalg.matrix_exp(strengths).diagonal(dim1=-2, dim2=-1).sum(-1) - d
+
+
+class LatentGraph(nn.Module):
+    """Edge logits for every ordered pair of latents, with fixed masks from the configuration.
+
+    latent_names: `<modality>.z<k>` in model order; modality_of: each latent's modality index.
+    tiers: each modality's tier (earlier tiers cause later ones) or None to learn the order.
+    required / forbidden: (source, target) name pairs. enabled=False switches every free edge off (no-graph).
+    """
+
+    def __init__(
+        self,
+        latent_names: Sequence[str],
+        modality_of: Sequence[int],
+        tiers: Sequence[int] | None = None,
+        required: Sequence[tuple[str, str]] = (),
+        forbidden: Sequence[tuple[str, str]] = (),
+        initial_strength: float = 0.5,
+        temperature: float = 0.5,
+        enabled: bool = True,
+    ):
+        super().__init__()
+        self.latent_names = list(latent_names)
+        self.temperature = float(temperature)
+        n = len(self.latent_names)
+        index = {name: i for i, name in enumerate(self.latent_names)}
+        modality = torch.as_tensor(list(modality_of))
+        cross = (modality[:, None] != modality[None, :]).float()
+        allowed = 1.0 - torch.eye(n)
+        if tiers is not None:
+            tier = torch.as_tensor([tiers[m] for m in modality_of])
+            allowed = allowed * (tier[:, None] <= tier[None, :]).float()  # source tier earlier or the same
+        required_mask = torch.zeros(n, n)
+        for source, target in required:
+            required_mask[index[source], index[target]] = 1.0
+        for source, target in forbidden:
+            allowed[index[source], index[target]] = 0.0
+        free = allowed * (1.0 - required_mask)
+        if not enabled:
+            free = torch.zeros(n, n)
+            required_mask = torch.zeros(n, n)
+        self.register_buffer("free_mask", free)
+        self.register_buffer("required_mask", required_mask)
+        self.register_buffer("cross_mask", cross)
+        # Pairs free in both directions share one orientation; elsewhere the orientation is fixed to 1.
+        self.register_buffer("two_way", free * free.t())
+        logit = math.log(initial_strength / (1.0 - initial_strength))
+        self.existence = nn.Parameter(torch.full((n, n), logit))
+        self.orientation = nn.Parameter(torch.zeros(n, n))
+
+    @property
+    def n_latent(self) -> int:
+        return len(self.latent_names)
+
+    def _log_probabilities(self) -> torch.Tensor:
+        """log of the free edges' strengths: log sigmoid(existence) + log P(orientation i -> j)."""
+        theta = self.orientation - self.orientation.t()  # antisymmetric: P(i -> j) + P(j -> i) = 1
+        log_orient = self.two_way * torch.nn.functional.logsigmoid(theta)
+        return torch.nn.functional.logsigmoid(self.existence) + log_orient
+
+    def probabilities(self) -> torch.Tensor:
+        """`(n_latent, n_latent)` edge strengths in [0, 1]; required edges 1, impossible edges 0."""
+        return self.free_mask * torch.exp(self._log_probabilities()) + self.required_mask
+
+    def sample_gates(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """`(batch, n_latent, n_latent)` relaxed-Bernoulli gates (one graph per subject), differentiable in the
+        edge parameters; each gate is open with probability equal to the edge's strength."""
+        n = self.n_latent
+        log_p = self._log_probabilities().clamp(max=-1e-6)
+        logit = log_p - torch.log(-torch.expm1(log_p))  # log p - log(1 - p), stable near p = 1
+        u = torch.rand((batch, n, n), generator=generator, device=logit.device)
+        u = u.clamp(1e-6, 1.0 - 1e-6)
+        logistic = torch.log(u) - torch.log1p(-u)
+        gates = torch.sigmoid((logit + logistic) / self.temperature)
+        return self.free_mask * gates + self.required_mask
+
+    def warmup_gates(self) -> torch.Tensor:
+        """`(n_latent, n_latent)` gates for the warm-up: every allowed cross-modal edge open, within-modality shut.
+
+        With all cross-modal parents in view, the prior rewards each latent for being predictable from the other
+        modalities, which pulls shared information into the latents and leaves the private part to eta (block
+        identifiability, METHOD.md section 2) before the graph itself is learnt.
+        """
+        return self.free_mask * self.cross_mask + self.required_mask
+
+    def sparsity(self) -> torch.Tensor:
+        """L1 norm of the free cross-modal strengths (within-modality edges are not penalised, METHOD.md 2)."""
+        return (self.free_mask * self.cross_mask * torch.exp(self._log_probabilities())).sum()
+
+    def acyclicity(self) -> torch.Tensor:
+        """The acyclicity penalty of the current strengths (zero once they form a DAG)."""
+        return acyclicity_penalty(self.probabilities())
+
+    def strengths(self) -> np.ndarray:
+        """`(n_latent, n_latent)` numpy strengths; `[i, j]` is the edge latent i -> latent j."""
+        with torch.no_grad():
+            return self.probabilities().detach().cpu().double().numpy()
+
+    def edges(self, threshold: float = 0.5) -> list[tuple[str, str, float]]:
+        """(source, target, strength) for every edge at or above `threshold`."""
+        a = self.strengths()
+        return [
+            (self.latent_names[i], self.latent_names[j], float(a[i, j]))
+            for i in range(self.n_latent)
+            for j in range(self.n_latent)
+            if i != j and a[i, j] >= threshold
+        ]

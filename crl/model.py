@@ -1,0 +1,297 @@
+"""The whole network: per-modality variational encoders and decoders, the latent graph and the causal prior.
+
+Training objective (METHOD.md sections 3-4): a negative ELBO whose KL term is estimated by sampling,
+`E_q[log q(z, eta | x) - log p(z) - log N(eta)]`, with p(z) the graph-gated flow prior, so shrinking the latents
+buys nothing; plus the paper's cross-modal sparsity and an acyclicity penalty.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from crl.config import Config
+from crl.graph import LatentGraph
+from crl.nn import build_decoder, build_encoder, mlp, model_shape
+from crl.nn.posterior import PosteriorHead
+from crl.prior import LOG_SQRT_2PI, CausalFlowPrior, standard_normal_log_prob
+
+
+@dataclass
+class LossRecord:
+    """Every term of the loss as a scalar tensor; `total` is what is minimised."""
+
+    reconstruction: dict[str, torch.Tensor]
+    reconstruction_total: torch.Tensor
+    likelihood: torch.Tensor
+    sparsity: torch.Tensor
+    acyclicity: torch.Tensor
+    total: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def terms(self) -> dict[str, torch.Tensor]:
+        """Name -> scalar tensor, names as logged in metrics.jsonl."""
+        out = {f"reconstruction.{name}": value for name, value in self.reconstruction.items()}
+        out.update(
+            reconstruction=self.reconstruction_total,
+            likelihood=self.likelihood,
+            sparsity=self.sparsity,
+            acyclicity=self.acyclicity,
+            total=self.total,
+        )
+        out.update(self.extras)
+        return out
+
+    def as_floats(self) -> dict[str, float]:
+        """Name -> float with a single device synchronisation."""
+        terms = self.terms()
+        values = torch.stack([v.detach().float().reshape(()) for v in terms.values()]).tolist()
+        return dict(zip(terms.keys(), values, strict=False))
+
+
+def _gaussian_entropy_term(logvar: torch.Tensor) -> torch.Tensor:
+    """E_q[log q] of a diagonal Gaussian, summed over the last axis: `(batch,)`."""
+    return -(LOG_SQRT_2PI + 0.5 + 0.5 * logvar).sum(-1)
+
+
+class CRLModel(nn.Module):
+    """Encoders/decoders keyed by modality name, the latent graph and the flow prior, built from a Config.
+
+    schema: `Cohort.schema()`; its shapes are in cohort layout and converted with `crl.nn.model_shape`.
+    Batches passed to the methods are dicts of model-layout, normalised tensors.
+    """
+
+    def __init__(self, config: Config, schema: dict[str, dict[str, Any]]):
+        super().__init__()
+        self.config = config
+        self.schema = {name: dict(spec) for name, spec in schema.items()}
+        self.method = config.method
+        self.names = list(config.modalities)
+        self.shapes = {
+            name: model_shape(config.modalities[name].kind, schema[name]["shape"]) for name in self.names
+        }
+        self.latent_sizes = {name: config.modalities[name].latents for name in self.names}
+        self.eta_sizes = {name: config.modalities[name].eta for name in self.names}
+        self.latent_names = config.latent_names()
+        self.n_latent = len(self.latent_names)
+        self.n_eta = sum(self.eta_sizes.values())
+        modality_of = [i for i, name in enumerate(self.names) for _ in range(self.latent_sizes[name])]
+
+        if self.method == "beta-vae":
+            # One encoder over all modalities flattened and concatenated; one decoder back (Higgins et al. 2017).
+            widths = [m.width for m in config.modalities.values()]
+            depth = (
+                max(m.depth for m in config.modalities.values() if m.encoder == "mlp")
+                if any(m.encoder == "mlp" for m in config.modalities.values())
+                else 3
+            )
+            width = max(widths)
+            total_in = sum(math.prod(s) for s in self.shapes.values())
+            out = self.n_latent + self.n_eta
+            self.joint_body = mlp(total_in, width, max(depth - 1, 0), width)
+            self.joint_head = PosteriorHead(width, out)
+            self.joint_decoder = mlp(out, total_in, depth, width)
+            self.encoders = nn.ModuleDict()
+            self.decoders = nn.ModuleDict()
+        else:
+            self.encoders = nn.ModuleDict(
+                {
+                    name: build_encoder(
+                        m.encoder, self.shapes[name], m.latents + m.eta, depth=m.depth, width=m.width
+                    )
+                    for name, m in config.modalities.items()
+                }
+            )
+            self.decoders = nn.ModuleDict(
+                {
+                    name: build_decoder(
+                        m.encoder, self.shapes[name], m.latents + m.eta, depth=m.depth, width=m.width
+                    )
+                    for name, m in config.modalities.items()
+                }
+            )
+        g = config.graph
+        tiers = None
+        if g.acyclicity == "tiers":
+            position = {name: k for k, name in enumerate(g.tiers)}
+            tiers = [position[name] for name in self.names]
+        self.graph = LatentGraph(
+            self.latent_names,
+            modality_of,
+            tiers=tiers,
+            required=g.required,
+            forbidden=g.forbidden,
+            initial_strength=g.initial_strength,
+            temperature=g.temperature,
+            enabled=self.method == "ours",
+        )
+        # beta-VAE has the standard normal prior and no flow (unused parameters would also break DDP).
+        self.prior = (
+            CausalFlowPrior(self.n_latent, hidden=config.prior.hidden, layers=config.prior.layers)
+            if self.method != "beta-vae"
+            else None
+        )
+        # Per modality, a rotation of [z, eta] (exp of a skew-symmetric matrix) after the encoder, undone before
+        # the decoder: reconstruction is blind to it, so the prior turns it freely (see PriorConfig.rotation).
+        rotate = config.prior.rotation and self.method != "beta-vae"
+        self.rotations = nn.ParameterDict(
+            {
+                name: nn.Parameter(
+                    torch.zeros(
+                        self.latent_sizes[name] + self.eta_sizes[name],
+                        self.latent_sizes[name] + self.eta_sizes[name],
+                    )
+                )
+                for name in self.names
+            }
+            if rotate
+            else {}
+        )
+
+    def rotation(self, name: str) -> torch.Tensor:
+        """The modality's current `(k + e, k + e)` rotation matrix."""
+        a = self.rotations[name]
+        return torch.linalg.matrix_exp(a - a.t())
+
+    # ----------------------------------------------------------------------------------------------------------
+    def posterior(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(z_mean, z_logvar) `(batch, n_latent)` and (eta_mean, eta_logvar) `(batch, n_eta)`."""
+        if self.method == "beta-vae":
+            flat = torch.cat([batch[name].flatten(1) for name in self.names], dim=1)
+            mean, logvar = self.joint_head(torch.nn.functional.leaky_relu(self.joint_body(flat), 0.2))
+            return (
+                mean[:, : self.n_latent],
+                logvar[:, : self.n_latent],
+                mean[:, self.n_latent :],
+                logvar[:, self.n_latent :],
+            )
+        z_mean, z_logvar, e_mean, e_logvar = [], [], [], []
+        for name in self.names:
+            mean, logvar = self.encoders[name](batch[name])
+            if name in self.rotations:
+                mean = mean @ self.rotation(name).t()
+            k = self.latent_sizes[name]
+            z_mean.append(mean[:, :k])
+            z_logvar.append(logvar[:, :k])
+            e_mean.append(mean[:, k:])
+            e_logvar.append(logvar[:, k:])
+        return torch.cat(z_mean, 1), torch.cat(z_logvar, 1), torch.cat(e_mean, 1), torch.cat(e_logvar, 1)
+
+    def encode(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Posterior means of the latent causal variables: modality -> `(batch, latents)`."""
+        z_mean, _, _, _ = self.posterior(batch)
+        return dict(
+            zip(
+                self.names,
+                torch.split(z_mean, [self.latent_sizes[n] for n in self.names], dim=1),
+                strict=False,
+            )
+        )
+
+    def decode(self, z: torch.Tensor, eta: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Normalised observations per modality from latents `(batch, n_latent)` and eta `(batch, n_eta)`."""
+        if self.method == "beta-vae":
+            flat = self.joint_decoder(torch.cat([z, eta], dim=1))
+            sizes = [math.prod(self.shapes[n]) for n in self.names]
+            parts = torch.split(flat, sizes, dim=1)
+            return {
+                n: p.reshape(z.shape[0], *self.shapes[n]) for n, p in zip(self.names, parts, strict=False)
+            }
+        z_parts = torch.split(z, [self.latent_sizes[n] for n in self.names], dim=1)
+        e_parts = torch.split(eta, [self.eta_sizes[n] for n in self.names], dim=1)
+        out = {}
+        for name, zp, ep in zip(self.names, z_parts, e_parts, strict=False):
+            v = torch.cat([zp, ep], dim=1)
+            if name in self.rotations:
+                v = v @ self.rotation(name)
+            out[name] = self.decoders[name](v)
+        return out
+
+    def loss(
+        self,
+        batch: dict[str, torch.Tensor],
+        generator: torch.Generator | None = None,
+        sparsity_weight: float | None = None,
+        acyclicity_weight: float | None = None,
+        warmup: float = 0.0,
+    ) -> LossRecord:
+        """The training loss on a batch, one posterior sample per subject.
+
+        sparsity_weight / acyclicity_weight override `config.loss` (training schedules them); without them the
+        total uses the configured weights, as validation does. warmup in [0, 1] blends the graph's warm-up gates
+        (all cross-modal edges open) into the sampled ones; training lowers it from 1 to 0.
+        """
+        weights = self.config.loss
+        z_mean, z_logvar, e_mean, e_logvar = self.posterior(batch)
+        n = z_mean.shape[0]
+        z = z_mean + torch.exp(0.5 * z_logvar) * torch.randn(
+            z_mean.shape, generator=generator, device=z_mean.device, dtype=z_mean.dtype
+        )
+        eta = e_mean + torch.exp(0.5 * e_logvar) * torch.randn(
+            e_mean.shape, generator=generator, device=e_mean.device, dtype=e_mean.dtype
+        )
+        recon = self.decode(z, eta)
+        reconstruction = {
+            name: (recon[name].float() - batch[name].float()).pow(2).flatten(1).sum(1).mean()
+            for name in self.names
+        }
+        reconstruction_total = torch.stack(list(reconstruction.values())).sum()
+
+        extras: dict[str, torch.Tensor] = {}
+        extra_total = torch.zeros((), device=z.device)
+        with torch.autocast(device_type=z.device.type, enabled=False):
+            z32, eta32 = z.float(), eta.float()
+            log_q = _gaussian_entropy_term(z_logvar.float()) + _gaussian_entropy_term(e_logvar.float())
+            if self.method == "beta-vae":
+                # Closed-form KL to N(0, I), weighted by beta.
+                kl = 0.5 * (
+                    (z_mean.float().pow(2) + z_logvar.float().exp() - 1.0 - z_logvar.float()).sum(1)
+                    + (e_mean.float().pow(2) + e_logvar.float().exp() - 1.0 - e_logvar.float()).sum(1)
+                )
+                likelihood = kl.mean()
+                likelihood_weight = weights.likelihood * weights.beta
+            else:
+                sampled = self.graph.sample_gates(n, generator=generator)
+                gates = sampled
+                if warmup > 0:
+                    gates = warmup * self.graph.warmup_gates() + (1.0 - warmup) * sampled
+                log_p = self.prior.log_prob(z32, gates) + standard_normal_log_prob(eta32).sum(-1)
+                likelihood = (log_q - log_p).mean()
+                likelihood_weight = weights.likelihood
+                if warmup > 0:
+                    # The graph (and the flows under sampled graphs) learn on the current latents meanwhile,
+                    # without pulling the encoders, so the hand-over to sampled graphs finds them ready.
+                    graph_fit = -self.prior.log_prob(z32.detach(), sampled).mean()
+                    extras["graph_fit"] = graph_fit
+                    extra_total = extra_total + warmup * weights.likelihood * graph_fit
+            sparsity = self.graph.sparsity()
+            acyclicity = self.graph.acyclicity()
+        a_weight = weights.acyclicity if acyclicity_weight is None else acyclicity_weight
+        s_weight = weights.sparsity if sparsity_weight is None else sparsity_weight
+        total = (
+            weights.reconstruction * reconstruction_total
+            + likelihood_weight * likelihood
+            + s_weight * sparsity
+            + a_weight * acyclicity
+            + extra_total
+        )
+        return LossRecord(
+            reconstruction, reconstruction_total, likelihood, sparsity, acyclicity, total, extras
+        )
+
+    def strengths(self):
+        """`(n_latent, n_latent)` numpy edge strengths, `[source, target]` (see crl.graph)."""
+        return self.graph.strengths()
+
+
+def build_model(config: Config, schema: dict[str, dict[str, Any]]) -> CRLModel:
+    """A CRLModel whose initial weights depend only on `config.train.seed` (global RNG state is left untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.train.seed)
+        return CRLModel(config, schema)

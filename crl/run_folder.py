@@ -1,0 +1,264 @@
+"""A run folder (CONTRACTS.md section 3): config.json, status.json, metrics.jsonl, latents.csv, graph.csv.
+
+Every JSON and CSV write is atomic (temporary file in the same folder, then os.replace), so a reader polling the
+folder (the dashboard, a job monitor) never sees half a file; metrics.jsonl is append-only, one object a line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crl.errors import RunError
+
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+LATENTS_FILE = "latents.csv"
+GRAPH_FILE = "graph.csv"
+# A file of this name in the run folder asks the training process to stop after the current epoch.
+STOP_FILE = "STOP"
+STATES = ("queued", "running", "done", "failed", "stopped")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` so readers see either the old or the new file, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Atomic JSON write; numpy scalars/arrays and paths are converted; NaN/inf become null."""
+    atomic_write_text(path, json.dumps(_finite(data), indent=2, default=_json_default) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN/inf floats by None so the file stays strict JSON."""
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def package_versions() -> dict[str, str]:
+    """Versions that decide whether a run can be reproduced."""
+    import numpy
+    import pandas
+    import torch
+
+    import crl
+
+    return {
+        "crl": crl.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "pandas": pandas.__version__,
+    }
+
+
+class RunFolder:
+    """Reads and writes one run folder; the training process owns the writes."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    # -- writing -------------------------------------------------------------------------------------------------
+    def start(self, config, cohort, device: str) -> None:
+        """Create the folder, write config.json and a "running" status; clears metrics from an earlier run."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        for stale in (METRICS_FILE, STOP_FILE):
+            (self.path / stale).unlink(missing_ok=True)
+        atomic_write_json(
+            self.path / CONFIG_FILE,
+            {
+                "config": config.to_dict(),
+                "latent_names": config.latent_names(),
+                "cohort": {
+                    "name": cohort.name,
+                    "root": str(cohort.root) if cohort.root is not None else None,
+                    "fingerprint": cohort.fingerprint(),
+                    "n_subjects": len(cohort),
+                    "schema": cohort.schema(),
+                },
+                "versions": package_versions(),
+                "device": device,
+                "created": now_iso(),
+            },
+        )
+        self.set_state(
+            "running",
+            device=device,
+            started=now_iso(),
+            pid=os.getpid(),
+            error=None,
+            progress={"epoch": 0, "epochs": config.train.epochs, "step": 0, "fraction": 0.0},
+        )
+
+    def set_state(self, state: str, **fields: Any) -> dict[str, Any]:
+        """Merge `fields` into status.json with the new `state`; returns the written status."""
+        if state not in STATES:
+            raise ValueError(f"unknown run state '{state}'")
+        status = self.read_status(missing_ok=True)
+        status.update(fields)
+        status["state"] = state
+        status["updated"] = now_iso()
+        atomic_write_json(self.path / STATUS_FILE, status)
+        return status
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        """Append one JSON object as a line of metrics.jsonl."""
+        line = json.dumps(_finite(record), default=_json_default)
+        with open(self.path / METRICS_FILE, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+
+    def write_latents(self, table) -> None:
+        """latents.csv: `subject_id` then `<modality>.z<k>` columns (a pandas DataFrame)."""
+        atomic_write_text(self.path / LATENTS_FILE, table.to_csv(index=False))
+
+    def write_graph(self, latent_names: Sequence[str], strengths: np.ndarray) -> None:
+        """graph.csv: every ordered pair of distinct latents with its strength (`strengths[source, target]`)."""
+        lines = ["source,target,weight"]
+        for i, source in enumerate(latent_names):
+            for j, target in enumerate(latent_names):
+                if i != j:
+                    lines.append(f"{source},{target},{float(strengths[i, j]):.6g}")
+        atomic_write_text(self.path / GRAPH_FILE, "\n".join(lines) + "\n")
+
+    def finish(self, result) -> None:
+        """Mark the run done (or stopped, when a callback or stop file ended it early)."""
+        state = "stopped" if result.stopped_by_callback else "done"
+        self.set_state(
+            state,
+            finished=now_iso(),
+            error=None,
+            best_epoch=result.best_epoch,
+            best_validation_loss=result.best_validation_loss,
+            epochs_run=result.epochs_run,
+            seconds=round(result.seconds, 3),
+        )
+
+    def fail(self, message: str) -> None:
+        """Mark the run failed with a readable message."""
+        self.set_state("failed", finished=now_iso(), error=message)
+
+    def stop_requested(self) -> bool:
+        return (self.path / STOP_FILE).exists()
+
+    # -- reading -------------------------------------------------------------------------------------------------
+    def read_status(self, missing_ok: bool = False) -> dict[str, Any]:
+        path = self.path / STATUS_FILE
+        if not path.exists():
+            if missing_ok:
+                return {}
+            raise RunError(f"{self.path} is not a run folder: it has no {STATUS_FILE}")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def read_config(self) -> dict[str, Any]:
+        path = self.path / CONFIG_FILE
+        if not path.exists():
+            raise RunError(f"{self.path} is not a run folder: it has no {CONFIG_FILE}")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """Every complete line of metrics.jsonl (a line being written is skipped)."""
+        path = self.path / METRICS_FILE
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+
+def flatten_losses(prefix: str, terms: dict[str, float]) -> dict[str, float]:
+    """{"total": 1.0} -> {"<prefix>total": 1.0}."""
+    return {f"{prefix}{name}": value for name, value in terms.items()}
+
+
+class RunFolderCallback:
+    """fit() callback that logs metrics, keeps status.json current, checkpoints for resume and honours STOP."""
+
+    def __init__(self, run: RunFolder, cohort, config):
+        self.run = run
+        self.cohort = cohort
+        self.config = config
+        self.started = time.perf_counter()
+
+    def on_start(self, info: dict[str, Any]) -> None:
+        self.epochs = info["epochs"]
+        self.run.set_state(
+            "running", device=info["device"], n_train=info["n_train"], n_validation=info["n_validation"]
+        )
+
+    def on_epoch(self, info: dict[str, Any]) -> bool:
+        epoch = info["epoch"]
+        record = {
+            "step": info["step"],
+            "epoch": epoch,
+            **info["train"],
+            "validation_loss": info["validation_loss"],
+        }
+        record.update(flatten_losses("validation.", info["validation"]))
+        record.update(lr=info["lr"], seconds=info["seconds"], samples_per_second=info["samples_per_second"])
+        if epoch % self.config.train.log_every == 0:
+            self.run.append_metrics(record)
+        self.run.set_state(
+            "running",
+            progress={
+                "epoch": epoch + 1,
+                "epochs": self.epochs,
+                "step": info["step"],
+                "fraction": (epoch + 1) / max(self.epochs, 1),
+                "best_epoch": info["best_epoch"],
+                "elapsed_seconds": round(time.perf_counter() - self.started, 3),
+            },
+        )
+        if (epoch + 1) % self.config.train.checkpoint_every == 0:
+            from crl.checkpoint import save_training_state
+
+            save_training_state(self.run.path, info["training_state"]())
+        return self.run.stop_requested()

@@ -1,0 +1,261 @@
+"""Configuration, fit() and the `crl train` command on small in-memory cohorts."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from crl.config import Config, apply_overrides, default_config
+from crl.data.cohort import Cohort, Modality
+from crl.errors import ConfigError, TrainingError
+from crl.model import build_model
+from crl.train import evaluate, fit, resolve_device
+
+torch.set_num_threads(1)
+
+
+def _cohort(n: int = 200, seed: int = 0) -> Cohort:
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, 2))
+    a = np.tanh(z @ rng.standard_normal((2, 6))) + 0.05 * rng.standard_normal((n, 6))
+    b = np.sin(z[:, :1] @ rng.standard_normal((1, 5))) + 0.05 * rng.standard_normal((n, 5))
+    mods = {
+        "a": Modality("a", "tabular", a.astype(np.float32), [f"a{i}" for i in range(6)], latents=1),
+        "b": Modality("b", "tabular", b.astype(np.float32), [f"b{i}" for i in range(5)], latents=1),
+    }
+    return Cohort("tiny", np.array([f"S{i:04d}" for i in range(n)]), mods)
+
+
+def _config(cohort: Cohort, *extra: str) -> Config:
+    return apply_overrides(
+        default_config(cohort.schema()),
+        [
+            "train.device=cpu",
+            "train.epochs=4",
+            "train.min_epochs=1",
+            "train.batch_size=50",
+            "modalities.a.width=16",
+            "modalities.b.width=16",
+            *extra,
+        ],
+    )
+
+
+# ---------------------------------------------------------------------------------------------- configuration
+def test_overrides_parse_types_and_round_trip():
+    cohort = _cohort()
+    config = apply_overrides(
+        default_config(cohort.schema()),
+        [
+            "train.lr=1e-3",
+            "modalities.a.latents=3",
+            "train.device=cuda:1",
+            "graph.acyclicity=tiers",
+            "graph.tiers=b,a",
+            'graph.required=[["b.z0", "a.z2"]]',
+            "train.epochs=7.0",
+            "method=no-graph",
+        ],
+    )
+    assert config.train.lr == 1e-3 and isinstance(config.train.lr, float)
+    assert config.modalities["a"].latents == 3 and config.train.epochs == 7
+    assert config.train.device == "cuda:1" and config.graph.tiers == ("b", "a")
+    assert config.graph.required == (("b.z0", "a.z2"),)
+    assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+@pytest.mark.parametrize(
+    "override,words",
+    [
+        ("train.learning_rate=1", ["train.learning_rate", "lr", "epochs"]),
+        ("modalities.c.latents=2", ["modalities.c", "a", "b"]),
+        ("optimiser.lr=1", ["optimiser", "train", "graph"]),
+        ("train.epochs=many", ["train.epochs", "integer"]),
+        ("method=vae", ["vae", "beta-vae", "no-graph"]),
+        ("modalities.a.encoder=resnet", ["resnet", "tabular", "mlp"]),
+        ('graph.forbidden=[["a.z0", "c.z0"]]', ["c.z0", "a.z0, b.z0"]),
+    ],
+)
+def test_bad_settings_raise_config_errors_that_name_the_fix(override, words):
+    with pytest.raises(ConfigError) as info:
+        apply_overrides(default_config(_cohort().schema()), [override])
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_default_config_picks_encoders_by_kind_and_latents_from_the_manifest():
+    schema = {
+        "labs": {"kind": "tabular", "shape": [4], "features": list("wxyz"), "latents": 3},
+        "sleep": {"kind": "timeseries", "shape": [2, 64], "features": ["hr", "spo2"], "latents": 2},
+        "eye": {"kind": "image", "shape": [32, 32, 3], "features": list("RGB"), "latents": 4},
+    }
+    config = default_config(schema)
+    assert [m.encoder for m in config.modalities.values()] == ["mlp", "cnn1d", "resnet"]
+    assert [m.latents for m in config.modalities.values()] == [3, 2, 4]
+    assert list(config.modalities) == ["labs", "sleep", "eye"]
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainingError, match="--device cpu"):
+            resolve_device("cuda")
+
+
+# ---------------------------------------------------------------------------------------------- fit
+def test_fit_is_deterministic_on_cpu():
+    cohort = _cohort()
+    config = _config(cohort)
+    states = []
+    for _ in range(2):
+        model = build_model(config, cohort.schema())
+        fit(model, cohort, config)
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    other = build_model(_config(cohort, "train.seed=1"), cohort.schema())
+    fit(other, cohort, _config(cohort, "train.seed=1"))
+    assert any(not torch.equal(states[0][k], v) for k, v in other.state_dict().items())
+
+
+def test_fit_restores_the_best_validation_weights_and_reports_progress():
+    cohort = _cohort()
+    config = _config(cohort, "train.epochs=6")
+    steps, epochs = [], []
+
+    class Recorder:
+        def on_step(self, info):
+            steps.append(info)
+
+        def on_epoch(self, info):
+            epochs.append(info)
+
+    model = build_model(config, cohort.schema())
+    result = fit(model, cohort, config, callbacks=[Recorder()])
+    assert len(epochs) == 6 and len(steps) == 6 * (180 // 50)
+    assert {"total", "likelihood", "reconstruction.a"} <= set(steps[0]["losses"])
+    assert steps[0]["samples_per_second"] > 0 and epochs[0]["samples_per_second"] > 0
+    best = min(range(6), key=lambda e: epochs[e]["validation_loss"])
+    assert result.best_epoch == best
+    assert result.best_validation_loss == pytest.approx(epochs[best]["validation_loss"])
+    # The returned weights are the best epoch's: re-evaluating gives the same validation loss.
+    from crl.train import CohortTensors
+
+    tensors = CohortTensors(cohort, result.normaliser, torch.device("cpu"), model.names)
+    again = evaluate(model, tensors, result.validation_indices, seed=config.train.seed + 2)
+    assert again["total"] == pytest.approx(result.best_validation_loss, rel=1e-5)
+
+
+def test_missing_values_stop_training_with_a_readable_error():
+    cohort = _cohort()
+    cohort.modalities["b"].data[[3, 7], 1] = np.nan
+    config = _config(cohort)
+    with pytest.raises(TrainingError) as info:
+        fit(build_model(config, cohort.schema()), cohort, config)
+    message = str(info.value)
+    assert "'b'" in message and "2 of 200" in message and "S0003" in message and "impute" in message
+
+
+def test_a_diverging_loss_stops_training_naming_the_term_and_step():
+    cohort = _cohort()
+    config = _config(cohort)
+    model = build_model(config, cohort.schema())
+
+    class Poison:
+        def on_step(self, info):
+            if info["step"] == 2:  # after the second step; the third step computes a NaN loss
+                with torch.no_grad():
+                    model.decoders["a"].net[0].weight.fill_(float("nan"))
+
+    with pytest.raises(TrainingError) as info:
+        fit(model, cohort, config, callbacks=[Poison()])
+    message = str(info.value)
+    assert "step 2" in message and "reconstruction.a" in message and "train.lr" in message
+
+
+# ---------------------------------------------------------------------------------------------- crl train
+def _fake_loader(monkeypatch, cohort: Cohort) -> None:
+    module = types.ModuleType("crl.data.load")
+    module.load_cohort = lambda root: cohort
+    monkeypatch.setitem(sys.modules, "crl.data.load", module)
+
+
+def test_crl_train_writes_the_run_folder(tmp_path, monkeypatch):
+    from crl.cli import main
+
+    cohort = _cohort()
+    _fake_loader(monkeypatch, cohort)
+    config_file = tmp_path / "model.toml"
+    config_file.write_text(
+        "[train]\nepochs = 3\nmin_epochs = 1\nbatch_size = 50\n\n[modalities.a]\nwidth = 16\n"
+    )
+    run = tmp_path / "run"
+    code = main(
+        [
+            "train",
+            str(tmp_path),
+            "--out",
+            str(run),
+            "--config",
+            str(config_file),
+            "--set",
+            "modalities.b.width=16",
+            "--device",
+            "cpu",
+            "--seed",
+            "3",
+        ]
+    )
+    assert code == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["config"]["train"]["seed"] == 3 and saved["config"]["train"]["epochs"] == 3
+    assert (
+        saved["config"]["modalities"]["a"]["width"] == 16
+        and saved["config"]["modalities"]["b"]["width"] == 16
+    )
+    assert (
+        saved["cohort"]["fingerprint"] == cohort.fingerprint()
+        and saved["cohort"]["schema"] == cohort.schema()
+    )
+    assert {"torch", "numpy", "crl"} <= set(saved["versions"]) and saved["device"] == "cpu"
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "done" and status["error"] is None and status["progress"]["epoch"] == 3
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+    assert all(math.isfinite(r["validation_loss"]) and r["step"] > 0 for r in rows)
+    latents = pd.read_csv(run / "latents.csv", dtype={"subject_id": str})
+    assert list(latents.columns) == ["subject_id", "a.z0", "b.z0"]
+    assert latents.subject_id.tolist() == list(cohort.subject_ids)
+    graph = pd.read_csv(run / "graph.csv")
+    assert sorted(zip(graph.source, graph.target, strict=False)) == [("a.z0", "b.z0"), ("b.z0", "a.z0")]
+    assert (run / "model.pt").exists() and (run / "model.json").exists()
+
+
+def test_crl_train_failure_leaves_a_failed_status_and_exits_1(tmp_path, monkeypatch, capsys):
+    from crl.cli import main
+
+    cohort = _cohort()
+    cohort.modalities["a"].data[0, 0] = np.inf
+    _fake_loader(monkeypatch, cohort)
+    run = tmp_path / "run"
+    code = main(["train", str(tmp_path), "--out", str(run), "--device", "cpu", "--set", "train.epochs=1"])
+    assert code == 1
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "failed" and "impute" in status["error"]
+    assert "impute" in capsys.readouterr().err
+
+
+def test_crl_train_rejects_unknown_settings(tmp_path, monkeypatch, capsys):
+    from crl.cli import main
+
+    _fake_loader(monkeypatch, _cohort())
+    code = main(["train", str(tmp_path), "--out", str(tmp_path / "run"), "--set", "train.speed=3"])
+    assert code == 1
+    assert "train.speed" in capsys.readouterr().err
