@@ -1,0 +1,194 @@
+"""The session's model configuration: kept per cohort, edited through keyed widgets, read back as a Config.
+
+The Config lives under one session key that survives page changes (Streamlit forgets the state of widgets
+that a page run did not draw). Widgets are seeded from it when they are missing, and every Model page run
+writes the widgets' values back, so the Train page always trains the settings last shown on the Model page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from crl.config import KIND_ENCODERS, Config, check_schema, default_config
+from crl.errors import ConfigError
+
+CONFIG_KEY = "model_config"
+PREFIX = "model_cfg."
+ARROW = " → "
+
+MODALITY_FIELDS = ("encoder", "depth", "width", "latents", "eta")
+# Settings drawn as widgets; every other field keeps the value of the stored configuration.
+SECTION_FIELDS = {
+    "graph": ("acyclicity", "tiers", "required", "forbidden"),
+    "loss": ("reconstruction", "likelihood", "sparsity", "acyclicity", "graph_warmup"),
+    "train": (
+        "epochs",
+        "batch_size",
+        "lr",
+        "seed",
+        "device",
+        "schedule",
+        "patience",
+        "min_epochs",
+        "validation_fraction",
+        "mixed_precision",
+    ),
+}
+
+
+def key(path: str) -> str:
+    """The widget key of a dotted configuration path, e.g. "train.lr" or "modalities.sleep.encoder"."""
+    return PREFIX + path
+
+
+def edge_label(source: str, target: str) -> str:
+    return f"{source}{ARROW}{target}"
+
+
+def parse_edge(label: str) -> tuple[str, str]:
+    source, _, target = label.partition(ARROW)
+    return source, target
+
+
+def edge_options(latents: list[str]) -> list[str]:
+    """Every ordered pair of distinct latents as a label, cross-modal pairs first (they are what is learnt)."""
+    modality = {name: name.rsplit(".z", 1)[0] for name in latents}
+    pairs = [(a, b) for a in latents for b in latents if a != b]
+    pairs.sort(key=lambda p: modality[p[0]] == modality[p[1]])
+    return [edge_label(a, b) for a, b in pairs]
+
+
+def latent_names(modalities: dict[str, int]) -> list[str]:
+    return [f"{name}.z{k}" for name, count in modalities.items() for k in range(count)]
+
+
+def _widget_values(config: Config) -> dict[str, Any]:
+    """Widget key -> the value that widget shows for `config`."""
+    values: dict[str, Any] = {}
+    for name, m in config.modalities.items():
+        for field in MODALITY_FIELDS:
+            values[key(f"modalities.{name}.{field}")] = getattr(m, field)
+    g = config.graph
+    values[key("graph.acyclicity")] = g.acyclicity
+    values[key("graph.tiers")] = list(g.tiers) if g.tiers else list(config.modalities)
+    values[key("graph.required")] = [edge_label(a, b) for a, b in g.required]
+    values[key("graph.forbidden")] = [edge_label(a, b) for a, b in g.forbidden]
+    for section, fields in SECTION_FIELDS.items():
+        if section == "graph":
+            continue
+        for field in fields:
+            values[key(f"{section}.{field}")] = getattr(getattr(config, section), field)
+    values[key("method")] = config.method
+    return values
+
+
+def load_into_widgets(config: Config) -> None:
+    """Show `config` in every widget (call before the widgets are drawn: at the top of a page or in a callback)."""
+    for name, value in _widget_values(config).items():
+        st.session_state[name] = value
+
+
+def seed_widgets(config: Config) -> None:
+    """Give widgets that Streamlit forgot (another page was open, a hidden field) their stored value."""
+    for name, value in _widget_values(config).items():
+        if name not in st.session_state:
+            st.session_state[name] = value
+
+
+def _same_modalities(config: Config, schema: dict[str, dict[str, Any]]) -> bool:
+    try:
+        check_schema(config, schema)
+    except ConfigError:
+        return False
+    return True
+
+
+def current(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
+    """The configuration to train `cohort_dir` with: the one edited on the Model page, else the cohort's defaults.
+
+    A stored configuration is kept when the cohort changes but keeps its modality names and kinds (e.g. the
+    same preset regenerated with more subjects).
+    """
+    stored = st.session_state.get(CONFIG_KEY)
+    if isinstance(stored, dict):
+        try:
+            config = Config.from_dict(stored["config"])
+        except (ConfigError, KeyError, TypeError):
+            config = None
+        if config is not None and _same_modalities(config, schema):
+            return config
+    return default_config(schema)
+
+
+def is_edited(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> bool:
+    """Whether the session holds settings other than the cohort's defaults."""
+    return current(cohort_dir, schema).to_dict() != default_config(schema).to_dict()
+
+
+def store(config: Config, cohort_dir: Path) -> None:
+    st.session_state[CONFIG_KEY] = {"cohort": str(cohort_dir), "config": config.to_dict()}
+
+
+def reset(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
+    """Back to the cohort's defaults, in the store and in every widget."""
+    config = default_config(schema)
+    store(config, cohort_dir)
+    load_into_widgets(config)
+    return config
+
+
+def widget_latents(config: Config) -> list[str]:
+    """Latent names as the latent-count widgets currently set them (the edge lists offer these)."""
+    counts = {}
+    for name, m in config.modalities.items():
+        value = st.session_state.get(key(f"modalities.{name}.latents"), m.latents)
+        counts[name] = int(value) if isinstance(value, (int, float)) and value >= 1 else m.latents
+    return latent_names(counts)
+
+
+def prune_edges(latents: list[str]) -> list[str]:
+    """Drop chosen edges whose latents no longer exist (a latent count went down); returns what was dropped.
+
+    Call before drawing the edge lists: a multiselect refuses a value that is not among its options.
+    """
+    valid = set(edge_options(latents))
+    dropped = []
+    for field in ("required", "forbidden"):
+        chosen = st.session_state.get(key(f"graph.{field}"), [])
+        kept = [label for label in chosen if label in valid]
+        dropped += [label for label in chosen if label not in valid]
+        if len(kept) != len(chosen):
+            st.session_state[key(f"graph.{field}")] = kept
+    return dropped
+
+
+def from_widgets(base: Config) -> Config:
+    """The configuration the widgets show, on top of `base` for fields without a widget; ConfigError if invalid."""
+    data = base.to_dict()
+    state = st.session_state
+
+    def read(path: str, fallback: Any) -> Any:
+        return state.get(key(path), fallback)
+
+    for name, spec in data["modalities"].items():
+        for field in MODALITY_FIELDS:
+            spec[field] = read(f"modalities.{name}.{field}", spec[field])
+        allowed = KIND_ENCODERS.get(spec["kind"], ())
+        if spec["encoder"] not in allowed and allowed:
+            spec["encoder"] = allowed[0]
+    graph = data["graph"]
+    graph["acyclicity"] = read("graph.acyclicity", graph["acyclicity"])
+    tiers = list(read("graph.tiers", graph["tiers"]) or [])
+    graph["tiers"] = tiers if graph["acyclicity"] == "tiers" else []
+    for field in ("required", "forbidden"):
+        labels = read(f"graph.{field}", None)
+        if labels is not None:
+            graph[field] = [list(parse_edge(label)) for label in labels]
+    for section in ("loss", "train"):
+        for field in SECTION_FIELDS[section]:
+            data[section][field] = read(f"{section}.{field}", data[section][field])
+    data["method"] = read("method", data["method"])
+    return Config.from_dict(data)

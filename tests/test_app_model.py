@@ -1,0 +1,212 @@
+"""The Model page through AppTest: settings per modality, save/load files, the dry run, and refusals."""
+
+import json
+import tomllib
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crl.config import Config, default_config
+from crl.data import load_cohort
+from crl.data.synthetic import write_preset
+from crl.errors import ConfigError
+from crl.ui.config_file import config_to_json, config_to_toml, read_config_file
+
+P = "model_cfg."
+
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CRL_RUNS", str(tmp_path / "runs"))
+
+
+@pytest.fixture(scope="module")
+def case1(tmp_path_factory):
+    return write_preset("paper-case1", tmp_path_factory.mktemp("cohorts") / "case1", n=120, seed=0)
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    return write_preset("timeseries", tmp_path_factory.mktemp("cohorts") / "series", n=40, seed=0)
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """What each download button would hand the browser, by key (AppTest keeps no media files)."""
+    from streamlit.delta_generator import DeltaGenerator
+
+    saved: dict[str, bytes] = {}
+    original = DeltaGenerator.download_button
+
+    def recording(self, label, data, *args, **kwargs):
+        saved[kwargs.get("key", label)] = data.encode() if isinstance(data, str) else data
+        return original(self, label, data, *args, **kwargs)
+
+    monkeypatch.setattr(DeltaGenerator, "download_button", recording)
+    return saved
+
+
+def _model_page(cohort) -> AppTest:
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.session_state["cohort_dir"] = str(cohort)
+    at.run()
+    at.switch_page("pages/model.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _session_config(at: AppTest) -> Config:
+    return Config.from_dict(at.session_state["model_config"]["config"])
+
+
+def _errors(at: AppTest) -> str:
+    return " ".join(e.value.replace("\\", "") for e in at.error)
+
+
+def _upload(at: AppTest, name: str, content: bytes) -> AppTest:
+    at.file_uploader(key="model_config_upload").set_value((name, content, "text/plain")).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_widgets_show_the_cohort_defaults_and_edits_reach_the_session(case1):
+    at = _model_page(case1)
+    assert at.title[0].value == "Model"
+    assert at.number_input(key=P + "modalities.m1.latents").value == 2
+    assert at.selectbox(key=P + "modalities.m1.encoder").value == "mlp"
+    assert at.number_input(key=P + "loss.sparsity").value == pytest.approx(0.01)
+    at.number_input(key=P + "loss.sparsity").set_value(0.05).run()
+    at.number_input(key=P + "modalities.m2.latents").set_value(3).run()
+    at.number_input(key=P + "train.epochs").set_value(7).run()
+    config = _session_config(at)
+    assert config.loss.sparsity == pytest.approx(0.05)
+    assert config.modalities["m2"].latents == 3 and config.train.epochs == 7
+    # Another page forgets the widgets; coming back shows the stored settings, not the defaults.
+    at.switch_page("pages/cohort.py").run()
+    at.switch_page("pages/model.py").run()
+    assert at.number_input(key=P + "loss.sparsity").value == pytest.approx(0.05)
+    assert at.number_input(key=P + "modalities.m2.latents").value == 3
+
+
+def test_paper_weight_buttons_and_reset(case1):
+    at = _model_page(case1)
+    at.button(key="model_paper_image").click().run()
+    loss = _session_config(at).loss
+    assert (loss.reconstruction, loss.likelihood, loss.sparsity) == pytest.approx((2.0, 0.01, 0.001))
+    at.button(key="model_reset").click().run()
+    assert _session_config(at).to_dict() == default_config(load_cohort(case1).schema()).to_dict()
+    assert at.number_input(key=P + "loss.reconstruction").value == pytest.approx(1.0)
+
+
+def test_saved_toml_and_json_load_back(case1, downloads):
+    at = _model_page(case1)
+    at.number_input(key=P + "modalities.m1.width").set_value(48).run()
+    at.number_input(key=P + "loss.sparsity").set_value(0.2).run()
+    at.radio(key=P + "graph.acyclicity").set_value("tiers").run()
+    at.multiselect(key=P + "graph.tiers").set_value(["m2", "m1"]).run()
+    at.multiselect(key=P + "graph.required").set_value(["m2.z0 → m1.z1"]).run()
+    at.multiselect(key=P + "graph.forbidden").set_value(["m1.z0 → m2.z0"]).run()
+    edited = _session_config(at)
+    assert edited.graph.tiers == ("m2", "m1") and edited.graph.required == (("m2.z0", "m1.z1"),)
+    saved_toml, saved_json = downloads["model_save_toml"], downloads["model_save_json"]
+    assert tomllib.loads(saved_toml.decode())["loss"]["sparsity"] == pytest.approx(0.2)
+
+    for name, content in (("settings.toml", saved_toml), ("settings.json", saved_json)):
+        at.button(key="model_reset").click().run()
+        assert _session_config(at).modalities["m1"].width != 48
+        _upload(at, name, content)
+        assert _session_config(at).to_dict() == edited.to_dict()
+        assert at.number_input(key=P + "modalities.m1.width").value == 48
+        assert at.multiselect(key=P + "graph.tiers").value == ["m2", "m1"]
+        assert any(name in s.value.replace("\\", "") for s in at.success)
+        at.file_uploader(key="model_config_upload").set_value(None).run()
+
+
+def test_invalid_uploads_name_the_problem_and_change_nothing(case1, series):
+    at = _model_page(case1)
+    at.number_input(key=P + "train.epochs").set_value(9).run()
+    bad = {
+        "unknown.toml": (
+            b"[train]\nlearning_rate = 0.1\n",
+            "unknown configuration key 'train.learning_rate'",
+        ),
+        "broken.toml": (b"[train\nepochs = 3\n", "not valid TOML"),
+        "range.json": (json.dumps({"train": {"epochs": 0}}).encode(), "train.epochs"),
+        "other.json": (config_to_json(default_config(load_cohort(series).schema())).encode(), "differ from"),
+    }
+    for name, (content, expected) in bad.items():
+        _upload(at, name, content)
+        message = _errors(at)
+        assert expected in message and name in message, (name, message)
+        assert _session_config(at).train.epochs == 9
+        assert not at.success
+
+
+def test_dry_run_shows_the_loss_terms(case1):
+    at = _model_page(case1)
+    at.button(key="model_dry_run").click().run()
+    assert not at.exception and not at.error
+    assert any("ran without errors" in s.value for s in at.success)
+    table = at.dataframe[0].value
+    terms = list(table["Term"])
+    assert terms[0] == "Reconstruction error" and terms[-1] == "Total"
+    assert terms[1:3] == ["· m1", "· m2"]  # each modality's share of the reconstruction error
+    main = table[~table["Term"].str.startswith("·")].iloc[:-1]
+    assert len(main) == 4
+    assert main["Weighted"].sum() == pytest.approx(table["Value"].iloc[-1], rel=1e-4)
+    per_modality = table.iloc[1:3]["Weighted"].sum()
+    assert per_modality == pytest.approx(table["Weighted"].iloc[0], rel=1e-4)
+    # Changing a setting marks the result as stale.
+    at.number_input(key=P + "loss.sparsity").set_value(0.5).run()
+    assert any("changed since the last check" in c.value for c in at.caption)
+
+
+def test_dry_run_on_an_incompatible_setting_is_a_readable_error(series):
+    at = _model_page(series)
+    name = next(n for n, spec in load_cohort(series).schema().items() if spec["kind"] == "timeseries")
+    at.number_input(key=P + f"modalities.{name}.depth").set_value(9).run()
+    at.button(key="model_dry_run").click().run()
+    assert not at.exception
+    message = _errors(at)
+    assert f"modalities.{name}" in message and "depth of 6 or less" in message
+    assert not any("ran without errors" in s.value for s in at.success)
+
+
+def test_incomplete_tier_order_is_explained_and_not_stored(case1):
+    at = _model_page(case1)
+    at.radio(key=P + "graph.acyclicity").set_value("tiers").run()
+    assert _session_config(at).graph.tiers == ("m1", "m2")  # the cohort's order to start with
+    at.multiselect(key=P + "graph.tiers").set_value(["m2"]).run()
+    assert "missing: m1" in _errors(at)
+    assert _session_config(at).graph.tiers == ("m1", "m2")  # the last valid settings stay in use
+    at.multiselect(key=P + "graph.tiers").set_value(["m2", "m1"]).run()
+    assert not at.error and _session_config(at).graph.tiers == ("m2", "m1")
+
+
+def test_fewer_latents_drop_edges_that_named_them(case1):
+    at = _model_page(case1)
+    at.number_input(key=P + "modalities.m2.latents").set_value(3).run()
+    at.multiselect(key=P + "graph.required").set_value(["m1.z0 → m2.z2", "m1.z1 → m2.z0"]).run()
+    at.number_input(key=P + "modalities.m2.latents").set_value(2).run()
+    assert not at.exception
+    assert _session_config(at).graph.required == (("m1.z1", "m2.z0"),)
+    assert any("m2.z2" in i.value.replace("\\", "") for i in at.info)
+
+
+def test_toml_writer_quotes_odd_modality_names():
+    schema = {
+        "fundus left": {"kind": "image", "shape": [32, 32, 3], "latents": 3},
+        'labs "v2"': {"kind": "tabular", "shape": [5], "latents": 2},
+    }
+    config = default_config(schema)
+    text = config_to_toml(config, cohort_name="eyes")
+    assert Config.from_dict(tomllib.loads(text)).to_dict() == config.to_dict()
+    assert read_config_file("x.toml", text.encode(), schema).to_dict() == config.to_dict()
+    # A run folder's config.json nests the model configuration under "config".
+    nested = json.dumps({"config": config.to_dict(), "cohort": {"path": "/x"}}).encode()
+    assert read_config_file("config.json", nested, schema).to_dict() == config.to_dict()
+    with pytest.raises(ConfigError, match="must end in .toml or .json"):
+        read_config_file("notes.txt", b"method = 'ours'", schema)
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        read_config_file("x.toml", b"\xff\xfe", schema)
