@@ -151,7 +151,8 @@ def prepare(model: nn.Module, context: DistContext | None = None) -> nn.Module:
         return ddp(shard_batch(batch, rank, world), **kwargs)[0]
 
     model.loss = loss  # type: ignore[method-assign]
-    model._crl_ddp = ddp  # keep the wrapper (and its reducer) alive with the model
+    # Keep the wrapper alive with the model, outside nn.Module's registry (a submodule would make a cycle).
+    model.__dict__["_crl_ddp"] = ddp
     return model
 
 

@@ -184,7 +184,22 @@ def acquire_slot(
 
     `on_wait(position)` is told how many jobs are ahead each time the line is checked.
     """
+    slots = acquire_slots(device, 1, should_stop, on_wait, configured, poll)
+    return slots[0] if slots else None
+
+
+def acquire_slots(
+    device: str,
+    count: int,
+    should_stop: Callable[[], bool],
+    on_wait: Callable[[int], None] | None = None,
+    configured: int | None = None,
+    poll: float = QUEUE_POLL_SECONDS,
+) -> list[Slot] | None:
+    """Like acquire_slot, for a job that needs `count` slots at once (a torchrun job on several GPUs); a
+    request for more slots than the pool has takes the whole pool."""
     pool, devices, allowed = slot_devices(device, configured)
+    count = max(1, min(count, len(allowed)))
     base = queue_dir()
     line = base / f"{pool}-waiting"
     line.mkdir(parents=True, exist_ok=True)
@@ -198,10 +213,15 @@ def acquire_slot(
             waiting = _waiting_entries(line)
             position = waiting.index(entry) if entry in waiting else 0
             if position == 0:
+                held = []
                 for index in allowed:
                     fd = _try_lock(base / f"{pool}-slot-{index}.lock")
                     if fd >= 0:
-                        return Slot(index, devices[index], fd)
+                        held.append(Slot(index, devices[index], fd))
+                        if len(held) == count:
+                            return held
+                for slot in held:  # not enough free: hold none while waiting, so others are not blocked
+                    slot.release()
             if on_wait is not None:
                 on_wait(position)
             time.sleep(poll)
@@ -400,15 +420,14 @@ def gpu_memory(device: str) -> dict[str, float]:
 
 
 def _spawn(run_dir: Path, args: Sequence[str] = (), threads: int | None = None, gpus: int = 0) -> int:
-    """Launch the job process detached (own session, log file, no stdin); returns its pid."""
-    env = {**os.environ, "CRL_THREADS": str(job_threads(threads)), "PYTHONUNBUFFERED": "1"}
-    module = ["crl.jobs", str(run_dir.resolve()), *args]
-    if gpus > 1:
-        from crl.distributed import torchrun_command
+    """Launch the job process detached (own session, log file, no stdin); returns its pid.
 
-        command = torchrun_command(gpus, module)
-    else:
-        command = [sys.executable, "-m", *module]
+    A job on several GPUs starts as a launcher that waits in the queue for its slots and then becomes
+    torchrun (see launch_distributed_job)."""
+    env = {**os.environ, "CRL_THREADS": str(job_threads(threads)), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "crl.jobs", str(run_dir.resolve()), *args]
+    if gpus > 1:
+        command += ["--gpus", str(gpus)]
     with open(run_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(
             command,
@@ -762,6 +781,8 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
             control.update_status(
                 resumed_from_step=int(resume["step"]), resumed_from_epoch=int(resume["epoch"])
             )
+        if context is not None:
+            control.update_status(world_size=context.world_size, backend=context.backend)
     control.save_state = (lambda state: save_training_state(run_dir, state)) if main else None
     control.checkpoint_every = config.train.checkpoint_every
     control.epoch_checkpoints = False  # RunFolderCallback (rank 0) saves every checkpoint_every epochs
@@ -1079,6 +1100,93 @@ def runs_cli(args: Any) -> int:
     raise RunError(f"unknown runs command '{command}'")
 
 
+def terminal_control(run_dir: Path) -> JobControl:
+    """JobControl for a plain `crl train` in a terminal: owner record and heartbeat (so a kill is detected),
+    Ctrl-C or SIGTERM stops after the current step with a checkpoint, a checkpoint at least every minute;
+    honours $CRL_THREADS. The caller closes it."""
+    from crl.checkpoint import save_training_state
+
+    apply_thread_env()
+    control = JobControl(
+        run_dir,
+        save_state=lambda state: save_training_state(run_dir, state),
+        epoch_checkpoints=False,  # RunFolderCallback saves every checkpoint_every epochs
+    )
+    control.begin(state="running", handle_sigint=True)
+    return control
+
+
+def train_distributed_cli(args: Any) -> int:
+    """`crl train` started by torchrun (e.g. on several machines): every rank joins the process group, rank 0
+    creates the run folder with its job.json, then every rank trains it (DDP) with rank 0 writing."""
+    from crl import distributed
+
+    context = distributed.init(args.device or "auto")
+    run = Path(args.out)
+    failed = ""
+    if context is None or context.is_main:
+        try:
+            prepare_job(
+                args.dir,
+                config_file=args.config,
+                overrides=list(args.set or []),
+                device=args.device or "auto",
+                seed=args.seed,
+                run_dir=run,
+            )
+        except CrlError as error:
+            failed = str(error)
+    if distributed.any_rank(bool(failed), context):
+        distributed.shutdown()
+        raise RunError(failed or "rank 0 could not create the run folder")
+    code = run_job(run, queue=False)
+    if code != 0:
+        raise RunError(read_json(run / STATUS_FILE, {}).get("error") or "distributed training failed")
+    return 0
+
+
+def launch_distributed_job(run_dir: Path, gpus: int) -> int:
+    """Wait in the queue for `gpus` slots, then replace this process by torchrun running the job on them.
+
+    The slot locks are made inheritable so they stay held by torchrun and its ranks until the last exits;
+    on CUDA the ranks see only the GPUs of the slots held (CUDA_VISIBLE_DEVICES).
+    """
+    from crl.distributed import torchrun_command
+
+    spec = read_json(run_dir / JOB_FILE, {}) or {}
+    device = spec.get("device") or "auto"
+    control = JobControl(run_dir)
+    control.begin(state="queued")
+    try:
+        slots = acquire_slots(
+            device,
+            gpus,
+            control.stop_requested,
+            on_wait=lambda ahead: control.update_status(state="queued", queue_position=ahead),
+            configured=spec.get("max_jobs"),
+        )
+    except CrlError as error:
+        control.close()
+        control.update_status(state="failed", error=str(error))
+        return 1
+    control.close()
+    if slots is None:
+        control.update_status(state="stopped", error="stopped while waiting in the queue")
+        return 0
+    env = dict(os.environ)
+    gpu_ids = sorted({slot.device.split(":", 1)[1] for slot in slots if slot.device.startswith("cuda")})
+    if gpu_ids:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
+        gpus = len(gpu_ids) if len(gpu_ids) < gpus else gpus
+    for slot in slots:
+        os.set_inheritable(slot.fd, True)
+    command = torchrun_command(gpus, ["crl.jobs", str(run_dir.resolve()), "--no-queue"])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(command[0], command, env)
+    return 1  # not reached
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m crl.jobs RUN_DIR` runs a job; `python -m crl.jobs --stop RUN_DIR [--grace S]` stops one."""
     import argparse
@@ -1092,10 +1200,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--foreground", action="store_true", help="Ctrl-C stops gracefully (a terminal's job)"
     )
     parser.add_argument("--refit", action="store_true", help="refit at the weights in refit.json")
+    parser.add_argument("--gpus", type=int, default=0, help="queue for N slots, then run under torchrun")
     args = parser.parse_args(argv)
     if args.stop:
         stop_job(Path(args.run_dir), grace=args.grace, wait=True)
         return 0
+    from crl.distributed import under_torchrun
+
+    if args.gpus > 1 and not under_torchrun():
+        return launch_distributed_job(Path(args.run_dir), args.gpus)
     return run_job(
         Path(args.run_dir), queue=not args.no_queue, foreground=args.foreground, refit_only=args.refit
     )

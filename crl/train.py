@@ -528,8 +528,14 @@ def train_cli(args) -> int:
     from crl.checkpoint import save_model
     from crl.config import check_schema
     from crl.data.load import load_cohort
+    from crl.distributed import under_torchrun
+    from crl.jobs import oom_message, terminal_control
     from crl.run_folder import RunFolder, RunFolderCallback
 
+    if under_torchrun():  # one of several DDP processes: the job runner coordinates the ranks
+        from crl.jobs import train_distributed_cli
+
+        return train_distributed_cli(args)
     cohort = load_cohort(Path(args.dir))
     config = resolve_config(
         cohort,
@@ -542,13 +548,19 @@ def train_cli(args) -> int:
     run = RunFolder(Path(args.out))
     device = resolve_device(config.train.device)
     run.start(config, cohort, device=str(device))
+    # Heartbeat, graceful stop (Ctrl-C, SIGTERM, STOP file) with a checkpoint, so `crl runs resume` can continue.
+    control = terminal_control(run.path)
     try:
         model = build_model(config, cohort.schema())
-        result = fit(model, cohort, config, callbacks=[RunFolderCallback(run, cohort, config)])
+        try:
+            result = fit(model, cohort, config, callbacks=[RunFolderCallback(run, cohort, config), control])
+        except torch.cuda.OutOfMemoryError:
+            raise TrainingError(oom_message(config, str(device))) from None
         latents = encode_cohort(model, cohort, result.normaliser)
         run.write_latents(latent_table(model, cohort, latents))
         run.write_graph(model.latent_names, model.strengths())
         save_model(run.path, model, config, result.normaliser, cohort)
+        control.close()
         run.finish(result)
     except TrainingError as error:
         run.fail(str(error))
@@ -559,4 +571,6 @@ def train_cli(args) -> int:
     except Exception as error:  # an unexpected bug: still leave a readable status behind
         run.fail(f"internal error: {type(error).__name__}: {error}")
         raise
+    finally:
+        control.close()
     return 0

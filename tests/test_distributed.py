@@ -6,8 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from crl.distributed import any_rank, current, is_main_process, prepare, shard_batch, torchrun_command
@@ -85,6 +87,7 @@ else:
 """
 
 
+@pytest.mark.slow
 def test_two_gloo_ranks_match_single_process_full_batch_training(tmp_path):
     script = tmp_path / "ddp_toy.py"
     script.write_text(DDP_SCRIPT)
@@ -111,3 +114,77 @@ def test_two_gloo_ranks_match_single_process_full_batch_training(tmp_path):
         assert torch.allclose(torch.tensor(got), torch.tensor(want), atol=1e-6)
     assert ranks[0]["full"] == ranks[1]["full"]  # no_grad calls see the whole batch on every rank
     assert ranks[0]["stop"] and ranks[1]["stop"]  # one rank's stop request reaches both
+
+
+@pytest.mark.slow
+def test_crl_train_gpus_2_on_cpu_trains_with_rank_0_writing_and_stops_and_resumes(tmp_path, monkeypatch):
+    """`--gpus 2 --device cpu`: torchrun, gloo, DDP; one writer; an agreed stop with a checkpoint; resume."""
+    from crl.data.synthetic import write_preset
+    from crl.jobs import job_status, resume_job, start_job, stop_job
+    from crl.runs import read_json, read_jsonl
+
+    monkeypatch.setenv("CRL_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("CRL_QUEUE_DIR", str(tmp_path / "queue"))
+    cohort = write_preset("paper-case1", tmp_path / "cohort", n=300)
+    overrides = [
+        "train.epochs=40",
+        "train.min_epochs=40",
+        "train.batch_size=32",
+        "train.checkpoint_every=100",
+    ]
+    run = start_job(cohort, None, tmp_path / "runs", overrides=overrides, device="cpu", gpus=2)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            status = job_status(run)
+            if status["state"] not in ("queued", "running") or (status.get("step") or 0) >= 30:
+                break
+            time.sleep(0.2)
+        assert status["state"] == "running", status.get("error") or (run / "log.txt").read_text()[-2000:]
+        assert status["world_size"] == 2 and status["backend"] == "gloo"
+        assert stop_job(run) == "stopped"
+        saved = read_json(run / "status.json")["checkpoint_step"]
+        assert (run / "training_state.pt").exists() and saved >= 30
+        rows = read_jsonl(run / "metrics.jsonl")
+        assert rows[-1]["step"] == saved  # one writer: one row per epoch, ending at the checkpoint
+
+        resume_job(run)
+        deadline = time.monotonic() + 300
+        while job_status(run)["state"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.3)
+        status = job_status(run)
+        assert status["state"] == "done", status.get("error") or (run / "log.txt").read_text()[-2000:]
+        rows = read_jsonl(run / "metrics.jsonl")
+        assert [row["epoch"] for row in rows] == list(range(40))
+        assert (run / "graph.csv").exists() and (run / "model.pt").exists()
+    finally:
+        pid = (read_json(run / "status.json", {}) or {}).get("pid")
+        if isinstance(pid, int):
+            try:
+                os.killpg(pid, 9)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+@pytest.mark.slow
+def test_torchrun_of_crl_cli_train_directly_writes_one_run(tmp_path):
+    """The multi-node recipe in docs/multi-gpu.md: torchrun -m crl.cli train …, here 2 gloo ranks on CPU."""
+    from crl.data.synthetic import write_preset
+    from crl.runs import read_json, read_jsonl
+
+    cohort = write_preset("paper-case1", tmp_path / "cohort", n=300)
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CRL_THREADS": "1"}
+    command = [
+        *torchrun_command(2, ["crl.cli", "train", str(cohort), "--out", str(run), "--device", "cpu"]),
+        "--set",
+        "train.epochs=3",
+    ]
+    result = subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, start_new_session=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    status = read_json(run / "status.json")
+    assert status["state"] == "done" and status["world_size"] == 2
+    assert [row["epoch"] for row in read_jsonl(run / "metrics.jsonl")] == [0, 1, 2]

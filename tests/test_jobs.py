@@ -258,6 +258,7 @@ def check_curves(run: Path, epochs: int) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow
 def test_background_job_shows_progress_stops_with_a_checkpoint_and_resumes_the_same_curves(cohort, job_env):
     from crl.jobs import resume_job, start_job
 
@@ -296,6 +297,7 @@ def test_background_job_shows_progress_stops_with_a_checkpoint_and_resumes_the_s
     print(f"stop latency {latency:.2f}s; resumed from step {state['step']} (epoch {state['epoch']})")
 
 
+@pytest.mark.slow
 def test_kill_9_of_crl_train_then_cli_resume_finishes_the_run(cohort, job_env, tmp_path):
     run = job_env / "killed"
     command = [sys.executable, "-m", "crl.cli", "train", str(cohort), "--out", str(run), "--device", "cpu"]
@@ -341,6 +343,7 @@ def test_kill_9_of_crl_train_then_cli_resume_finishes_the_run(cohort, job_env, t
     assert (run / "graph.csv").exists() and (run / "latents.csv").exists() and (run / "model.pt").exists()
 
 
+@pytest.mark.slow
 def test_simultaneous_starts_are_queued_and_run_one_at_a_time(cohort, job_env):
     from crl.jobs import start_job
 
@@ -361,6 +364,7 @@ def test_simultaneous_starts_are_queued_and_run_one_at_a_time(cohort, job_env):
         assert start >= end - 0.05  # never two at once on the one CPU slot
 
 
+@pytest.mark.slow
 def test_sparsity_path_levels_and_a_warm_started_refit(cohort, job_env):
     from crl.jobs import refit_job, start_job
     from crl.sparsity_path import read_index
@@ -442,3 +446,41 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one(tmp_path):
     assert result.returncode == 9
     state = load_training_state(tmp_path)
     assert state["step"] == 1 and state["w"].tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.slow
+def test_sigterm_to_crl_train_stops_it_with_a_checkpoint_that_resumes(cohort, job_env, tmp_path):
+    run = job_env / "terminal"
+    command = [sys.executable, "-m", "crl.cli", "train", str(cohort), "--out", str(run), "--device", "cpu"]
+    for item in [
+        *LONG[:-1],
+        "train.checkpoint_every=1000",
+    ]:  # no periodic checkpoint: only the stop saves one
+        command += ["--set", item]
+    process = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: len(read_jsonl(run / "metrics.jsonl")) >= 5, 120, "training progress")
+        assert read_json(run / "heartbeat.json")["pid"] == process.pid
+        started = time.monotonic()
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        latency = time.monotonic() - started
+    finally:
+        kill_group(process)
+    assert latency < 5.0
+    from crl.checkpoint import load_training_state
+
+    status = job_status(run)
+    assert status["state"] == "stopped" and status["resumable"]
+    saved = load_training_state(run)
+    assert read_jsonl(run / "metrics.jsonl")[-1]["step"] == saved["step"]
+    result = subprocess.run(
+        [sys.executable, "-m", "crl.cli", "runs", "resume", str(run)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert job_status(run)["state"] == "done"
+    check_curves(run, 60)
