@@ -1,6 +1,152 @@
-"""Train page (being built)."""
+"""Train page: start a background training job, watch it live, stop and resume it, and manage the runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
+from crl.config import Config
+from crl.errors import CrlError
+from crl.jobs import job_status, job_threads, parse_weights, start_job
+from crl.runs import read_json
+from crl.sparsity_path import default_path_epochs
+from crl.ui import cache, state
+from crl.ui import jobs_panel as jp
+from crl.ui import model_config as mc
+from crl.ui import runs_panel as rp
+from crl.ui.markdown import escape_markdown
+from crl.ui.user_errors import show_error
+
+NAME_KEY = "train_new_name"
+PATH_KEY = "train_new_path"
+
 st.title("Train")
-st.info("This page is being built.")
+st.caption(
+    "Training runs in its own process, so you can leave this page or close the browser: the job carries on, "
+    "and this page picks it up again. Runs are saved in "
+    f"{escape_markdown(state.runs_root())}."
+)
+rp.show_flash()
+
+
+def _summary(config: Config, edited: bool) -> str:
+    modalities = ", ".join(f"{escape_markdown(n)} ({m.latents})" for n, m in config.modalities.items())
+    t, loss = config.train, config.loss
+    origin = "your settings from the Model page" if edited else "the default settings"
+    return (
+        f"With {origin}: latents per modality {modalities}; {t.epochs} epochs, batch {t.batch_size}, "
+        f"learning rate {t.lr:g}, sparsity {loss.sparsity:g}, seed {t.seed}, device {escape_markdown(t.device)}."
+    )
+
+
+def _preflight(config: Config, schema: dict) -> None:
+    """Cheap checks before a process is started: what the job would only find out after loading everything."""
+    from crl.analysis.dry_run import check_device, check_encoders
+
+    check_encoders(config, schema)
+    if config.train.device not in ("auto", "cpu"):
+        check_device(config.train.device)
+
+
+def _start(folder: Path, config: Config, schema: dict) -> None:
+    try:
+        _preflight(config, schema)
+        weights = parse_weights(st.session_state.get(PATH_KEY, ""))
+        name = str(st.session_state.get(NAME_KEY, "")).strip() or None
+        run = start_job(
+            folder,
+            config,
+            state.runs_root(),
+            name=name,
+            device=config.train.device,
+            sparsity_path=weights,
+            threads=job_threads(),  # all cores but one: the dashboard stays responsive
+        )
+    except CrlError as error:
+        rp.flash("error", str(error))
+        return
+    st.session_state[rp.PICK_KEY] = str(run)
+    st.session_state[NAME_KEY] = ""
+    rp.flash("success", f"Started {run.name}.")
+
+
+def _finished(run: Path, status: dict) -> None:
+    """A job this page watched has ended: a finished model becomes the current one for the result pages."""
+    if status.get("state") == "done":
+        state.set_run_dir(run)
+        rp.flash(
+            "success", f"{run.name} finished; the Latent graph, Traversal and Evaluate pages now show it."
+        )
+
+
+def _run_settings(run: Path, fallback: Config) -> tuple[float, int]:
+    """(sparsity weight, epochs per refit level) of the run as it was trained."""
+    recorded = (read_json(run / "config.json", {}) or {}).get("config")
+    try:
+        config = Config.from_dict(recorded) if isinstance(recorded, dict) else fallback
+    except CrlError:
+        config = fallback
+    return config.loss.sparsity, default_path_epochs(config)
+
+
+folder = state.cohort_dir()
+with st.container(border=True):
+    st.subheader("New run")
+    try:
+        cohort = cache.cohort(folder)
+    except CrlError as error:
+        cohort = None
+        show_error(error)
+        st.page_link("pages/cohort.py", label="Fix or choose the cohort", icon=":material/table_view:")
+    if cohort is not None:
+        schema = cohort.schema()
+        config = mc.current(folder, schema)
+        st.markdown(
+            f"Cohort **{escape_markdown(state.cohort_label(folder))}** ({len(cohort):,} subjects). "
+            + _summary(config, mc.is_edited(folder, schema))
+        )
+        st.page_link("pages/model.py", label="Change the settings on the Model page", icon=":material/tune:")
+        cols = st.columns([1, 1, 0.8], vertical_alignment="bottom")
+        cols[0].text_input(
+            "Run name (optional)",
+            key=NAME_KEY,
+            placeholder="e.g. sleep-eyes-sparse",
+            help="Letters, digits, '.', '_', '+' or '-'. Without one, the cohort name and the time are used.",
+        )
+        cols[1].text_input(
+            "Then a sparsity path (optional)",
+            key=PATH_KEY,
+            placeholder="e.g. 0.03, 0.1, 0.3",
+            help="After training, refit the model at each of these sparsity weights (warm-started, quick), so "
+            "the Latent graph page can show how the graph thins out as sparsity grows.",
+        )
+        cols[2].button(
+            "Start training",
+            key="train_start",
+            type="primary",
+            icon=":material/play_arrow:",
+            on_click=_start,
+            args=(folder, config, schema),
+            width="stretch",
+        )
+
+infos = rp.runs()
+busy = [r for r in infos if r.state in ("queued", "running")]
+if len(busy) > 1:
+    st.caption(
+        f"{len(busy)} jobs are active: one trains at a time per device and the others wait their turn in the queue."
+    )
+if not infos:
+    st.info("No runs yet: start one above. A small cohort trains in a minute or two on a CPU.")
+    st.stop()
+
+st.subheader("Progress")
+run = rp.pick(infos)
+status = job_status(run)
+jp.draw_live(run, on_finish=_finished)
+sparsity, path_epochs = _run_settings(run, mc.current(folder, cohort.schema()) if cohort else Config())
+rp.draw_actions(run, status, sparsity, path_epochs)
+
+st.subheader("All runs")
+rp.draw_table(infos)

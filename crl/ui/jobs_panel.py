@@ -1,0 +1,173 @@
+"""The live view of one training job: progress bar with ETA, speed, device, GPU memory, loss curves, Stop.
+
+The job runs in its own process and writes status.json / heartbeat.json / metrics.jsonl; this panel only
+reads them. It is a fragment that re-runs on a timer while the job is queued or running, and asks for one
+full-page rerun when the job ends, so the timer stops and the runs list and sidebar catch up.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from crl.jobs import job_status, stop_job
+from crl.ui import run_cache
+from crl.ui.markdown import escape_markdown
+from crl.viz.curves import loss_curves, progress_text
+
+POLL_SECONDS = 1.5
+SEEN_ALIVE_KEY = "jobs_panel_seen_alive"
+STATE_NAMES = {
+    "queued": "waiting for a free slot",
+    "running": "running",
+    "done": "finished",
+    "failed": "failed",
+    "stopped": "stopped",
+    "interrupted": "interrupted (its process ended without finishing)",
+}
+
+
+def _number(status: Mapping[str, Any], key: str) -> float | None:
+    value = status.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def progress_fraction(status: Mapping[str, Any]) -> float:
+    """Share of the job done, 0-1: steps when known, else epochs; 1 once it finished."""
+    if status.get("state") == "done":
+        return 1.0
+    step, total = _number(status, "step"), _number(status, "total_steps")
+    if step is not None and total:
+        return min(max(step / total, 0.0), 1.0)
+    epoch, epochs = _number(status, "epoch"), _number(status, "epochs")
+    if epoch is not None and epochs:
+        return min(max(epoch / epochs, 0.0), 1.0)
+    return 0.0
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+    return f"{seconds // 3600:.0f} h {(seconds % 3600) // 60:02.0f} min"
+
+
+def memory_text(status: Mapping[str, Any]) -> str:
+    used, total = _number(status, "gpu_memory_peak_mb"), _number(status, "gpu_memory_total_mb")
+    used = used if used is not None else _number(status, "gpu_memory_mb")
+    if used is None:
+        return "—"
+    if total:
+        return f"{used / 1024:.1f} of {total / 1024:.0f} GB"
+    return f"{used / 1024:.1f} GB"
+
+
+def status_line(status: Mapping[str, Any]) -> str:
+    """progress_text, with the job-level states it does not know (interrupted, the sparsity-path phase)."""
+    state = status.get("state")
+    if status.get("device") == "auto":
+        status = {**status, "device": None}  # not decided until the job holds a slot
+    if state == "interrupted":
+        return "Interrupted: the training process ended without finishing (the machine restarted or it was killed)."
+    text = progress_text(status)
+    if status.get("phase") and state in ("queued", "running"):
+        text = f"Sparsity path: {text[:1].lower()}{text[1:]}"
+    if status.get("stopping") and state == "running":
+        text = "Stopping after the current step (saving a checkpoint)… " + text
+    return text
+
+
+def _metrics(status: Mapping[str, Any]) -> None:
+    cols = st.columns(5)
+    epoch, epochs = _number(status, "epoch"), _number(status, "epochs")
+    cols[0].metric("Epoch", f"{epoch:.0f} / {epochs:.0f}" if epoch is not None and epochs else "—")
+    if status.get("state") in ("queued", "running"):
+        cols[1].metric("Time left", duration_text(_number(status, "eta_seconds")))
+    else:
+        progress = status.get("progress") if isinstance(status.get("progress"), Mapping) else {}
+        took = _number(status, "seconds")
+        took = took if took is not None else _number(progress, "elapsed_seconds")
+        cols[1].metric("Training time", duration_text(took))
+    speed = _number(status, "samples_per_second")
+    cols[2].metric("Samples / s", f"{speed:,.0f}" if speed is not None else "—")
+    cols[3].metric("Device", str(status.get("device") or "—"))
+    cols[4].metric("GPU memory", memory_text(status), help="Peak memory of the training process on its GPU.")
+
+
+def _curves(run: Path, key: str) -> None:
+    log = run_cache.metrics_log(run)
+    log_y = st.toggle(
+        "Log scale", key=f"{key}_log", help="Useful once the loss has fallen by orders of magnitude."
+    )
+    st.plotly_chart(loss_curves(log, log_y=log_y, height=380), key=f"{key}_curves", width="stretch")
+
+
+def _stop(run: Path) -> None:
+    """Ask the job to stop from a thread of this process: the stop file is written at once and the escalation
+    (SIGTERM, then SIGKILL) aims at the process that was running now, never at a job resumed a moment later
+    (a detached `crl.jobs --stop` process starts a second later and can catch the resumed job instead)."""
+    worker = threading.Thread(
+        target=stop_job, args=(run,), kwargs={"wait": True}, daemon=True, name="crl-stop"
+    )
+    worker.start()
+    worker.join(timeout=0.5)  # usually long enough for the job to notice, so the next redraw says so
+
+
+def draw_status(run: Path, status: Mapping[str, Any], key: str = "job") -> None:
+    """Everything about one run's progress, once (the fragment below redraws it)."""
+    state = str(status.get("state", "unknown"))
+    st.progress(progress_fraction(status), text=escape_markdown(status_line(status)))
+    if state == "failed":
+        error = str(status.get("error") or "no reason was recorded")
+        st.error(f"Training failed: {escape_markdown(error)}", icon=":material/error:")
+    _metrics(status)
+    if state in ("queued", "running"):
+        stopping = bool(status.get("stop_requested") or status.get("stopping"))
+        st.button(
+            "Stopping…" if stopping else "Stop",
+            key=f"{key}_stop",
+            icon=":material/stop_circle:",
+            on_click=_stop,
+            args=(run,),
+            disabled=stopping,
+            help="The job saves a checkpoint and stops; Resume continues from there.",
+        )
+    _curves(run, key)
+
+
+def draw_live(
+    run: Path, on_finish: Callable[[Path, dict[str, Any]], None] | None = None, key: str = "job"
+) -> None:
+    """The run's panel, refreshed every POLL_SECONDS while its job is alive.
+
+    When a job this session saw alive has ended, `on_finish(run, status)` is called once and the whole page
+    reruns (which also stops the timer).
+    """
+    alive_at_start = job_status(run)["alive"]
+
+    @st.fragment(run_every=POLL_SECONDS if alive_at_start else None)
+    def panel() -> None:
+        status = job_status(run)
+        seen = st.session_state.setdefault(SEEN_ALIVE_KEY, [])
+        if status["alive"]:
+            if str(run) not in seen:
+                seen.append(str(run))
+        elif str(run) in seen:
+            seen.remove(str(run))
+            if on_finish is not None:
+                on_finish(run, status)
+            st.rerun(scope="app")
+        draw_status(run, status, key)
+
+    panel()

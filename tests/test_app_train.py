@@ -1,0 +1,205 @@
+"""The Train page through AppTest: start a real tiny job and watch it finish, stop and resume, refit at a new
+sparsity weight, and the runs list (failed, interrupted, rename, delete)."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crl.config import apply_overrides, default_config
+from crl.data import load_cohort
+from crl.data.synthetic import write_preset
+from crl.jobs import job_status, stop_job
+from crl.runs import boot_id, has_checkpoint, host, list_runs
+from crl.sparsity_path import read_index
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    """A private runs folder and job queue; every job still alive at the end is stopped."""
+    root = tmp_path / "runs"
+    monkeypatch.setenv("CRL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CRL_RUNS", str(root))
+    monkeypatch.setenv("CRL_QUEUE_DIR", str(tmp_path / "queue"))
+    yield root
+    for info in list_runs(root):
+        if job_status(info.path)["alive"]:
+            stop_job(info.path, grace=6)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    return write_preset("paper-case1", tmp_path_factory.mktemp("cohorts") / "case1", n=200, seed=0)
+
+
+def _train_page(cohort: Path, *overrides: str) -> AppTest:
+    config = apply_overrides(default_config(load_cohort(cohort).schema()), list(overrides))
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.session_state["cohort_dir"] = str(cohort)
+    at.session_state["model_config"] = {"cohort": str(cohort), "config": config.to_dict()}
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _plain(text: str) -> str:
+    return text.replace("\\", "")
+
+
+def _progress(at: AppTest) -> tuple[str, int]:
+    bars = at.get("progress")
+    return (_plain(bars[0].proto.text), bars[0].proto.value) if bars else ("", -1)
+
+
+def _wait(at: AppTest, done, timeout: float = 120.0, what: str = "") -> AppTest:
+    """Rerun the page (as the fragment's timer would) until `done(at)` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        if done(at):
+            return at
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}; progress: {_progress(at)[0]!r}")
+
+
+def _messages(at: AppTest, kind: str) -> str:
+    return " ".join(_plain(e.value) for e in getattr(at, kind))
+
+
+def _only_run(root: Path) -> Path:
+    found = list_runs(root)
+    assert len(found) == 1
+    return found[0].path
+
+
+def test_a_tiny_job_runs_to_the_end_then_refits_at_a_new_sparsity(cohort, runs):
+    at = _train_page(cohort, "train.epochs=2")
+    assert "2 epochs" in _messages(at, "markdown")
+    assert any("No runs yet" in i.value for i in at.info)
+    at.text_input(key="train_new_name").set_value("tiny").run()
+    at.button(key="train_start").click().run()
+    assert "Started tiny" in _messages(at, "success")
+    run = _only_run(runs)
+    assert run.name == "tiny" and (run / "job.json").exists()
+
+    _wait(at, lambda a: _progress(a)[0].startswith("Finished"), what="the job to finish")
+    text, value = _progress(at)
+    assert value == 100 and "on cpu" in text
+    assert "tiny finished" in _messages(at, "success")
+    assert at.session_state["run_dir"] == str(run)  # the result pages now show it
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Epoch"] == "2 / 2" and metrics["Device"] == "cpu"
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = {trace["name"] for trace in chart["data"]}
+    assert "Total loss" in names and "Reconstruction error" in names
+    assert "done" in at.dataframe[-1].value["State"].iloc[0]
+
+    at.text_input(key="train_refit_weights").set_value("0.05").run()
+    at.number_input(key="train_refit_epochs").set_value(1).run()
+    at.button(key="train_refit").click().run()
+    assert "Started a re-fit of tiny" in _messages(at, "success")
+    _wait(at, lambda a: len(read_index(run)) == 1 and not job_status(run)["alive"], what="the re-fit")
+    at.run()
+    levels = at.dataframe[0].value  # the sparsity path table under the run
+    assert list(levels["Sparsity weight"]) == [pytest.approx(0.05)]
+
+
+def test_stop_then_resume_from_the_checkpoint(cohort, runs):
+    at = _train_page(cohort, "train.epochs=5000", "train.batch_size=32", "train.checkpoint_every=1")
+    at.button(key="train_start").click().run()
+    run = _only_run(runs)
+    _wait(
+        at,
+        lambda a: _progress(a)[0].startswith("Training") and _progress(a)[1] >= 0,
+        what="training to start",
+    )
+    _wait(at, lambda a: (job_status(run).get("step") or 0) > 10, what="a few steps")
+    at.button(key="job_stop").click().run()
+    _wait(at, lambda a: job_status(run)["state"] == "stopped", timeout=60, what="the stop")
+    at.run()
+    assert _progress(at)[0].startswith("Stopped")
+    assert has_checkpoint(run)
+    assert at.button(key="train_resume").label == "Resume from the last checkpoint"
+    stopped_at = job_status(run)["step"]
+
+    at.button(key="train_resume").click().run()
+    assert "Resuming" in _messages(at, "success")
+    _wait(at, lambda a: (job_status(run).get("resumed_from_step") or -1) >= 0, what="the resumed job")
+    assert job_status(run)["resumed_from_step"] <= stopped_at
+    stop_job(run, grace=6)
+    _wait(at, lambda a: _progress(a)[0].startswith("Stopped"), timeout=60, what="the second stop")
+
+
+def test_refused_starts_say_why_and_start_nothing(cohort, runs):
+    at = _train_page(cohort, "train.epochs=2")
+    at.text_input(key="train_new_name").set_value("no/slashes").run()
+    at.button(key="train_start").click().run()
+    assert "cannot name a run" in _messages(at, "error")
+    at.text_input(key="train_new_name").set_value("").run()
+    at.text_input(key="train_new_path").set_value("0.1, lots").run()
+    at.button(key="train_start").click().run()
+    assert "lots" in _messages(at, "error") and "is not a number" in _messages(at, "error")
+    assert list_runs(runs) == []
+
+    at = _train_page(cohort, "train.epochs=2", "train.device=cuda:99")
+    at.button(key="train_start").click().run()
+    assert "train.device is 'cuda:99'" in _messages(at, "error")
+    assert list_runs(runs) == []
+
+
+def _fake_run(root: Path, name: str, status: dict, created: float, **files: str) -> Path:
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "status.json").write_text(json.dumps({"created": created, **status}))
+    for file, text in files.items():
+        (path / file.replace("_", ".")).write_text(text)
+    return path
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_failed_and_interrupted_runs_are_explained(cohort, runs):
+    now = time.time()
+    _fake_run(runs, "broken", {"state": "failed", "error": "the loss became NaN at step 3"}, now - 60)
+    owner = {"pid": _dead_pid(), "host": host(), "boot_id": boot_id()}
+    job = json.dumps({"cohort": str(cohort), "config": None})
+    _fake_run(runs, "vanished", {"state": "running", "epoch": 4, "epochs": 10, **owner}, now, job_json=job)
+    at = _train_page(cohort)
+    assert at.selectbox(key="train_run_pick").value.endswith("vanished")  # newest first
+    assert _progress(at)[0].startswith("Interrupted")
+    assert at.button(key="train_resume").label == "Start this run again"  # no checkpoint yet
+    at.selectbox(key="train_run_pick").set_value(str(runs.resolve() / "broken")).run()
+    assert "the loss became NaN at step 3" in _messages(at, "error")
+    states = list(at.dataframe[-1].value["State"])
+    assert any("interrupted" in s for s in states) and any("failed" in s for s in states)
+
+
+def test_rename_and_delete_a_run(cohort, runs):
+    old = _fake_run(runs, "first", {"state": "done"}, time.time(), graph_csv="source,target,weight\n")
+    at = _train_page(cohort)
+    at.text_input(key="train_rename_first").set_value("bad name!").run()
+    at.button(key="train_rename").click().run()
+    assert "cannot name a run" in _messages(at, "error") and old.exists()
+
+    at.text_input(key="train_rename_first").set_value("renamed").run()
+    at.button(key="train_rename").click().run()
+    assert not old.exists() and (runs / "renamed").is_dir()
+    assert at.selectbox(key="train_run_pick").value.endswith("renamed")
+
+    at.button(key="train_delete").click().run()
+    assert "Tick the box" in _messages(at, "error") and (runs / "renamed").is_dir()
+    at.checkbox(key="train_delete_ok_renamed").check().run()
+    at.button(key="train_delete").click().run()
+    assert not (runs / "renamed").exists()
+    assert "Deleted renamed" in _messages(at, "success")
+    assert any("No runs yet" in i.value for i in at.info)
