@@ -1,6 +1,273 @@
-"""Traversal page (being built)."""
+"""Traversal page: move one latent for a subject and see every modality decoded, alone or through the graph."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
+from crl.analysis.names import default_names
+from crl.analysis.traversal import largest_change, traversal_values
+from crl.errors import CrlError
+from crl.ui import graph_widgets as gw
+from crl.ui import model_cache, run_cache, state
+from crl.viz.traversal import intervention_figure, traversal_figure
+
+AVERAGE = "Average subject"
+MOVE = "Move this latent only"
+INTERVENE = "Intervene: effects follow the graph"
+# A modality counts as changed when some value moved by more than this fraction of its usual spread
+# (images: of 127.5 grey levels); below it the difference is arithmetic noise.
+CHANGE_TOLERANCE = 1e-4
+
 st.title("Traversal")
-st.info("This page is being built.")
+st.caption(
+    "What does a latent do to the data? Pick a latent and a subject, move the latent across a range, and see "
+    "every modality decoded from it. In intervention mode the change also flows along the learned graph to "
+    "the latents it causes, with the subject's own noise held fixed."
+)
+
+
+def _resolve_cohort(run: Path, latent_count: int) -> Path:
+    found = model_cache.trained_cohort(run)
+    if found is not None:
+        return found
+    current = state.cohort_dir()
+    st.caption(
+        f"The run does not record a cohort folder that still exists; subjects come from the current cohort "
+        f"**{gw.md(state.cohort_label(current))}**."
+    )
+    return current
+
+
+def _labels(run: Path, cohort: Path, latent_names: list[str]) -> dict[str, str]:
+    labels = default_names(latent_names)
+    try:
+        labels.update(run_cache.display_names(run, cohort))
+    except Exception:  # noqa: BLE001 - display names are a nicety (graph.csv or names.json may be damaged)
+        pass
+    return labels
+
+
+def _modality_status(kind_word: str, change: float, why_not: str) -> None:
+    if change > CHANGE_TOLERANCE:
+        st.markdown(f":orange-badge[:material/change_circle: changes] {kind_word}")
+    else:
+        st.markdown(f":gray-badge[:material/block: unchanged] {kind_word} {why_not}")
+
+
+def _grid(items: list[str]):
+    """Two figures per row on a wide window: modalities side by side, each still readable."""
+    for start in range(0, len(items), 2):
+        pair = items[start : start + 2]
+        yield from zip(st.columns(2, gap="medium"), pair, strict=False)
+
+
+@st.fragment
+def view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
+    """Every control and figure; a fragment, so moving a slider reruns only this part of the page."""
+    try:
+        _view(run, cohort, labels)
+    except CrlError as error:
+        gw.show_error(error, "Drawing the traversal")
+    except Exception as error:  # noqa: BLE001 - a fragment rerun is not covered by the page's own guard
+        gw.show_error(error, f"Drawing the traversal of {run.name}")
+
+
+def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
+    model, _, normaliser = model_cache.model(run)
+    data = model_cache.encoded(run, cohort)
+    names = list(model.latent_names)
+    kinds = {m: model.schema[m]["kind"] for m in model.names}
+    features = {m: list(model.schema[m]["features"]) for m in model.names}
+    modality_of = [m for m in model.names for _ in range(model.latent_sizes[m])]
+
+    top = st.columns([1.3, 1.3, 1.4], gap="medium")
+    latent = top[0].selectbox(
+        "Latent",
+        range(len(names)),
+        format_func=lambda i: f"{labels.get(names[i], names[i])} ({names[i]})",
+        key=f"traversal-latent:{run}",
+        help="The latent variable to move. Names can be edited on the Latent graph page.",
+    )
+    subjects = [AVERAGE, *data.subject_ids]
+    subject_choice = top[1].selectbox(
+        "Subject",
+        subjects,
+        key=f"traversal-subject:{run}:{cohort}",
+        help="Whose other latents and modality-specific part stay fixed. The average subject holds every "
+        "latent at its cohort mean. Type to search by subject ID.",
+    )
+    subject = None if subject_choice == AVERAGE else subject_choice
+    mode = top[2].radio(
+        "Mode",
+        [MOVE, INTERVENE],
+        key=f"traversal-mode:{run}",
+        horizontal=False,
+        help="Moving a latent alone shows what the decoders read from it. An intervention do(latent = value) "
+        "also moves every latent downstream of it in the learned graph, as the model says the world would.",
+    )
+
+    controls = st.columns([2.2, 1, 1, 1.2], gap="medium")
+    spread = controls[1].select_slider(
+        "Range (± cohort SD)",
+        options=[1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
+        value=2.0,
+        key=f"traversal-spread:{run}",
+        help="The latent moves over the cohort mean ± this many standard deviations of the latent.",
+    )
+    steps = controls[2].select_slider(
+        "Steps",
+        options=[3, 5, 7, 9, 11],
+        value=7,
+        key=f"traversal-steps:{run}",
+        help="Small multiples shown.",
+    )
+    threshold = None
+    if mode == INTERVENE:
+        recorded = run_cache.recorded_threshold(run)
+        threshold = controls[3].slider(
+            "Link strength threshold",
+            min_value=0.05,
+            max_value=1.0,
+            value=float(min(max(recorded, 0.05), 1.0)),
+            step=0.01,
+            key=f"traversal-threshold:{run}",
+            help=f"Links at least this strong carry the intervention. The run's own threshold is {recorded:g}.",
+        )
+    values = traversal_values(data.z, latent, spread, steps)
+    z_subject, _ = model_cache.subject_latents(data, subject)
+    own = float(z_subject[latent])
+    step = controls[0].select_slider(
+        "Current value",
+        options=list(range(len(values))),
+        value=int(np.argmin(np.abs(values - own))),
+        format_func=lambda k: f"{values[k]:+.2f}",
+        key=f"traversal-value:{run}:{latent}:{subject}:{spread}:{steps}",
+        help="The highlighted step. It starts at the step nearest the subject's own value.",
+    )
+    value = float(values[step])
+    latent_label = labels.get(names[latent], names[latent])
+    who = "the average subject" if subject is None else f"subject {subject}"
+    st.caption(
+        f"**{gw.md(latent_label)}** from {values[0]:+.2f} to {values[-1]:+.2f} (cohort mean ± {spread:g} SD) "
+        f"for {gw.md(who)}, whose own value is {own:+.2f}. Current value {value:+.2f}."
+    )
+
+    scale = {m: np.asarray(normaliser.scale[m]).ravel() for m in model.names if kinds[m] == "tabular"}
+    if mode == MOVE:
+        decoded = model_cache.traversal(run, cohort, subject, latent, values, None)
+        _small_multiples(
+            decoded, values, step, kinds, features, scale, normaliser, latent_label, modality_of[latent]
+        )
+        return
+
+    try:
+        result = model_cache.intervention(run, cohort, subject, latent, value, threshold)
+    except CrlError as error:
+        st.warning(gw.md(error), icon=":material/warning:")
+        return
+    _intervention(result, names, labels, latent, value, threshold, kinds, features, scale, normaliser, run)
+    st.subheader("Across the range")
+    st.caption(
+        f"Each step is do({gw.md(latent_label)} = value) with its effects propagated; the highlighted step is "
+        "the current value."
+    )
+    decoded = model_cache.traversal(run, cohort, subject, latent, values, threshold)
+    _small_multiples(decoded, values, step, kinds, features, scale, normaliser, latent_label, None, key="do")
+
+
+def _small_multiples(
+    decoded: dict[str, np.ndarray],
+    values: np.ndarray,
+    step: int,
+    kinds: dict[str, str],
+    features: dict[str, list[str]],
+    scale: dict[str, np.ndarray],
+    normaliser,
+    latent_label: str,
+    own_modality: str | None,
+    key: str = "move",
+) -> None:
+    change = largest_change(decoded, {m: x[:1] for m, x in decoded.items()}, normaliser)
+    figures = traversal_figure(
+        values, decoded, kinds, features, highlight=step, latent_name=latent_label, feature_scale=scale
+    )
+    for column, modality in _grid(list(decoded)):
+        with column:
+            why = (
+                "(its decoder reads only its own modality's latents; try intervention mode to follow the graph)"
+                if own_modality is not None
+                else "(no latent of this modality is downstream of the moved latent at this threshold)"
+            )
+            _modality_status(f"**{gw.md(modality)}**", change.get(modality, 0.0), why)
+            st.plotly_chart(figures[modality], theme=None, key=f"traversal-{key}:{modality}")
+
+
+def _intervention(
+    result, names, labels, latent, value, threshold, kinds, features, scale, normaliser, run
+) -> None:
+    before, after, changed = result
+    latent_label = labels.get(names[latent], names[latent])
+    downstream = [n for n in changed if n != names[latent]]
+    if downstream:
+        listed = ", ".join(labels.get(n, n) for n in downstream)
+        st.markdown(
+            f"**do({gw.md(latent_label)} = {value:+.2f})** at link threshold {threshold:g} also moves "
+            f"{len(downstream)} latent{'s' if len(downstream) > 1 else ''} downstream: {gw.md(listed)}."
+        )
+    else:
+        st.markdown(
+            f"**do({gw.md(latent_label)} = {value:+.2f})**: at link threshold {threshold:g} nothing is downstream "
+            "of it, so only its own modality changes. Lower the threshold to follow weaker links."
+        )
+    table = pd.DataFrame(
+        {
+            "Latent": [labels.get(n, n) for n in changed],
+            "Role": ["set by the intervention" if n == names[latent] else "downstream" for n in changed],
+            "Before": [float(b) for b, _ in changed.values()],
+            "After": [float(a) for _, a in changed.values()],
+        }
+    )
+    table["Change"] = table["After"] - table["Before"]
+    st.dataframe(table.round(3), hide_index=True, width="stretch")
+    change = largest_change(after, before, normaliser)
+    figures = intervention_figure(
+        before, after, kinds, features, label=f"do({latent_label} = {value:+.2f})", feature_scale=scale
+    )
+    for column, modality in _grid(list(after)):
+        with column:
+            _modality_status(
+                f"**{gw.md(modality)}**",
+                change.get(modality, 0.0),
+                "(none of its latents is the one set or downstream of it)",
+            )
+            if change.get(modality, 0.0) > CHANGE_TOLERANCE:
+                st.plotly_chart(figures[modality], theme=None, key=f"intervention:{modality}")
+
+
+run = gw.run_picker("traversal-run")
+if run is None:
+    gw.no_runs("traversal")
+    st.stop()
+
+if not model_cache.has_model(run):
+    st.warning(
+        f"**{gw.md(run.name)}** has no trained model yet (model.pt and model.json are written when training "
+        "finishes): it may still be training, or it stopped early. Check it on the Train page, or pick another "
+        "run above."
+    )
+    st.page_link("pages/train.py", label="Go to the Train page", icon=":material/model_training:")
+    st.stop()
+
+try:
+    loaded, _, _ = model_cache.model(run)
+    cohort = _resolve_cohort(run, loaded.n_latent)
+    model_cache.encoded(run, cohort)
+except Exception as error:  # noqa: BLE001 - a damaged checkpoint or a cohort that does not fit: say so
+    gw.show_error(error, f"Loading the trained model {run.name}")
+    st.stop()
+
+view(run, cohort, _labels(run, cohort, list(loaded.latent_names)))

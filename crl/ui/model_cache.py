@@ -1,0 +1,172 @@
+"""Cached trained models and their encoded cohorts: loaded once per checkpoint path + modification time, on CPU.
+
+The model is shared between reruns and sessions and only ever used under no_grad in evaluation mode. Torch
+runs on one thread in the app process, so decoding never starves the server (or a training job) of cores.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from crl.errors import CrlError, RunError
+
+MODEL_FILES = ("model.pt", "model.json")
+
+
+@dataclass(frozen=True)
+class EncodedCohort:
+    """A cohort seen through a trained model: posterior means per subject (read-only, shared)."""
+
+    subject_ids: tuple[str, ...]
+    z: np.ndarray  # (n_subjects, n_latent)
+    eta: np.ndarray  # (n_subjects, n_eta)
+    cohort: Path
+    cohort_name: str
+
+
+def checkpoint_stamp(run: Path) -> tuple[float, ...]:
+    """Modification times of model.pt and model.json (0 when missing), the cache key of a loaded model."""
+    out = []
+    for name in MODEL_FILES:
+        try:
+            out.append((Path(run) / name).stat().st_mtime)
+        except OSError:
+            out.append(0.0)
+    return tuple(out)
+
+
+def has_model(run: Path) -> bool:
+    return all((Path(run) / name).is_file() for name in MODEL_FILES)
+
+
+@st.cache_resource(show_spinner="Loading the trained model…", max_entries=4)
+def _load(path: str, stamp: tuple[float, ...]):
+    import torch
+
+    from crl.checkpoint import load_run
+
+    torch.set_num_threads(1)
+    return load_run(Path(path), device="cpu")
+
+
+def model(run: Path):
+    """(model, config, normaliser) of a finished run on CPU, in evaluation mode. Raises RunError when unusable."""
+    run = Path(run)
+    try:
+        return _load(str(run), checkpoint_stamp(run))
+    except CrlError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError) as error:
+        raise RunError(
+            f"the trained model in {run} could not be read ({type(error).__name__}: {error}); "
+            "retrain the run or pick another one"
+        ) from None
+
+
+def trained_cohort(run: Path) -> Path | None:
+    """The cohort folder the run was trained on (config.json or job.json), when it still exists."""
+    for name in ("config.json", "job.json"):
+        try:
+            data = json.loads((Path(run) / name).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        cohort = data.get("cohort") if isinstance(data, dict) else None
+        path = (cohort.get("root") or cohort.get("path")) if isinstance(cohort, dict) else cohort
+        if isinstance(path, str) and (Path(path) / "cohort.toml").is_file():
+            return Path(path)
+    return None
+
+
+@st.cache_resource(
+    show_spinner="Encoding every subject with the trained model (once per model)…", max_entries=4
+)
+def _encoded(path: str, stamp: tuple[float, ...], cohort: str, cohort_stamp: float) -> EncodedCohort:
+    from crl.analysis.traversal import cohort_posterior
+    from crl.ui import cache
+
+    net, _, normaliser = _load(path, stamp)
+    loaded = cache.cohort(Path(cohort))
+    z, eta = cohort_posterior(net, loaded, normaliser)
+    z.setflags(write=False)
+    eta.setflags(write=False)
+    return EncodedCohort(tuple(str(s) for s in loaded.subject_ids), z, eta, Path(cohort), loaded.name)
+
+
+def encoded(run: Path, cohort: Path) -> EncodedCohort:
+    """Posterior means of every subject of `cohort` under the run's model, cached per model and cohort files.
+
+    Raises RunError when the cohort does not fit the model and CohortError when it cannot be loaded.
+    """
+    from crl.ui import cache
+
+    run = Path(run)
+    model(run)  # a readable error for a damaged checkpoint before any cohort work
+    return _encoded(str(run), checkpoint_stamp(run), str(cohort), cache.folder_stamp(Path(cohort)))
+
+
+def subject_latents(data: EncodedCohort, subject: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """(z `(n_latent,)`, eta `(n_eta,)`) of one subject, or of the average subject when `subject` is None."""
+    from crl.analysis.traversal import mean_subject
+
+    if subject is None:
+        return mean_subject(data.z, data.eta)
+    try:
+        row = data.subject_ids.index(subject)
+    except ValueError:
+        raise CrlError(f"subject '{subject}' is not in cohort {data.cohort_name}; pick another one") from None
+    return data.z[row], data.eta[row]
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _traversal(
+    path: str,
+    stamp: tuple[float, ...],
+    cohort: str,
+    cohort_stamp: float,
+    subject: str | None,
+    latent: int,
+    values: tuple[float, ...],
+    threshold: float | None,
+) -> dict[str, np.ndarray]:
+    from crl.analysis.traversal import traverse
+
+    net, _, normaliser = _load(path, stamp)
+    z, eta = subject_latents(_encoded(path, stamp, cohort, cohort_stamp), subject)
+    decoded = traverse(net, normaliser, z, eta, latent, np.asarray(values), threshold=threshold)
+    for array in decoded.values():
+        array.setflags(write=False)
+    return decoded
+
+
+def traversal(
+    run: Path, cohort: Path, subject: str | None, latent: int, values: np.ndarray, threshold: float | None
+) -> dict[str, np.ndarray]:
+    """crl.analysis.traversal.traverse for a subject (None: the average one), cached: a slider move that only
+    changes the highlighted step costs no decoding. Shared between sessions: do not mutate."""
+    from crl.ui import cache
+
+    run = Path(run)
+    return _traversal(
+        str(run),
+        checkpoint_stamp(run),
+        str(cohort),
+        cache.folder_stamp(Path(cohort)),
+        subject,
+        int(latent),
+        tuple(float(v) for v in np.asarray(values).ravel()),
+        None if threshold is None else float(threshold),
+    )
+
+
+def intervention(run: Path, cohort: Path, subject: str | None, latent: int, value: float, threshold: float):
+    """crl.analysis.traversal.intervene for a subject (None: the average one) at a link threshold."""
+    from crl.analysis.traversal import intervene
+
+    net, _, normaliser = model(run)
+    z, eta = subject_latents(encoded(run, cohort), subject)
+    return intervene(net, normaliser, z, eta, latent, float(value), float(threshold))
