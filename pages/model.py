@@ -306,7 +306,7 @@ def _draw_training(config: Config) -> None:
         "Batch size",
         min_value=1,
         max_value=65_536,
-        step=32,
+        step=16,
         key=mc.key("train.batch_size"),
         help="Subjects per optimisation step.",
     )
@@ -445,10 +445,10 @@ def _draw_dry_run(config: Config, cohort) -> None:
     if isinstance(outcome, CrlError):
         show_error(outcome)
         return
-    device = outcome.device
     st.success(
-        f"One batch of {outcome.subjects} subjects ran without errors: {outcome.total_parameters:,} weights, "
-        f"one step took {1000 * outcome.step_seconds:.0f} ms on the CPU. Training would run on {device}.",
+        f"One batch of {outcome.subjects} subjects ran without errors: {outcome.total_parameters:,} weights; "
+        f"a training step on them took {1000 * outcome.step_seconds:.0f} ms on the CPU. Training would run on "
+        f"{escape_markdown(outcome.device)}.",
         icon=":material/check_circle:",
     )
     for warning in outcome.warnings:
@@ -481,7 +481,7 @@ except CrlError as error:
     st.stop()
 
 schema = cohort.schema()
-stored = mc.current(folder, schema)
+stored = mc.adopt(folder, schema)
 mc.seed_widgets(stored)
 # Widgets already hold this run's values, so the configuration (and the saved file) is read before drawing.
 dropped = mc.prune_edges(mc.widget_latents(stored))

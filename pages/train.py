@@ -149,4 +149,4 @@ sparsity, path_epochs = _run_settings(run, mc.current(folder, cohort.schema()) i
 rp.draw_actions(run, status, sparsity, path_epochs)
 
 st.subheader("All runs")
-rp.draw_table(infos)
+rp.draw_table(infos, refresh=jp.POLL_SECONDS * 2 if busy else None)

@@ -89,6 +89,20 @@ def test_widgets_show_the_cohort_defaults_and_edits_reach_the_session(case1):
     assert at.number_input(key=P + "modalities.m2.latents").value == 3
 
 
+def test_another_cohort_gets_its_own_defaults(case1, series):
+    at = _model_page(case1)
+    at.number_input(key=P + "train.lr").set_value(0.01).run()
+    at.number_input(key=P + "modalities.m1.latents").set_value(4).run()
+    at.session_state["cohort_dir"] = str(series)
+    at.run()
+    assert not at.exception
+    expected = default_config(load_cohort(series).schema())
+    assert _session_config(at).to_dict() == expected.to_dict()
+    assert at.number_input(key=P + "train.lr").value == pytest.approx(expected.train.lr)
+    for name, m in expected.modalities.items():
+        assert at.number_input(key=P + f"modalities.{name}.latents").value == m.latents
+
+
 def test_paper_weight_buttons_and_reset(case1):
     at = _model_page(case1)
     at.button(key="model_paper_image").click().run()

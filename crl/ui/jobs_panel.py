@@ -22,14 +22,6 @@ from crl.viz.curves import loss_curves, progress_text
 
 POLL_SECONDS = 1.5
 SEEN_ALIVE_KEY = "jobs_panel_seen_alive"
-STATE_NAMES = {
-    "queued": "waiting for a free slot",
-    "running": "running",
-    "done": "finished",
-    "failed": "failed",
-    "stopped": "stopped",
-    "interrupted": "interrupted (its process ended without finishing)",
-}
 
 
 def _number(status: Mapping[str, Any], key: str) -> float | None:
@@ -83,6 +75,11 @@ def status_line(status: Mapping[str, Any]) -> str:
     text = progress_text(status)
     if status.get("phase") and state in ("queued", "running"):
         text = f"Sparsity path: {text[:1].lower()}{text[1:]}"
+    epoch, epochs = _number(status, "epoch"), _number(status, "epochs")
+    if state == "done" and epoch is not None and epochs and epoch < epochs:
+        text += (
+            f" Stopped early at epoch {epoch:.0f} of {epochs:.0f}: the validation loss had stopped improving."
+        )
     if status.get("stopping") and state == "running":
         text = "Stopping after the current step (saving a checkpoint)… " + text
     return text

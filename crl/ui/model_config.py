@@ -123,6 +123,17 @@ def current(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
     return default_config(schema)
 
 
+def adopt(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
+    """current(), and when the session held no settings for these modalities, the cohort's defaults go into the
+    store and into every widget (so no value typed for another cohort lingers in a widget)."""
+    config = current(cohort_dir, schema)
+    stored = st.session_state.get(CONFIG_KEY)
+    if not (isinstance(stored, dict) and stored.get("config") == config.to_dict()):
+        store(config, cohort_dir)
+        load_into_widgets(config)
+    return config
+
+
 def is_edited(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> bool:
     """Whether the session holds settings other than the cohort's defaults."""
     return current(cohort_dir, schema).to_dict() != default_config(schema).to_dict()

@@ -14,7 +14,6 @@ from crl.jobs import job_threads, parse_weights, refit_job, resume_job
 from crl.runs import RunInfo, delete_run, has_checkpoint, list_runs, rename_run
 from crl.sparsity_path import read_index
 from crl.ui import state
-from crl.ui.jobs_panel import STATE_NAMES
 from crl.ui.markdown import escape_markdown
 
 PICK_KEY = "train_run_pick"
@@ -59,7 +58,20 @@ def runs_table(infos: list[RunInfo]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def draw_table(infos: list[RunInfo]) -> None:
+def draw_table(infos: list[RunInfo], refresh: float | None = None) -> None:
+    """The runs table; with `refresh` seconds it re-reads the runs folder on a timer (while a job is active)."""
+
+    @st.fragment(run_every=refresh)
+    def table() -> None:
+        current = runs() if refresh else infos
+        if refresh and not any(r.state in ("queued", "running") for r in current):
+            st.rerun(scope="app")  # the last job ended: redraw the page once, which stops this timer
+        _table(current)
+
+    table()
+
+
+def _table(infos: list[RunInfo]) -> None:
     st.dataframe(
         runs_table(infos),
         hide_index=True,
@@ -84,8 +96,9 @@ def pick(infos: list[RunInfo]) -> Path | None:
         "Show the run",
         options,
         key=PICK_KEY,
-        format_func=lambda p: f"{by_path[p].name} · {STATE_NAMES.get(by_path[p].state, by_path[p].state)}",
-        help="Runs in the runs folder, newest first.",
+        # The name only: a state in the label would go stale while the panel below updates on its own.
+        format_func=lambda p: by_path[p].name,
+        help="Runs in the runs folder, newest first; the table at the bottom lists their states.",
     )
     return Path(choice)
 
