@@ -203,3 +203,30 @@ def test_rename_and_delete_a_run(cohort, runs):
     assert not (runs / "renamed").exists()
     assert "Deleted renamed" in _messages(at, "success")
     assert any("No runs yet" in i.value for i in at.info)
+
+
+def test_status_helpers_read_what_jobs_write():
+    from crl.ui.jobs_panel import duration_text, memory_text, progress_fraction, status_line
+
+    running = {
+        "state": "running",
+        "step": 50,
+        "total_steps": 200,
+        "epoch": 1,
+        "epochs": 8,
+        "device": "cuda:0",
+    }
+    assert progress_fraction(running) == pytest.approx(0.25)
+    assert progress_fraction({"state": "running", "epoch": 2, "epochs": 8}) == pytest.approx(0.25)
+    assert progress_fraction({"state": "done", "epoch": 3, "epochs": 8}) == 1.0
+    assert progress_fraction({"state": "queued"}) == 0.0
+    assert memory_text({"gpu_memory_peak_mb": 1536.0, "gpu_memory_total_mb": 81920.0}) == "1.5 of 80 GB"
+    assert memory_text({"gpu_memory_mb": 512.0}) == "0.5 GB"
+    assert memory_text({}) == "—"
+    assert duration_text(75) == "1 min 15 s" and duration_text(None) == "—"
+    assert "on auto" not in status_line({"state": "queued", "device": "auto"})
+    assert status_line({"state": "interrupted"}).startswith("Interrupted")
+    early = status_line({"state": "done", "epoch": 190, "epochs": 300})
+    assert "Stopped early at epoch 190 of 300" in early
+    assert "Stopped early" not in status_line({"state": "done", "epoch": 300, "epochs": 300})
+    assert status_line({**running, "phase": "sparsity path"}).startswith("Sparsity path: training on cuda:0")
