@@ -31,8 +31,8 @@ def set_cohort_dir(path: Path) -> None:
 
 
 def available_runs() -> list[Path]:
-    """Finished or running run folders: the shipped demo run first, then the runs root, newest first."""
-    found = [p.parent for p in runs_root().glob("*/config.json")] if runs_root().exists() else []
+    """Trained models to browse (run folders with a graph): the shipped demo run first, then newest first."""
+    found = [p.parent for p in runs_root().glob("*/graph.csv")] if runs_root().exists() else []
     found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     shipped = demo.demo_run_dir()
     return ([shipped] if shipped else []) + found

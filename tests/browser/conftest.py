@@ -36,7 +36,13 @@ def _free_port() -> int:
 def app_url(tmp_path_factory):
     """Starts `streamlit run app.py` on a free loopback port with its own cache folder; stops it afterwards."""
     port = _free_port()
-    env = dict(os.environ, CRL_CACHE=str(tmp_path_factory.mktemp("crl-cache")), CRL_RUNS=str(tmp_path_factory.mktemp("runs")))
+    env = dict(
+        os.environ,
+        CRL_CACHE=str(tmp_path_factory.mktemp("crl-cache")),
+        CRL_RUNS=str(tmp_path_factory.mktemp("runs")),
+        # A private job queue: browser-test jobs never wait behind other jobs on this machine.
+        CRL_QUEUE_DIR=str(tmp_path_factory.mktemp("queue")),
+    )
     log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
