@@ -11,6 +11,7 @@ import pandas as pd
 from crl.data.truth import Truth, load_truth, split_latent_name
 from crl.errors import RunError
 from crl.metrics import cross_modal_mask, map_graph, mcc, mcc_per_block, r2_heldout, shd
+from crl.run_folder import recorded_cohort_path
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -97,10 +98,9 @@ def evaluate_run(run: Path, truth: Path | None = None, threshold: float | None =
     """Metrics of a run folder against ground truth (default: the cohort recorded in its config.json)."""
     config, latents, edges = read_run(run)
     if truth is None:
-        recorded = (config.get("cohort") or {}).get("path")
-        if not recorded:
+        truth = recorded_cohort_path(run, config)
+        if truth is None:
             raise RunError(f"{run}/config.json does not record its cohort; pass --truth COHORT_DIR")
-        truth = Path(recorded)
     if threshold is None:
         threshold = float((config.get("graph") or {}).get("threshold", DEFAULT_THRESHOLD))
     return score(latents, edges, load_truth(Path(truth)), threshold=threshold)

@@ -115,7 +115,8 @@ class RunFolder:
                 "latent_names": config.latent_names(),
                 "cohort": {
                     "name": cohort.name,
-                    "root": str(cohort.root) if cohort.root is not None else None,
+                    # Absolute, so the record does not depend on the directory training started in.
+                    "root": str(Path(cohort.root).resolve()) if cohort.root is not None else None,
                     "fingerprint": cohort.fingerprint(),
                     "n_subjects": len(cohort),
                     "schema": cohort.schema(),
@@ -212,6 +213,27 @@ class RunFolder:
             except json.JSONDecodeError:
                 continue
         return out
+
+
+def recorded_cohort_path(run: Path | str, config: dict[str, Any] | None = None) -> Path | None:
+    """The cohort folder a run's config.json records, or None when it records none.
+
+    Reads `cohort.root` (what `RunFolder.start` writes) or `cohort.path` (older and hand-written runs). A relative
+    path is taken relative to the run folder, so a run shipped beside its cohort (e.g. "../cohort") finds it
+    wherever the two are copied together. `config` is the parsed config.json when the caller already has it.
+    """
+    run = Path(run)
+    if config is None:
+        try:
+            config = json.loads((run / CONFIG_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+    cohort = config.get("cohort") if isinstance(config, dict) else None
+    recorded = (cohort.get("root") or cohort.get("path")) if isinstance(cohort, dict) else cohort
+    if not recorded or not isinstance(recorded, str):
+        return None
+    path = Path(recorded)
+    return path if path.is_absolute() else run / path
 
 
 def flatten_losses(prefix: str, terms: dict[str, float]) -> dict[str, float]:

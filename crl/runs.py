@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from crl.errors import RunError
+from crl.run_folder import recorded_cohort_path
 
 DEFAULT_ROOT = Path("runs")
 ACTIVE_STATES = ("queued", "running")
@@ -187,10 +188,8 @@ class RunInfo:
         return d
 
 
-def _cohort_name(config: dict[str, Any], job: dict[str, Any]) -> str:
-    cohort = config.get("cohort") if isinstance(config, dict) else None
-    path = cohort.get("path") if isinstance(cohort, dict) else cohort if isinstance(cohort, str) else None
-    path = path or job.get("cohort")
+def _cohort_name(run: Path, config: dict[str, Any], job: dict[str, Any]) -> str:
+    path = recorded_cohort_path(run, config if isinstance(config, dict) else {}) or job.get("cohort")
     return Path(str(path)).name if path else ""
 
 
@@ -268,7 +267,7 @@ def run_info(path: Path, now: float | None = None) -> RunInfo:
         name=path.name,
         path=path,
         state=state,
-        cohort=_cohort_name(config, job),
+        cohort=_cohort_name(path, config, job),
         created=created,
         device=str(status.get("device") or config.get("device") or ""),
         step=status.get("step", progress.get("step", last.get("step"))),

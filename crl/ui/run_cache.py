@@ -19,6 +19,7 @@ import streamlit as st
 from crl.analysis.graph import LatentGraph, load_graph
 from crl.analysis.identifiability import IdentifiabilityReport, check_identifiability
 from crl.errors import CrlError, RunError
+from crl.run_folder import recorded_cohort_path
 
 DEFAULT_THRESHOLD = 0.5
 _READ_ERRORS = (
@@ -81,9 +82,9 @@ def recorded_cohort(run: Path) -> Path | None:
         cohort = config(run).get("cohort")
     except CrlError:
         return None
-    path = cohort.get("path") if isinstance(cohort, dict) else None
-    if path and (Path(path) / "cohort.toml").exists():
-        return Path(path)
+    path = recorded_cohort_path(run, {"cohort": cohort})
+    if path is not None and (path / "cohort.toml").exists():
+        return path
     return None
 
 
