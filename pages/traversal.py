@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crl.analysis.names import default_names
+from crl.analysis.names import default_names, modality_title
 from crl.analysis.traversal import largest_change, traversal_values
 from crl.errors import CrlError
 from crl.ui import graph_widgets as gw
@@ -51,18 +51,56 @@ def _labels(run: Path, cohort: Path, latent_names: list[str]) -> dict[str, str]:
     return labels
 
 
-def _modality_status(kind_word: str, change: float, why_not: str) -> None:
-    if change > CHANGE_TOLERANCE:
-        st.markdown(f":orange-badge[:material/change_circle: changes] {kind_word}")
-    else:
-        st.markdown(f":gray-badge[:material/block: unchanged] {kind_word} {why_not}")
+def _title(modality: str) -> str:
+    return gw.md(modality_title(modality))
 
 
-def _grid(items: list[str]):
-    """Two figures per row on a wide window: modalities side by side, each still readable."""
-    for start in range(0, len(items), 2):
-        pair = items[start : start + 2]
-        yield from zip(st.columns(2, gap="medium"), pair, strict=False)
+def _slots(modalities: list[str], kinds: dict[str, str]):
+    """(container, modality): images get the full width (their steps are columns); curves and tables go two
+    to a row, so modalities sit side by side while each stays readable."""
+    pending: list[str] = []
+
+    def flush():
+        if len(pending) == 1:
+            yield st.container(), pending[0]
+        elif pending:
+            yield from zip(st.columns(2, gap="medium"), pending, strict=False)
+        pending.clear()
+
+    for modality in modalities:
+        if kinds[modality] == "image":
+            yield from flush()
+            yield st.container(), modality
+        else:
+            pending.append(modality)
+            if len(pending) == 2:
+                yield from flush()
+    yield from flush()
+
+
+def _size(change: float, kind: str) -> str:
+    """The largest change in words: grey levels for images, the usual spread (SD) for signals and tables."""
+    if kind == "image":
+        return f"by up to {change * 127.5:.3g} grey levels of 255"
+    return f"by up to {change:.3g} × the feature's usual spread"
+
+
+def _show(
+    figures: dict, change: dict[str, float], kinds: dict[str, str], key: str, why_unchanged: str
+) -> None:
+    """Modalities that changed, each with a badge and its figure; the unchanged ones folded into one line."""
+    moved = [m for m in figures if change.get(m, 0.0) > CHANGE_TOLERANCE]
+    still = [m for m in figures if m not in moved]
+    for slot, modality in _slots(moved, kinds):
+        with slot:
+            st.markdown(
+                f":orange-badge[:material/change_circle: changes] **{_title(modality)}** "
+                f":small[{_size(change[modality], kinds[modality])}]"
+            )
+            st.plotly_chart(figures[modality], theme=None, key=f"{key}:{modality}")
+    if still:
+        listed = ", ".join(f"**{_title(m)}**" for m in still)
+        st.markdown(f":gray-badge[:material/block: unchanged] {listed}: {why_unchanged}")
 
 
 @st.fragment
@@ -82,7 +120,6 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
     names = list(model.latent_names)
     kinds = {m: model.schema[m]["kind"] for m in model.names}
     features = {m: list(model.schema[m]["features"]) for m in model.names}
-    modality_of = [m for m in model.names for _ in range(model.latent_sizes[m])]
 
     top = st.columns([1.3, 1.3, 1.4], gap="medium")
     latent = top[0].selectbox(
@@ -112,7 +149,7 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
 
     controls = st.columns([2.2, 1, 1, 1.2], gap="medium")
     spread = controls[1].select_slider(
-        "Range (± cohort SD)",
+        "Range (± SD)",
         options=[1.0, 1.5, 2.0, 2.5, 3.0, 4.0],
         value=2.0,
         key=f"traversal-spread:{run}",
@@ -160,7 +197,16 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
     if mode == MOVE:
         decoded = model_cache.traversal(run, cohort, subject, latent, values, None)
         _small_multiples(
-            decoded, values, step, kinds, features, scale, normaliser, latent_label, modality_of[latent]
+            decoded,
+            values,
+            step,
+            kinds,
+            features,
+            scale,
+            normaliser,
+            latent_label,
+            "move",
+            "their decoders read only their own modality's latents (intervention mode follows the graph).",
         )
         return
 
@@ -176,7 +222,18 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
         "the current value."
     )
     decoded = model_cache.traversal(run, cohort, subject, latent, values, threshold)
-    _small_multiples(decoded, values, step, kinds, features, scale, normaliser, latent_label, None, key="do")
+    _small_multiples(
+        decoded,
+        values,
+        step,
+        kinds,
+        features,
+        scale,
+        normaliser,
+        latent_label,
+        "do",
+        "no latent of theirs is downstream of the one set, at this threshold.",
+    )
 
 
 def _small_multiples(
@@ -188,22 +245,14 @@ def _small_multiples(
     scale: dict[str, np.ndarray],
     normaliser,
     latent_label: str,
-    own_modality: str | None,
-    key: str = "move",
+    key: str,
+    why_unchanged: str,
 ) -> None:
     change = largest_change(decoded, {m: x[:1] for m, x in decoded.items()}, normaliser)
     figures = traversal_figure(
         values, decoded, kinds, features, highlight=step, latent_name=latent_label, feature_scale=scale
     )
-    for column, modality in _grid(list(decoded)):
-        with column:
-            why = (
-                "(its decoder reads only its own modality's latents; try intervention mode to follow the graph)"
-                if own_modality is not None
-                else "(no latent of this modality is downstream of the moved latent at this threshold)"
-            )
-            _modality_status(f"**{gw.md(modality)}**", change.get(modality, 0.0), why)
-            st.plotly_chart(figures[modality], theme=None, key=f"traversal-{key}:{modality}")
+    _show(figures, change, kinds, key, why_unchanged)
 
 
 def _intervention(
@@ -232,20 +281,30 @@ def _intervention(
         }
     )
     table["Change"] = table["After"] - table["Before"]
-    st.dataframe(table.round(3), hide_index=True, width="stretch")
+    number = st.column_config.NumberColumn
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Before": number(format="%.3f"),
+            "After": number(format="%.3f"),
+            # Effects through weak mechanisms can be tiny: significant digits, never a misleading 0.000.
+            "Change": number(format="%+.3g"),
+        },
+    )
     change = largest_change(after, before, normaliser)
+    if max(change.values(), default=0.0) <= CHANGE_TOLERANCE:
+        st.info(
+            "The current value is this subject's own value of the latent, so the intervention changes nothing: "
+            "move the Current value slider.",
+            icon=":material/info:",
+        )
+        return
     figures = intervention_figure(
         before, after, kinds, features, label=f"do({latent_label} = {value:+.2f})", feature_scale=scale
     )
-    for column, modality in _grid(list(after)):
-        with column:
-            _modality_status(
-                f"**{gw.md(modality)}**",
-                change.get(modality, 0.0),
-                "(none of its latents is the one set or downstream of it)",
-            )
-            if change.get(modality, 0.0) > CHANGE_TOLERANCE:
-                st.plotly_chart(figures[modality], theme=None, key=f"intervention:{modality}")
+    _show(figures, change, kinds, "intervention", "none of their latents is the one set or downstream of it.")
 
 
 run = gw.run_picker("traversal-run")
