@@ -582,21 +582,37 @@ def _signal(status: dict[str, Any], sig: int) -> None:
         pass
 
 
-def stop_job(run_dir: Path | str, grace: float = STOP_GRACE_SECONDS, wait: bool = True) -> str:
+def stop_job(
+    run_dir: Path | str, grace: float = STOP_GRACE_SECONDS, wait: bool = True, pid: int | None = None
+) -> str:
     """Ask a job to stop and return its state afterwards.
 
     Writes the stop file (the job checkpoints and stops at its next step), sends SIGTERM after half of `grace`
-    seconds, SIGKILL after `grace`. With wait=False this returns at once ("stopping") and a small detached
-    process carries out the same escalation. A job on another machine can only be asked through the file.
+    seconds, SIGKILL after `grace`. Signals go only to the process that owned the run when the stop was asked
+    (`pid`, default: the one recorded now), never to a job resumed in the meantime. With wait=False this
+    returns at once ("stopping") and a small detached process carries out the same escalation. A job on
+    another machine can only be asked through the file.
     """
     run_dir = Path(run_dir)
     status = read_json(run_dir / STATUS_FILE, {}) or {}
-    if effective_state(status) not in ACTIVE_STATES:
-        return _settle(run_dir)
-    (run_dir / STOP_FILE).write_text(str(time.time()))
+    if pid is None:
+        if effective_state(status) not in ACTIVE_STATES:
+            return _settle(run_dir)
+        pid = status.get("pid")
+    elif status.get("pid") != pid:
+        status = {
+            **status,
+            "pid": pid,
+            "session_leader": False,
+        }  # the run moved on; touch only the old process
+    if status.get("pid") == pid and effective_state(status) in ACTIVE_STATES:
+        (run_dir / STOP_FILE).write_text(str(time.time()))
     if not wait:
+        command = [sys.executable, "-m", "crl.jobs", "--stop", str(run_dir.resolve()), "--grace", str(grace)]
+        if isinstance(pid, int):
+            command += ["--pid", str(pid)]
         subprocess.Popen(
-            [sys.executable, "-m", "crl.jobs", "--stop", str(run_dir.resolve()), "--grace", str(grace)],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -605,16 +621,15 @@ def stop_job(run_dir: Path | str, grace: float = STOP_GRACE_SECONDS, wait: bool 
         return "stopping"
     from crl.runs import host
 
-    local = status.get("host") == host()
-    if not local:
+    if status.get("host", host()) != host():
         deadline = time.monotonic() + grace * 3
         while time.monotonic() < deadline and job_status(run_dir)["alive"]:
             time.sleep(0.2)
         return job_status(run_dir)["state"]
     if not _wait_gone(status, grace / 2):
-        _signal(read_json(run_dir / STATUS_FILE, {}) or status, signal.SIGTERM)
+        _signal(status, signal.SIGTERM)
         if not _wait_gone(status, grace / 2):
-            _signal(read_json(run_dir / STATUS_FILE, {}) or status, signal.SIGKILL)
+            _signal(status, signal.SIGKILL)
             _wait_gone(status, 5.0)
     return _settle(run_dir, note="stopped on request")
 
@@ -1195,6 +1210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dir")
     parser.add_argument("--stop", action="store_true", help="stop the job instead of running it")
     parser.add_argument("--grace", type=float, default=STOP_GRACE_SECONDS)
+    parser.add_argument("--pid", type=int, default=None, help="with --stop: signal only this process")
     parser.add_argument("--no-queue", action="store_true", help="start at once, without waiting for a slot")
     parser.add_argument(
         "--foreground", action="store_true", help="Ctrl-C stops gracefully (a terminal's job)"
@@ -1203,7 +1219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--gpus", type=int, default=0, help="queue for N slots, then run under torchrun")
     args = parser.parse_args(argv)
     if args.stop:
-        stop_job(Path(args.run_dir), grace=args.grace, wait=True)
+        stop_job(Path(args.run_dir), grace=args.grace, wait=True, pid=args.pid)
         return 0
     from crl.distributed import under_torchrun
 
