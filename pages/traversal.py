@@ -13,7 +13,6 @@ from crl.analysis.traversal import largest_change, traversal_values
 from crl.errors import CrlError
 from crl.ui import graph_widgets as gw
 from crl.ui import model_cache, run_cache, state
-from crl.viz.traversal import intervention_figure, traversal_figure
 
 AVERAGE = "Average subject"
 MOVE = "Move this latent only"
@@ -30,7 +29,7 @@ st.caption(
 )
 
 
-def _resolve_cohort(run: Path, latent_count: int) -> Path:
+def _resolve_cohort(run: Path) -> Path:
     found = model_cache.trained_cohort(run)
     if found is not None:
         return found
@@ -85,12 +84,14 @@ def _size(change: float, kind: str) -> str:
     return f"by up to {change:.3g} × the feature's usual spread"
 
 
-def _show(
-    figures: dict, change: dict[str, float], kinds: dict[str, str], key: str, why_unchanged: str
-) -> None:
-    """Modalities that changed, each with a badge and its figure; the unchanged ones folded into one line."""
-    moved = [m for m in figures if change.get(m, 0.0) > CHANGE_TOLERANCE]
-    still = [m for m in figures if m not in moved]
+def _show(change: dict[str, float], kinds: dict[str, str], figures_for, key: str, why_unchanged: str) -> None:
+    """Modalities that changed, each with a badge and its figure; the unchanged ones folded into one line.
+
+    figures_for(modalities) -> {modality: figure}: only the modalities shown are ever drawn.
+    """
+    moved = [m for m in change if change[m] > CHANGE_TOLERANCE]
+    still = [m for m in change if m not in moved]
+    figures = figures_for(moved) if moved else {}
     for slot, modality in _slots(moved, kinds):
         with slot:
             st.markdown(
@@ -119,7 +120,6 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
     data = model_cache.encoded(run, cohort)
     names = list(model.latent_names)
     kinds = {m: model.schema[m]["kind"] for m in model.names}
-    features = {m: list(model.schema[m]["features"]) for m in model.names}
 
     top = st.columns([1.3, 1.3, 1.4], gap="medium")
     latent = top[0].selectbox(
@@ -193,18 +193,14 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
         f"for {gw.md(who)}, whose own value is {own:+.2f}. Current value {value:+.2f}."
     )
 
-    scale = {m: np.asarray(normaliser.scale[m]).ravel() for m in model.names if kinds[m] == "tabular"}
     if mode == MOVE:
         decoded = model_cache.traversal(run, cohort, subject, latent, values, None)
-        _small_multiples(
-            decoded,
-            values,
-            step,
+        _show(
+            largest_change(decoded, {m: x[:1] for m, x in decoded.items()}, normaliser),
             kinds,
-            features,
-            scale,
-            normaliser,
-            latent_label,
+            lambda shown: model_cache.traversal_figures(
+                run, cohort, subject, latent, values, None, shown, step, latent_label
+            ),
             "move",
             "their decoders read only their own modality's latents (intervention mode follows the graph).",
         )
@@ -215,50 +211,46 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
     except CrlError as error:
         st.warning(gw.md(error), icon=":material/warning:")
         return
-    _intervention(result, names, labels, latent, value, threshold, kinds, features, scale, normaliser, run)
+    label = f"do({latent_label} = {value:+.2f})"
+    _changed_latents(result.changed, names, labels, latent, value, threshold)
+    change = largest_change(result.after, result.before, normaliser)
+    if max(change.values(), default=0.0) <= CHANGE_TOLERANCE:
+        st.info(
+            "The current value is this subject's own value of the latent, so the intervention changes nothing: "
+            "move the Current value slider.",
+            icon=":material/info:",
+        )
+    else:
+        _show(
+            change,
+            kinds,
+            lambda shown: model_cache.intervention_figures(
+                run, cohort, subject, latent, value, threshold, shown, label
+            ),
+            "intervention",
+            "none of their latents is the one set or downstream of it.",
+        )
     st.subheader("Across the range")
     st.caption(
-        f"Each step is do({gw.md(latent_label)} = value) with its effects propagated; the highlighted step is "
-        "the current value."
+        f"Each step is do({gw.md(latent_label)} = value) with its effects propagated through the graph; the "
+        "current value is the one shown above."
     )
     decoded = model_cache.traversal(run, cohort, subject, latent, values, threshold)
-    _small_multiples(
-        decoded,
-        values,
-        step,
+    # No highlighted step here: these figures stay the same while the slider moves, so they come from the cache.
+    _show(
+        largest_change(decoded, {m: x[:1] for m, x in decoded.items()}, normaliser),
         kinds,
-        features,
-        scale,
-        normaliser,
-        latent_label,
+        lambda shown: model_cache.traversal_figures(
+            run, cohort, subject, latent, values, threshold, shown, None, latent_label
+        ),
         "do",
         "no latent of theirs is downstream of the one set, at this threshold.",
     )
 
 
-def _small_multiples(
-    decoded: dict[str, np.ndarray],
-    values: np.ndarray,
-    step: int,
-    kinds: dict[str, str],
-    features: dict[str, list[str]],
-    scale: dict[str, np.ndarray],
-    normaliser,
-    latent_label: str,
-    key: str,
-    why_unchanged: str,
+def _changed_latents(
+    changed: dict, names: list[str], labels: dict[str, str], latent, value, threshold
 ) -> None:
-    change = largest_change(decoded, {m: x[:1] for m, x in decoded.items()}, normaliser)
-    figures = traversal_figure(
-        values, decoded, kinds, features, highlight=step, latent_name=latent_label, feature_scale=scale
-    )
-    _show(figures, change, kinds, key, why_unchanged)
-
-
-def _intervention(
-    result, names, labels, latent, value, threshold, kinds, features, scale, normaliser, run
-) -> None:
-    before, after, changed = result
     latent_label = labels.get(names[latent], names[latent])
     downstream = [n for n in changed if n != names[latent]]
     if downstream:
@@ -293,18 +285,6 @@ def _intervention(
             "Change": number(format="%+.3g"),
         },
     )
-    change = largest_change(after, before, normaliser)
-    if max(change.values(), default=0.0) <= CHANGE_TOLERANCE:
-        st.info(
-            "The current value is this subject's own value of the latent, so the intervention changes nothing: "
-            "move the Current value slider.",
-            icon=":material/info:",
-        )
-        return
-    figures = intervention_figure(
-        before, after, kinds, features, label=f"do({latent_label} = {value:+.2f})", feature_scale=scale
-    )
-    _show(figures, change, kinds, "intervention", "none of their latents is the one set or downstream of it.")
 
 
 run = gw.run_picker("traversal-run")
@@ -323,7 +303,7 @@ if not model_cache.has_model(run):
 
 try:
     loaded, _, _ = model_cache.model(run)
-    cohort = _resolve_cohort(run, loaded.n_latent)
+    cohort = _resolve_cohort(run)
     model_cache.encoded(run, cohort)
 except Exception as error:  # noqa: BLE001 - a damaged checkpoint or a cohort that does not fit: say so
     gw.show_error(error, f"Loading the trained model {run.name}")

@@ -141,6 +141,12 @@ def test_intervention_moves_descendants_and_leaves_the_rest_exactly(model, norma
     assert np.abs(after["labs"] - before["labs"]).max() > 1e-3
     assert np.abs(after["sleep"] - before["sleep"]).max() > 1e-3
     assert np.array_equal(after["eye"], before["eye"])  # no latent of the eye is downstream
+    # A known "before" (e.g. cached) gives the same result with only the counterfactual decoded.
+    known = {m: x[0] for m, x in tv.decode(model, normaliser, z[None], eta[None]).items()}
+    again = tv.intervene(model, normaliser, z, eta, "labs.z0", z[0] + 2.5, THRESHOLD, before=known)
+    for name in after:
+        np.testing.assert_allclose(again.after[name], after[name], atol=1e-4)
+        np.testing.assert_allclose(again.before[name], before[name], atol=1e-4)
     # The same intervention through traverse(threshold=...) gives the same decoded sleep signal.
     path = tv.traverse(model, normaliser, z, eta, "labs.z0", [z[0] + 2.5], threshold=THRESHOLD)
     np.testing.assert_allclose(path["sleep"][0], after["sleep"], atol=1e-4)

@@ -301,20 +301,28 @@ def intervene(
     latent: int | str,
     value: float,
     threshold: float,
+    before: Mapping[str, np.ndarray] | None = None,
 ) -> Intervention:
     """do(latent = value) for one subject (`(n_latent,)`, `(n_eta,)`) or a batch (`(batch, ...)`).
 
     Before and after are decoded in one call; non-descendants of the latent (at `threshold`) keep their
     exact values, so a modality none of whose latents is the latent or a descendant decodes identically.
+    before: the subject's decoded observation (`decode(model, normaliser, z, eta)`, shaped like the result)
+    when already known, e.g. cached while a slider moves; then only the counterfactual is decoded.
     """
     i = latent_index(model, latent)
     zs, single = _rows(z, model.n_latent, "z")
     etas, _ = _rows(eta, model.n_eta, "eta")
     after_z, below = counterfactual_latents(model, zs, i, value, threshold)
-    both = decode(model, normaliser, np.concatenate([zs, after_z]), np.concatenate([etas, etas]))
     n = len(zs)
-    before = {m: (x[0] if single else x[:n]) for m, x in both.items()}
-    after = {m: (x[n] if single else x[n:]) for m, x in both.items()}
+    if before is None:
+        both = decode(model, normaliser, np.concatenate([zs, after_z]), np.concatenate([etas, etas]))
+        before = {m: (x[0] if single else x[:n]) for m, x in both.items()}
+        after = {m: (x[n] if single else x[n:]) for m, x in both.items()}
+    else:
+        decoded = decode(model, normaliser, after_z, etas)
+        before = dict(before)
+        after = {m: (x[0] if single else x) for m, x in decoded.items()}
     names = list(model.latent_names)
     changed = {
         names[j]: (float(zs[0, j]), float(after_z[0, j])) if single else (zs[:, j], after_z[:, j])

@@ -163,10 +163,182 @@ def traversal(
     )
 
 
-def intervention(run: Path, cohort: Path, subject: str | None, latent: int, value: float, threshold: float):
-    """crl.analysis.traversal.intervene for a subject (None: the average one) at a link threshold."""
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _intervention(
+    path: str,
+    stamp: tuple[float, ...],
+    cohort: str,
+    cohort_stamp: float,
+    subject: str | None,
+    latent: int,
+    value: float,
+    threshold: float,
+):
     from crl.analysis.traversal import intervene
 
-    net, _, normaliser = model(run)
-    z, eta = subject_latents(encoded(run, cohort), subject)
-    return intervene(net, normaliser, z, eta, latent, float(value), float(threshold))
+    net, _, normaliser = _load(path, stamp)
+    z, eta = subject_latents(_encoded(path, stamp, cohort, cohort_stamp), subject)
+    before = _reconstruction(path, stamp, cohort, cohort_stamp, subject)
+    return intervene(net, normaliser, z, eta, latent, value, threshold, before=before)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _reconstruction(
+    path: str, stamp: tuple[float, ...], cohort: str, cohort_stamp: float, subject: str | None
+) -> dict[str, np.ndarray]:
+    """The subject decoded as it is: the "before" of every intervention on it, decoded once."""
+    from crl.analysis.traversal import decode
+
+    net, _, normaliser = _load(path, stamp)
+    z, eta = subject_latents(_encoded(path, stamp, cohort, cohort_stamp), subject)
+    decoded = {m: x[0] for m, x in decode(net, normaliser, z[None], eta[None]).items()}
+    for array in decoded.values():
+        array.setflags(write=False)
+    return decoded
+
+
+def intervention(run: Path, cohort: Path, subject: str | None, latent: int, value: float, threshold: float):
+    """crl.analysis.traversal.intervene for a subject (None: the average one) at a link threshold, cached (a
+    slider returning to a value costs nothing). Raises CrlError when the links at the threshold form a cycle."""
+    from crl.ui import cache
+
+    run = Path(run)
+    return _intervention(
+        str(run),
+        checkpoint_stamp(run),
+        str(cohort),
+        cache.folder_stamp(Path(cohort)),
+        subject,
+        int(latent),
+        float(value),
+        float(threshold),
+    )
+
+
+# ------------------------------------------------------------------------------------------ figures
+# Building plotly figures costs more than decoding (about 60-100 ms a modality on these cores), so figures are
+# cached by everything they show; st.plotly_chart copies a figure before serialising it, so sharing is safe.
+
+
+def _figure_inputs(net, normaliser) -> tuple[dict, dict, dict]:
+    kinds = {m: net.schema[m]["kind"] for m in net.names}
+    features = {m: list(net.schema[m]["features"]) for m in net.names}
+    # Tabular changes are ranked and shown relative to each feature's spread in the cohort.
+    scale = {m: np.asarray(normaliser.scale[m]).ravel() for m in net.names if kinds[m] == "tabular"}
+    return kinds, features, scale
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def _traversal_figures(
+    path: str,
+    stamp: tuple[float, ...],
+    cohort: str,
+    cohort_stamp: float,
+    subject: str | None,
+    latent: int,
+    values: tuple[float, ...],
+    threshold: float | None,
+    modalities: tuple[str, ...],
+    highlight: int | None,
+    latent_label: str,
+) -> dict:
+    from crl.viz.traversal import traversal_figure
+
+    net, _, normaliser = _load(path, stamp)
+    decoded = _traversal(path, stamp, cohort, cohort_stamp, subject, latent, values, threshold)
+    kinds, features, scale = _figure_inputs(net, normaliser)
+    return traversal_figure(
+        np.asarray(values),
+        {m: decoded[m] for m in modalities},
+        kinds,
+        features,
+        highlight=highlight,
+        latent_name=latent_label,
+        feature_scale=scale,
+    )
+
+
+def traversal_figures(
+    run: Path,
+    cohort: Path,
+    subject: str | None,
+    latent: int,
+    values: np.ndarray,
+    threshold: float | None,
+    modalities: list[str],
+    highlight: int | None,
+    latent_label: str,
+) -> dict:
+    """crl.viz.traversal.traversal_figure of the cached traversal for `modalities`, cached (do not mutate)."""
+    from crl.ui import cache
+
+    run = Path(run)
+    return _traversal_figures(
+        str(run),
+        checkpoint_stamp(run),
+        str(cohort),
+        cache.folder_stamp(Path(cohort)),
+        subject,
+        int(latent),
+        tuple(float(v) for v in np.asarray(values).ravel()),
+        None if threshold is None else float(threshold),
+        tuple(modalities),
+        highlight,
+        latent_label,
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def _intervention_figures(
+    path: str,
+    stamp: tuple[float, ...],
+    cohort: str,
+    cohort_stamp: float,
+    subject: str | None,
+    latent: int,
+    value: float,
+    threshold: float,
+    modalities: tuple[str, ...],
+    label: str,
+) -> dict:
+    from crl.viz.traversal import intervention_figure
+
+    net, _, normaliser = _load(path, stamp)
+    before, after, _ = _intervention(path, stamp, cohort, cohort_stamp, subject, latent, value, threshold)
+    kinds, features, scale = _figure_inputs(net, normaliser)
+    return intervention_figure(
+        {m: before[m] for m in modalities},
+        {m: after[m] for m in modalities},
+        kinds,
+        features,
+        label=label,
+        feature_scale=scale,
+    )
+
+
+def intervention_figures(
+    run: Path,
+    cohort: Path,
+    subject: str | None,
+    latent: int,
+    value: float,
+    threshold: float,
+    modalities: list[str],
+    label: str,
+) -> dict:
+    """crl.viz.traversal.intervention_figure of the cached intervention for `modalities`, cached."""
+    from crl.ui import cache
+
+    run = Path(run)
+    return _intervention_figures(
+        str(run),
+        checkpoint_stamp(run),
+        str(cohort),
+        cache.folder_stamp(Path(cohort)),
+        subject,
+        int(latent),
+        float(value),
+        float(threshold),
+        tuple(modalities),
+        label,
+    )
