@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +30,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,119}$")
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically: a reader (or a kill mid-write) sees the old file or the new one, never half of one."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Unique per process and thread: a job's heartbeat thread and its main thread may write at once.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=1, default=_json_default)
         handle.flush()

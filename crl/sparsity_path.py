@@ -38,11 +38,14 @@ def path_config(config: Any, weight: float, epochs: int) -> Any:
     if weight < 0:
         raise ConfigError(f"sparsity weights must be >= 0 (got {weight})")
     loss = dataclasses.replace(config.loss, sparsity=float(weight), graph_warmup=0.0, acyclicity_warmup=0.0)
+    # Exactly `epochs` epochs: no minimum step count (it exists for the graph schedule of a fresh fit).
+    exact = {"min_steps": 0} if "min_steps" in {f.name for f in dataclasses.fields(config.train)} else {}
     train = dataclasses.replace(
         config.train,
         epochs=int(epochs),
         min_epochs=min(config.train.min_epochs, int(epochs)),
         warmup_steps=min(config.train.warmup_steps, 20),
+        **exact,
     )
     return dataclasses.replace(config, loss=loss, train=train)
 

@@ -17,6 +17,15 @@ from crl.distributed import any_rank, current, is_main_process, prepare, shard_b
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def exact_epochs() -> list[str]:
+    """Overrides that make `train.epochs` exact: no minimum step count stretching a tiny cohort's training."""
+    import dataclasses
+
+    from crl.config import TrainConfig
+
+    return ["train.min_steps=0"] if "min_steps" in {f.name for f in dataclasses.fields(TrainConfig)} else []
+
+
 def test_shards_are_disjoint_and_cover_the_batch():
     batch = {"a": torch.arange(10).reshape(10, 1), "b": torch.arange(10) * 10}
     parts = [shard_batch(batch, r, 3) for r in range(3)]
@@ -128,6 +137,7 @@ def test_crl_train_gpus_2_on_cpu_trains_with_rank_0_writing_and_stops_and_resume
     monkeypatch.setenv("CRL_QUEUE_DIR", str(tmp_path / "queue"))
     cohort = write_preset("paper-case1", tmp_path / "cohort", n=300)
     overrides = [
+        *exact_epochs(),
         "train.epochs=40",
         "train.min_epochs=40",
         "train.batch_size=32",
@@ -180,6 +190,7 @@ def test_torchrun_of_crl_cli_train_directly_writes_one_run(tmp_path):
         *torchrun_command(2, ["crl.cli", "train", str(cohort), "--out", str(run), "--device", "cpu"]),
         "--set",
         "train.epochs=3",
+        *[arg for item in exact_epochs() for arg in ("--set", item)],
     ]
     result = subprocess.run(
         command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, start_new_session=True

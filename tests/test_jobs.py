@@ -256,7 +256,23 @@ def test_job_control_reports_progress_and_turns_a_stop_file_into_a_checkpoint(tm
 
 # ------------------------------------------------------------------------------------------ real training
 
-LONG = ["train.epochs=60", "train.min_epochs=60", "train.batch_size=32", "train.checkpoint_every=5"]
+
+def exact_epochs() -> list[str]:
+    """Overrides that make `train.epochs` exact: no minimum step count stretching a tiny cohort's training."""
+    import dataclasses
+
+    from crl.config import TrainConfig
+
+    return ["train.min_steps=0"] if "min_steps" in {f.name for f in dataclasses.fields(TrainConfig)} else []
+
+
+LONG = [
+    *exact_epochs(),
+    "train.epochs=60",
+    "train.min_epochs=60",
+    "train.batch_size=32",
+    "train.checkpoint_every=5",
+]
 
 
 @pytest.fixture(scope="module")
@@ -397,7 +413,9 @@ def test_simultaneous_starts_are_queued_and_run_one_at_a_time(cohort, job_env):
     from crl.jobs import start_job
 
     runs = [
-        start_job(cohort, None, job_env, name=f"q{k}", overrides=["train.epochs=3"], device="cpu")
+        start_job(
+            cohort, None, job_env, name=f"q{k}", overrides=[*exact_epochs(), "train.epochs=3"], device="cpu"
+        )
         for k in range(3)
     ]
     wait_for(
@@ -422,7 +440,7 @@ def test_sparsity_path_levels_and_a_warm_started_refit(cohort, job_env):
         cohort,
         None,
         job_env,
-        overrides=["train.epochs=4"],
+        overrides=[*exact_epochs(), "train.epochs=4"],
         device="cpu",
         sparsity_path=[0.1, 0.001],
         path_epochs=2,
