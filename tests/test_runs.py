@@ -184,3 +184,21 @@ def test_iso_creation_times_from_run_folder_are_understood(tmp_path):
     run.mkdir()
     write_json(run / "status.json", {"state": "done", "started": "2025-01-02T03:04:05+00:00"})
     assert list_runs(tmp_path)[0].created == pytest.approx(1735787045.0)
+
+
+def test_crl_runs_list_rename_delete_from_the_command_line(tmp_path, capsys):
+    from crl.cli import main
+
+    make_run(tmp_path, "first", created=1.0)
+    make_run(tmp_path, "busy", state="running", created=2.0, **owner_record())
+    assert main(["runs", "--root", str(tmp_path), "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["state"]) for r in listed] == [("busy", "running"), ("first", "done")]
+    assert main(["runs", "--root", str(tmp_path), "rename", "first", "second"]) == 0
+    assert (tmp_path / "second").is_dir() and not (tmp_path / "first").exists()
+    assert main(["runs", "--root", str(tmp_path), "delete", "busy", "--yes"]) == 1
+    assert "stop it first" in capsys.readouterr().err
+    assert main(["runs", "--root", str(tmp_path), "delete", "second", "--yes"]) == 0
+    assert not (tmp_path / "second").exists()
+    assert main(["runs", "--root", str(tmp_path), "list"]) == 0
+    assert "busy" in capsys.readouterr().out
