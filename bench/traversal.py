@@ -52,7 +52,19 @@ def find_or_train(tmp: Path) -> tuple[Path, Path, str]:
 
     cohort = write_preset("demo", tmp / "demo", n=200, seed=0)
     run = tmp / "runs" / "demo-tiny"
-    overrides = ["train.epochs=1", "train.batch_size=50", 'graph.required=[["sleep.z0", "fundus_left.z0"]]']
+    overrides = [
+        "train.epochs=1",
+        "train.batch_size=50",
+        'graph.required=[["sleep.z0", "fundus_left.z0"]]',
+        'graph.forbidden=[["fundus_left.z0", "sleep.z0"]]',
+        "graph.initial_strength=0.3",
+    ]
+    import dataclasses
+
+    from crl.config import TrainConfig
+
+    if "min_steps" in {f.name for f in dataclasses.fields(TrainConfig)}:
+        overrides.append("train.min_steps=0")  # decoding costs the same however long the model trained
     args = ["train", str(cohort), "--out", str(run), "--device", "cpu"]
     if crl_main(args + [a for o in overrides for a in ("--set", o)]) != 0:
         raise SystemExit("training the benchmark run failed")

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from crl.analysis.names import default_names, modality_title
-from crl.analysis.traversal import largest_change, traversal_values
+from crl.analysis.traversal import acyclic_threshold, largest_change, traversal_values
 from crl.errors import CrlError
 from crl.ui import graph_widgets as gw
 from crl.ui import model_cache, run_cache, state
@@ -209,7 +209,11 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
     try:
         result = model_cache.intervention(run, cohort, subject, latent, value, threshold)
     except CrlError as error:
-        st.warning(gw.md(error), icon=":material/warning:")
+        better = acyclic_threshold(model.strengths(), threshold)
+        hint = (
+            f" At a threshold of {better:.2f} or more the links form no cycle." if better is not None else ""
+        )
+        st.warning(gw.md(error) + hint, icon=":material/warning:")
         return
     label = f"do({latent_label} = {value:+.2f})"
     _changed_latents(result.changed, names, labels, latent, value, threshold)

@@ -21,7 +21,7 @@ SCHEMA = {
 }
 # labs.z0 -> sleep.z0 -> sleep.z1; labs.z1 and eye.z0 are not downstream of labs.z0.
 EDGES = (("labs.z0", "sleep.z0"), ("sleep.z0", "sleep.z1"))
-THRESHOLD = 0.6  # free edges start at strength 0.5, required ones are 1
+THRESHOLD = 0.6  # free edges start at strength 0.2 or below, required ones are 1
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def model():
             "sleep": ModalityConfig("timeseries", "mlp", 1, 16, 2, 1),
             "eye": ModalityConfig("image", "mlp", 1, 16, 1, 1),
         },
-        graph=GraphConfig(required=EDGES),
+        graph=GraphConfig(required=EDGES, initial_strength=0.2),
     )
     net = build_model(config, SCHEMA)
     with torch.no_grad():
@@ -105,6 +105,16 @@ def test_topological_order_puts_parents_first_and_refuses_cycles():
     a[0, 3] = 1
     with pytest.raises(CrlError, match="cycle among a, b, d"):
         tv.topological_order(a, ["a", "b", "c", "d"])
+
+
+def test_acyclic_threshold_drops_the_weakest_link_of_a_cycle():
+    s = np.zeros((3, 3))
+    s[0, 1], s[1, 2], s[2, 0] = 0.9, 0.8, 0.637  # a cycle whose weakest link is 2 -> 0
+    assert tv.acyclic_threshold(s, 0.5) == pytest.approx(0.64)
+    assert tv.acyclic_threshold(s, 0.7) == pytest.approx(0.7)  # already acyclic there
+    s[2, 0] = 1.0
+    s[0, 1] = s[1, 2] = 1.0
+    assert tv.acyclic_threshold(s, 0.5) is None
 
 
 def test_abduction_then_prediction_reproduces_z(model):

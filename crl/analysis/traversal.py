@@ -163,6 +163,28 @@ def topological_order(adjacency: np.ndarray, names: Sequence[str] | None = None)
     return order
 
 
+def acyclic_threshold(strengths: np.ndarray, threshold: float, step: float = 0.01) -> float | None:
+    """The lowest threshold at or above `threshold`, on a grid of `step`, whose kept links form no cycle.
+
+    What to suggest when an intervention cannot be propagated; None when no threshold up to 1 breaks every
+    cycle (links of strength 1, e.g. required ones, close one).
+    """
+    a = np.asarray(strengths, dtype=float)
+    off = a[~np.eye(len(a), dtype=bool)]
+    candidates = {float(threshold)} | {
+        float(np.ceil((s + 1e-9) / step) * step) for s in off if s >= threshold
+    }
+    for t in sorted(c for c in candidates if c <= 1.0):  # strengths are probabilities
+        keep = (a >= t).astype(int)
+        np.fill_diagonal(keep, 0)
+        try:
+            topological_order(keep)
+        except CrlError:
+            continue
+        return round(t, 10)
+    return None
+
+
 def descendants(adjacency: np.ndarray, latent: int) -> list[int]:
     """Indices reachable from `latent` along edges (not the latent itself), ascending."""
     a = np.asarray(adjacency) != 0

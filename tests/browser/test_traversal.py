@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from crl.cli import main as crl_main
 from crl.data.synthetic import write_preset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from test_app_traversal import tiny_training  # noqa: E402
 
 pytestmark = pytest.mark.browser
 RUN = "traversal-demo"
@@ -24,13 +28,14 @@ def trained_run(app_url, tmp_path_factory) -> Path:
     run = candidates[0] / RUN
     if not (run / "model.pt").exists():
         cohort = write_preset("demo", tmp_path_factory.mktemp("traversal-cohort") / "demo", n=100, seed=0)
-        overrides = [
+        settings = tiny_training(
             "train.epochs=2",
             "train.batch_size=32",
             'graph.required=[["sleep.z0", "fundus_left.z0"]]',
-        ]
-        args = ["train", str(cohort), "--out", str(run), "--device", "cpu"]
-        assert crl_main(args + [a for o in overrides for a in ("--set", o)]) == 0
+            'graph.forbidden=[["fundus_left.z0", "sleep.z0"]]',
+            "graph.initial_strength=0.3",
+        )
+        assert crl_main(["train", str(cohort), "--out", str(run), "--device", "cpu", *settings]) == 0
     return run
 
 
