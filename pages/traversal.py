@@ -211,7 +211,9 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
     except CrlError as error:
         better = acyclic_threshold(model.strengths(), threshold)
         hint = (
-            f" At a threshold of {better:.2f} or more the links form no cycle." if better is not None else ""
+            f" At a threshold of {better:.2f} or more the links form no cycle."
+            if better is not None and better > threshold
+            else ""
         )
         st.warning(gw.md(error) + hint, icon=":material/warning:")
         return
