@@ -81,7 +81,7 @@ def _size(change: float, kind: str) -> str:
     """The largest change in words: grey levels for images, the usual spread (SD) for signals and tables."""
     if kind == "image":
         return f"by up to {change * 127.5:.3g} grey levels of 255"
-    return f"by up to {change:.3g} × the feature's usual spread"
+    return f"by up to {change:.3g} standard deviations of the cohort (for the feature or channel that moves most)"
 
 
 def _show(change: dict[str, float], kinds: dict[str, str], figures_for, key: str, why_unchanged: str) -> None:
@@ -187,7 +187,7 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
     )
     value = float(values[step])
     latent_label = labels.get(names[latent], names[latent])
-    who = "the average subject" if subject is None else f"subject {subject}"
+    who = f"the average subject of {data.cohort_name}" if subject is None else f"subject {subject}"
     st.caption(
         f"**{gw.md(latent_label)}** from {values[0]:+.2f} to {values[-1]:+.2f} (cohort mean ± {spread:g} SD) "
         f"for {gw.md(who)}, whose own value is {own:+.2f}. Current value {value:+.2f}."
