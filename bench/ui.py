@@ -151,7 +151,11 @@ def main() -> None:
     verdict = "within" if worst <= BUDGET_MS else "OVER"
     lines += ["", f"Slowest redraw: {worst:.1f} ms, {verdict} the {BUDGET_MS:.0f} ms budget.", ""]
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text("\n".join(lines))
+    # Keep the section bench/traversal.py writes into the same file.
+    previous = OUT.read_text() if OUT.exists() else ""
+    marker = previous.find("<!-- bench/traversal.py: start -->")
+    kept = "\n" + previous[marker:] if marker >= 0 else ""
+    OUT.write_text("\n".join(lines) + kept)
     print("\n".join(lines))
 
 
