@@ -48,7 +48,8 @@ class GraphConfig:
     acyclicity: "learned" (trace-exponential penalty on the whole graph) or "tiers": `tiers` lists modality
     names from causes to effects, edges only go from an earlier-or-same tier, and the penalty acts within tiers.
     required / forbidden: edges as ("<modality>.z<k>", "<modality>.z<k>") pairs, source first.
-    initial_strength: every free edge's strength before training (a probability in (0, 1)).
+    initial_strength: every pair's probability of being linked before training (a probability in (0, 1));
+    a pair free in both directions starts at half of it each way.
     temperature: of the relaxed-Bernoulli edge gates sampled during training (lower = closer to 0/1).
     lr_multiplier: the edge parameters' learning rate relative to train.lr (the graph must settle while the
     encoders still move).
@@ -58,7 +59,7 @@ class GraphConfig:
     tiers: tuple[str, ...] = ()
     required: tuple[tuple[str, str], ...] = ()
     forbidden: tuple[tuple[str, str], ...] = ()
-    initial_strength: float = 0.5
+    initial_strength: float = 0.9
     temperature: float = 0.5
     lr_multiplier: float = 1.0
 
@@ -105,16 +106,22 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings; `device` is "auto" (CUDA when present), "cpu", "cuda" or "cuda:N"."""
+    """Optimisation settings; `device` is "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
 
-    epochs: int = 200
+    Training runs `epochs` epochs, or more when that is fewer than `min_steps` optimisation steps (small
+    cohorts), since the graph schedule (loss.graph_warmup, loss.acyclicity_warmup) needs steps, not passes.
+    Early stopping (`patience` epochs without a better validation loss, after at least `min_epochs`) never
+    stops before that schedule is complete."""
+
+    epochs: int = 100
+    min_steps: int = 3000
     batch_size: int = 256
     lr: float = 2e-3
     schedule: str = "cosine"
     warmup_steps: int = 200
     min_lr_ratio: float = 0.05
-    patience: int = 30
-    min_epochs: int = 60
+    patience: int = 20
+    min_epochs: int = 10
     grad_clip: float = 10.0
     weight_decay: float = 0.0
     seed: int = 0
@@ -291,6 +298,8 @@ def validate(config: Config) -> None:
         if value < 0 or not math.isfinite(value):
             raise ConfigError(f"loss.{f.name} must be a finite number >= 0 (got {value})")
     t = config.train
+    if t.min_steps < 0:
+        raise ConfigError(f"train.min_steps must be 0 or more (got {t.min_steps})")
     if t.epochs < 1 or t.batch_size < 1:
         raise ConfigError(f"train.epochs and train.batch_size must be >= 1 (got {t.epochs}, {t.batch_size})")
     if not t.lr > 0:

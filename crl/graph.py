@@ -8,9 +8,9 @@ relaxed-Bernoulli sample open with the edge's strength, and the prior's conditio
 `z_j * gate[j, i]`. Because a gate is random, the conditioner cannot undo a small strength by scaling its weights,
 so the sparsity penalty (on strengths) cannot be gamed either.
 
-As in ENCO (Lippe et al. 2022) a strength is existence x orientation: `A[i, j] = sigmoid(e_ij) * sigmoid(t_ij -
-t_ji)`, so the two directions of a pair compete through one orientation instead of fading together under the
-acyclicity penalty; the penalty still removes longer cycles.
+As in ENCO (Lippe et al. 2022) a strength is existence x orientation, with one existence and one orientation
+per pair: the two directions compete through the orientation instead of fading together under the acyclicity
+penalty, a sampled graph never holds a 2-cycle, and the penalty removes longer cycles.
 """
 
 from __future__ import annotations
@@ -24,14 +24,23 @@ from torch import nn
 
 
 def acyclicity_penalty(strengths: torch.Tensor) -> torch.Tensor:
-    """tr(exp(A)) - d for a non-negative `(d, d)` matrix: exactly zero on DAGs, positive on any cycle.
+    """tr((I + A / d)^d) - d for a non-negative `(d, d)` matrix: exactly zero on DAGs, positive on any cycle.
 
-    Each closed walk of length k adds the product of its strengths divided by k!, so a 2-cycle i <-> j costs
-    about A_ij * A_ji. (NOTEARS uses A * A; on strengths in [0, 1] the unsquared form keeps a useful gradient
-    at mid-range strengths, as in DCDI.)
+    The polynomial form of the NOTEARS trace-exponential (Yu et al. 2019, DAG-GNN): every closed walk of
+    length k <= d adds a positive multiple of the product of its strengths, so a 2-cycle i <-> j costs about
+    A_ij * A_ji / d. It needs only log2(d) small matrix products. (NOTEARS uses A * A; on strengths in [0, 1]
+    the unsquared form keeps a useful gradient at mid-range strengths, as in DCDI.)
     """
     d = strengths.shape[-1]
-    return torch.linalg.matrix_exp(strengths).diagonal(dim1=-2, dim2=-1).sum(-1) - d
+    m = torch.eye(d, dtype=strengths.dtype, device=strengths.device) + strengths / d
+    power, result, k = m, None, d
+    while k:
+        if k & 1:
+            result = power if result is None else result @ power
+        k >>= 1
+        if k:
+            power = power @ power
+    return result.diagonal(dim1=-2, dim2=-1).sum(-1) - d
 
 
 class LatentGraph(nn.Module):
@@ -52,6 +61,7 @@ class LatentGraph(nn.Module):
         initial_strength: float = 0.5,
         temperature: float = 0.5,
         enabled: bool = True,
+        straight_through: bool = True,
     ):
         super().__init__()
         self.latent_names = list(latent_names)
@@ -76,8 +86,10 @@ class LatentGraph(nn.Module):
         self.register_buffer("free_mask", free)
         self.register_buffer("required_mask", required_mask)
         self.register_buffer("cross_mask", cross)
-        # Pairs free in both directions share one orientation; elsewhere the orientation is fixed to 1.
+        # Pairs free in both directions share one existence and one orientation; elsewhere an edge has its own
+        # existence and no orientation.
         self.register_buffer("two_way", free * free.t())
+        self.straight_through = straight_through
         logit = math.log(initial_strength / (1.0 - initial_strength))
         self.existence = nn.Parameter(torch.full((n, n), logit))
         self.orientation = nn.Parameter(torch.zeros(n, n))
@@ -86,26 +98,54 @@ class LatentGraph(nn.Module):
     def n_latent(self) -> int:
         return len(self.latent_names)
 
-    def _log_probabilities(self) -> torch.Tensor:
-        """log of the free edges' strengths: log sigmoid(existence) + log P(orientation i -> j)."""
-        theta = self.orientation - self.orientation.t()  # antisymmetric: P(i -> j) + P(j -> i) = 1
-        log_orient = self.two_way * torch.nn.functional.logsigmoid(theta)
-        return torch.nn.functional.logsigmoid(self.existence) + log_orient
+    def _logits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(existence logits, orientation logits), each `(n, n)`: symmetric and antisymmetric on two-way pairs."""
+        two_way = self.two_way
+        existence = two_way * 0.5 * (self.existence + self.existence.t()) + (1.0 - two_way) * self.existence
+        orientation = two_way * (self.orientation - self.orientation.t())
+        return existence, orientation
 
     def probabilities(self) -> torch.Tensor:
-        """`(n_latent, n_latent)` edge strengths in [0, 1]; required edges 1, impossible edges 0."""
-        return self.free_mask * torch.exp(self._log_probabilities()) + self.required_mask
+        """`(n_latent, n_latent)` edge strengths in [0, 1]; required edges 1, impossible edges 0.
 
-    def sample_gates(self, batch: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """`(batch, n_latent, n_latent)` relaxed-Bernoulli gates (one graph per subject), differentiable in the
-        edge parameters; each gate is open with probability equal to the edge's strength."""
+        Two-way pair: `A[i, j] = sigmoid(e_ij) * sigmoid(t_ij)` with `e` symmetric and `t` antisymmetric, so
+        `A[i, j] + A[j, i] = sigmoid(e_ij)` is the probability that the pair is linked at all.
+        """
+        existence, orientation = self._logits()
+        orient = self.two_way * torch.sigmoid(orientation) + (1.0 - self.two_way)
+        return self.free_mask * torch.sigmoid(existence) * orient + self.required_mask
+
+    def sample_gates(
+        self, batch: int, generator: torch.Generator | None = None, mode: str | None = None
+    ) -> torch.Tensor:
+        """`(batch, n_latent, n_latent)` gates, one graph per subject, each edge open with its strength.
+
+        A two-way pair draws one existence and one direction, so a sample never holds both i -> j and j -> i.
+        mode "hard": exact 0/1 gates without gradient (training uses the prior's edge effects for the graph's
+        gradient); "straight_through": 0/1 forward, relaxed-Bernoulli gradient backward; "relaxed": relaxed
+        samples. Default: "straight_through" if the graph was built with straight_through=True, else "relaxed".
+        """
+        mode = mode or ("straight_through" if self.straight_through else "relaxed")
         n = self.n_latent
-        log_p = self._log_probabilities().clamp(max=-1e-6)
-        logit = log_p - torch.log(-torch.expm1(log_p))  # log p - log(1 - p), stable near p = 1
-        u = torch.rand((batch, n, n), generator=generator, device=logit.device)
-        u = u.clamp(1e-6, 1.0 - 1e-6)
-        logistic = torch.log(u) - torch.log1p(-u)
-        gates = torch.sigmoid((logit + logistic) / self.temperature)
+        device = self.existence.device
+        existence, orientation = self._logits()
+        upper = torch.triu(torch.ones(n, n, device=device), diagonal=1)
+        u = torch.rand((2, batch, n, n), generator=generator, device=device).clamp(1e-6, 1.0 - 1e-6)
+        noise = torch.log(u) - torch.log1p(-u)
+        # One existence draw per two-way pair (symmetric noise), one direction draw (antisymmetric noise).
+        sym = noise[0] * upper + (noise[0] * upper).transpose(1, 2)
+        exist_noise = self.two_way * sym + (1.0 - self.two_way) * noise[0]
+        orient_noise = (noise[1] * upper) - (noise[1] * upper).transpose(1, 2)
+        exist = torch.sigmoid((existence + exist_noise) / self.temperature)
+        direction = torch.sigmoid((orientation + orient_noise) / self.temperature)
+        if mode == "hard":
+            with torch.no_grad():
+                exist = (existence + exist_noise > 0).float()
+                direction = (orientation + orient_noise > 0).float()
+        elif mode == "straight_through":
+            exist = exist + ((existence + exist_noise > 0).float() - exist).detach()
+            direction = direction + ((orientation + orient_noise > 0).float() - direction).detach()
+        gates = exist * (self.two_way * direction + (1.0 - self.two_way))
         return self.free_mask * gates + self.required_mask
 
     def warmup_gates(self) -> torch.Tensor:
@@ -119,7 +159,7 @@ class LatentGraph(nn.Module):
 
     def sparsity(self) -> torch.Tensor:
         """L1 norm of the free cross-modal strengths (within-modality edges are not penalised, METHOD.md 2)."""
-        return (self.free_mask * self.cross_mask * torch.exp(self._log_probabilities())).sum()
+        return (self.cross_mask * (self.probabilities() - self.required_mask)).sum()
 
     def acyclicity(self) -> torch.Tensor:
         """The acyclicity penalty of the current strengths (zero once they form a DAG)."""

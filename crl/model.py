@@ -21,6 +21,10 @@ from crl.nn.posterior import PosteriorHead
 from crl.prior import LOG_SQRT_2PI, CausalFlowPrior, standard_normal_log_prob
 
 
+# Subjects per step used to measure each edge's effect on the likelihood (bounds the cost for large graphs).
+EDGE_EFFECT_BATCH = 256
+
+
 @dataclass
 class LossRecord:
     """Every term of the loss as a scalar tensor; `total` is what is minimised."""
@@ -153,13 +157,17 @@ class CRLModel(nn.Module):
         )
 
     def rotation(self, name: str) -> torch.Tensor:
-        """The modality's current `(k + e, k + e)` rotation matrix."""
+        """The modality's current `(k + e, k + e)` rotation matrix (exp of a skew-symmetric matrix)."""
         a = self.rotations[name]
         return torch.linalg.matrix_exp(a - a.t())
 
     # ----------------------------------------------------------------------------------------------------------
+    def rotations_now(self) -> dict[str, torch.Tensor]:
+        """Every modality's mixing matrix, computed once for a forward pass."""
+        return {name: self.rotation(name) for name in self.rotations}
+
     def posterior(
-        self, batch: dict[str, torch.Tensor]
+        self, batch: dict[str, torch.Tensor], rotations: dict[str, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(z_mean, z_logvar) `(batch, n_latent)` and (eta_mean, eta_logvar) `(batch, n_eta)`."""
         if self.method == "beta-vae":
@@ -175,7 +183,8 @@ class CRLModel(nn.Module):
         for name in self.names:
             mean, logvar = self.encoders[name](batch[name])
             if name in self.rotations:
-                mean = mean @ self.rotation(name).t()
+                rotation = rotations[name] if rotations is not None else self.rotation(name)
+                mean = mean @ rotation.t()
             k = self.latent_sizes[name]
             z_mean.append(mean[:, :k])
             z_logvar.append(logvar[:, :k])
@@ -194,7 +203,9 @@ class CRLModel(nn.Module):
             )
         )
 
-    def decode(self, z: torch.Tensor, eta: torch.Tensor) -> dict[str, torch.Tensor]:
+    def decode(
+        self, z: torch.Tensor, eta: torch.Tensor, rotations: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Normalised observations per modality from latents `(batch, n_latent)` and eta `(batch, n_eta)`."""
         if self.method == "beta-vae":
             flat = self.joint_decoder(torch.cat([z, eta], dim=1))
@@ -209,7 +220,8 @@ class CRLModel(nn.Module):
         for name, zp, ep in zip(self.names, z_parts, e_parts, strict=False):
             v = torch.cat([zp, ep], dim=1)
             if name in self.rotations:
-                v = v @ self.rotation(name)
+                # The mixing is orthogonal: its inverse transpose is itself.
+                v = v @ (rotations[name] if rotations is not None else self.rotation(name))
             out[name] = self.decoders[name](v)
         return out
 
@@ -228,7 +240,8 @@ class CRLModel(nn.Module):
         (all cross-modal edges open) into the sampled ones; training lowers it from 1 to 0.
         """
         weights = self.config.loss
-        z_mean, z_logvar, e_mean, e_logvar = self.posterior(batch)
+        rotations = self.rotations_now()
+        z_mean, z_logvar, e_mean, e_logvar = self.posterior(batch, rotations)
         n = z_mean.shape[0]
         z = z_mean + torch.exp(0.5 * z_logvar) * torch.randn(
             z_mean.shape, generator=generator, device=z_mean.device, dtype=z_mean.dtype
@@ -236,7 +249,7 @@ class CRLModel(nn.Module):
         eta = e_mean + torch.exp(0.5 * e_logvar) * torch.randn(
             e_mean.shape, generator=generator, device=e_mean.device, dtype=e_mean.dtype
         )
-        recon = self.decode(z, eta)
+        recon = self.decode(z, eta, rotations)
         reconstruction = {
             name: (recon[name].float() - batch[name].float()).pow(2).flatten(1).sum(1).mean()
             for name in self.names
@@ -257,7 +270,7 @@ class CRLModel(nn.Module):
                 likelihood = kl.mean()
                 likelihood_weight = weights.likelihood * weights.beta
             else:
-                sampled = self.graph.sample_gates(n, generator=generator)
+                sampled = self.graph.sample_gates(n, generator=generator, mode="hard")
                 gates = sampled
                 if warmup > 0:
                     gates = warmup * self.graph.warmup_gates() + (1.0 - warmup) * sampled
@@ -265,11 +278,19 @@ class CRLModel(nn.Module):
                 likelihood = (log_q - log_p).mean()
                 likelihood_weight = weights.likelihood
                 if warmup > 0:
-                    # The graph (and the flows under sampled graphs) learn on the current latents meanwhile,
-                    # without pulling the encoders, so the hand-over to sampled graphs finds them ready.
+                    # The flows also learn under sampled graphs, on the current latents and without pulling the
+                    # encoders, so the hand-over from the warm-up gates finds them ready.
                     graph_fit = -self.prior.log_prob(z32.detach(), sampled).mean()
                     extras["graph_fit"] = graph_fit
                     extra_total = extra_total + warmup * weights.likelihood * graph_fit
+                if self.graph.free_mask.any():
+                    # The graph's gradient: each edge's exact effect on the expected NLL (see
+                    # CausalFlowPrior.edge_effects); the term's value is zero, only its gradient counts.
+                    m = min(n, EDGE_EFFECT_BATCH)
+                    with torch.no_grad():
+                        effects = self.prior.edge_effects(z32[:m].detach(), sampled[:m])
+                    score = (self.graph.probabilities() * effects).sum()
+                    extra_total = extra_total + weights.likelihood * (score - score.detach())
             sparsity = self.graph.sparsity()
             acyclicity = self.graph.acyclicity()
         a_weight = weights.acyclicity if acyclicity_weight is None else acyclicity_weight

@@ -32,8 +32,10 @@ class CausalFlowPrior(nn.Module):
         super().__init__()
         self.n_latent = n_latent
         n, h = n_latent, hidden
-        # w_in[t, s, :] carries source latent s into target t's conditioner.
+        # w_in[t, s, :] carries source latent s into target t's conditioner; w_gate[t, s, :] tells it whether
+        # the edge s -> t is open, so an absent parent is not mistaken for a parent whose value is 0.
         self.w_in = nn.Parameter(torch.randn(n, n, h) / math.sqrt(max(n - 1, 1)))
+        self.w_gate = nn.Parameter(torch.randn(n, n, h) / math.sqrt(max(n - 1, 1)))
         self.b_in = nn.Parameter(torch.zeros(n, h))
         self.w_hidden = nn.Parameter(torch.randn(max(layers - 1, 0), n, h, h) / math.sqrt(h))
         self.b_hidden = nn.Parameter(torch.zeros(max(layers - 1, 0), n, h))
@@ -42,6 +44,14 @@ class CausalFlowPrior(nn.Module):
         self.w_out = nn.Parameter(0.01 * torch.randn(n, h, 2))
         self.b_out = nn.Parameter(torch.zeros(n, 2))
 
+    def _head(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """First-layer pre-activations `(..., target, hidden)` -> shift and log-scale `(..., target)`."""
+        h = F.silu(pre)
+        for k in range(self.w_hidden.shape[0]):
+            h = F.silu(torch.einsum("...th,thk->...tk", h, self.w_hidden[k]) + self.b_hidden[k])
+        out = torch.einsum("...th,thk->...tk", h, self.w_out) + self.b_out
+        return out[..., 0], LOG_SCALE_BOUND * torch.tanh(out[..., 1] / LOG_SCALE_BOUND)
+
     def conditioner(self, z: torch.Tensor, gates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Shift and log-scale `(batch, n_latent)` of every latent given its gated parents.
 
@@ -49,15 +59,11 @@ class CausalFlowPrior(nn.Module):
         """
         if gates.dim() == 2:
             parents = z[:, None, :] * gates.t()[None]  # (batch, target, source)
+            open_edges = torch.einsum("st,tsh->th", gates, self.w_gate)[None]
         else:
             parents = torch.einsum("bs,bst->bts", z, gates)
-        h = F.silu(torch.einsum("bts,tsh->bth", parents, self.w_in) + self.b_in)
-        for k in range(self.w_hidden.shape[0]):
-            h = F.silu(torch.einsum("bth,thk->btk", h, self.w_hidden[k]) + self.b_hidden[k])
-        out = torch.einsum("bth,thk->btk", h, self.w_out) + self.b_out
-        shift = out[..., 0]
-        log_scale = LOG_SCALE_BOUND * torch.tanh(out[..., 1] / LOG_SCALE_BOUND)
-        return shift, log_scale
+            open_edges = torch.einsum("bst,tsh->bth", gates, self.w_gate)
+        return self._head(torch.einsum("bts,tsh->bth", parents, self.w_in) + open_edges + self.b_in)
 
     def forward(self, z: torch.Tensor, gates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Noise estimates eps `(batch, n_latent)` and per-latent log|d eps_i / d z_i| `(batch, n_latent)`."""
@@ -69,6 +75,30 @@ class CausalFlowPrior(nn.Module):
         """log p(z) `(batch,)` by change of variables (exact when the gated graph is acyclic)."""
         eps, log_det = self(z, gates)
         return (standard_normal_log_prob(eps) + log_det).sum(-1)
+
+    def edge_effects(self, z: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """`(n_latent, n_latent)`: for each edge s -> t, the mean change in latent t's negative log-likelihood
+        when the edge is switched on rather than off, the rest of each subject's sampled graph kept.
+
+        The expected NLL under independent edges is linear in each edge's probability, so these differences
+        are its exact gradient with respect to the strengths (as in ENCO): the graph learns from what each
+        edge does to the likelihood, not from a local derivative at a 0/1 gate. z: `(batch, n)`; gates:
+        `(batch, n, n)` hard 0/1 samples.
+        """
+        gates_t = gates.transpose(1, 2)  # (batch, target, source)
+        # contribution[b, t, s, :] = what source s adds to target t's first layer when its edge is open.
+        contribution = z[:, None, :, None] * self.w_in[None] + self.w_gate[None]
+        pre = torch.einsum("bts,btsh->bth", gates_t, contribution) + self.b_in
+        pre_on = pre[:, :, None, :] + ((1.0 - gates_t)[..., None] * contribution)
+        pre_off = pre[:, :, None, :] - (gates_t[..., None] * contribution)
+        target = z[:, :, None]
+        nll = []
+        for variant in (pre_on, pre_off):
+            shift, log_scale = self._head(variant.transpose(1, 2))  # (batch, source, target)
+            shift, log_scale = shift.transpose(1, 2), log_scale.transpose(1, 2)  # (batch, target, source)
+            eps = (target - shift) * torch.exp(-log_scale)
+            nll.append(-(standard_normal_log_prob(eps) - log_scale))
+        return (nll[0] - nll[1]).mean(0).t()  # (source, target)
 
     def inverse(self, eps: torch.Tensor, gates: torch.Tensor, order: Sequence[int]) -> torch.Tensor:
         """Latents `(batch, n_latent)` from noises, solving one latent at a time in the causal `order`.

@@ -264,7 +264,10 @@ def fit(
 
     batch_size = min(t.batch_size, len(train_idx))
     steps_per_epoch = max(1, len(train_idx) // batch_size)  # drop the ragged tail: equal-sized steps
-    total_steps = t.epochs * steps_per_epoch
+    epochs = max(t.epochs, math.ceil(t.min_steps / steps_per_epoch))
+    total_steps = epochs * steps_per_epoch
+    # Early stopping waits until the graph schedule is complete.
+    min_epochs = max(t.min_epochs, math.ceil((config.loss.graph_warmup + config.loss.acyclicity_warmup) * epochs))
     optimizer = _adam(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total_steps))
     plateau = (
@@ -318,7 +321,8 @@ def fit(
         "on_start",
         {
             "device": str(device),
-            "epochs": t.epochs,
+            "epochs": epochs,
+            "total_steps": total_steps,
             "steps_per_epoch": steps_per_epoch,
             "n_train": len(train_idx),
             "n_validation": len(val_idx),
@@ -329,7 +333,7 @@ def fit(
     model.train()
     epoch = start_epoch - 1
     stop = False
-    for epoch in range(start_epoch, t.epochs):
+    for epoch in range(start_epoch, epochs):
         epoch_started = time.perf_counter()
         order = torch.randperm(len(train_index), generator=order_generator)
         sums: dict[str, torch.Tensor] = {}
@@ -424,7 +428,7 @@ def fit(
             result.stopped_by_callback = True
         if stop:
             break
-        if epoch + 1 >= t.min_epochs and bad_epochs >= t.patience:
+        if epoch + 1 >= min_epochs and bad_epochs >= t.patience:
             result.stopped_early = True
             break
 

@@ -104,3 +104,21 @@ def test_disabled_graph_has_no_edges():
     graph = LatentGraph(NAMES, MODALITY, enabled=False)
     assert np.all(graph.strengths() == 0)
     assert graph.sample_gates(3).abs().sum() == 0
+
+
+def test_a_sampled_graph_never_holds_both_directions_of_a_pair():
+    graph = LatentGraph(NAMES, MODALITY, initial_strength=0.95)
+    gates = graph.sample_gates(2000, generator=torch.Generator().manual_seed(0)).detach()
+    assert set(gates.unique().tolist()) <= {0.0, 1.0}  # straight-through: exact 0/1 in the forward pass
+    assert (gates * gates.transpose(1, 2)).sum() == 0
+    # Each pair is linked with probability sigmoid(existence), in one direction or the other.
+    linked = (gates + gates.transpose(1, 2))[:, 0, 2].mean().item()
+    assert abs(linked - 0.95) < 0.02
+
+
+def test_relaxed_gates_are_differentiable_without_straight_through():
+    graph = LatentGraph(NAMES, MODALITY, straight_through=False)
+    gates = graph.sample_gates(8, generator=torch.Generator().manual_seed(0))
+    assert ((gates > 0) & (gates < 1)).any()
+    gates.sum().backward()
+    assert graph.existence.grad.abs().sum() > 0

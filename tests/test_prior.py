@@ -70,3 +70,22 @@ def test_per_subject_gates_match_shared_gates():
     shared = prior.log_prob(z, DAG)
     per_subject = prior.log_prob(z, DAG.expand(5, 4, 4))
     assert torch.allclose(shared, per_subject)
+
+
+def test_edge_effects_match_switching_each_edge_by_hand():
+    prior = _prior()
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(7, 4, generator=g, dtype=torch.float64)
+    gates = (torch.rand(7, 4, 4, generator=g) < 0.5).double() * (1 - torch.eye(4, dtype=torch.float64))
+    effects = prior.edge_effects(z, gates)
+    for s in range(4):
+        for t in range(4):
+            if s == t:
+                continue
+            on, off = gates.clone(), gates.clone()
+            on[:, s, t], off[:, s, t] = 1.0, 0.0
+            eps_on, det_on = prior(z, on)
+            eps_off, det_off = prior(z, off)
+            nll_on = -(-0.5 * eps_on[:, t] ** 2 + det_on[:, t])
+            nll_off = -(-0.5 * eps_off[:, t] ** 2 + det_off[:, t])
+            assert torch.allclose(effects[s, t], (nll_on - nll_off).mean(), atol=1e-10)

@@ -45,6 +45,7 @@ def _config(cohort: Cohort, *extra: str):
         default_config(cohort.schema()),
         [
             "train.device=cpu",
+            "train.min_steps=0",
             "train.epochs=3",
             "train.min_epochs=1",
             "train.batch_size=32",
