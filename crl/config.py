@@ -114,7 +114,7 @@ class TrainConfig:
     stops before that schedule is complete."""
 
     epochs: int = 100
-    min_steps: int = 3000
+    min_steps: int = 0  # the UI promises "N epochs": stretching is opt-in (e.g. --set train.min_steps=3000)
     batch_size: int = 256
     lr: float = 2e-3
     schedule: str = "cosine"
