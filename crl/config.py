@@ -379,7 +379,7 @@ def merge_dict(config: Config, data: dict[str, Any]) -> Config:
 def default_encoder(kind: str, shape: tuple[int, ...] | list[int]) -> tuple[str, int, int]:
     """(family, depth, width) that suits a modality of this kind and observation shape."""
     if kind == "tabular":
-        return "mlp", 3, 128
+        return "mlp", 3, 64
     if kind == "timeseries":
         return "cnn1d", 0, 32
     if kind == "image":

@@ -20,7 +20,6 @@ from crl.nn import build_decoder, build_encoder, mlp, model_shape
 from crl.nn.posterior import PosteriorHead
 from crl.prior import LOG_SQRT_2PI, CausalFlowPrior, standard_normal_log_prob
 
-
 # Subjects per step used to measure each edge's effect on the likelihood (bounds the cost for large graphs).
 EDGE_EFFECT_BATCH = 256
 

@@ -267,7 +267,9 @@ def fit(
     epochs = max(t.epochs, math.ceil(t.min_steps / steps_per_epoch))
     total_steps = epochs * steps_per_epoch
     # Early stopping waits until the graph schedule is complete.
-    min_epochs = max(t.min_epochs, math.ceil((config.loss.graph_warmup + config.loss.acyclicity_warmup) * epochs))
+    min_epochs = max(
+        t.min_epochs, math.ceil((config.loss.graph_warmup + config.loss.acyclicity_warmup) * epochs)
+    )
     optimizer = _adam(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total_steps))
     plateau = (

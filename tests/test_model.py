@@ -81,7 +81,14 @@ def test_every_parameter_receives_a_gradient(method):
     allowed_silent = {
         "ours": set(),
         "beta-vae": {"graph.existence", "graph.orientation"},
-        "no-graph": {"graph.existence", "graph.orientation", "prior.w_in", "prior.w_gate", "prior.w_hidden", "prior.w_out"},
+        "no-graph": {
+            "graph.existence",
+            "graph.orientation",
+            "prior.w_in",
+            "prior.w_gate",
+            "prior.w_hidden",
+            "prior.w_out",
+        },
     }[method]
     assert set(silent) <= allowed_silent, silent
 

@@ -277,7 +277,13 @@ def test_a_short_seeded_fit_recovers_the_latents_of_a_small_synthetic_cohort():
     for method in ("ours", "no-graph"):
         config = apply_overrides(
             default_config(cohort.schema()),
-            ["train.device=cpu", "train.epochs=1", "train.min_steps=500", "train.batch_size=128", "train.lr=4e-3"]
+            [
+                "train.device=cpu",
+                "train.epochs=1",
+                "train.min_steps=500",
+                "train.batch_size=128",
+                "train.lr=4e-3",
+            ]
             + [f"method={method}"]
             + [f"modalities.{m}.width=32" for m in cohort.modalities],
         )
@@ -304,8 +310,15 @@ def test_fit_runs_on_images_and_time_series_kept_in_their_cohort_types():
     )
     config = apply_overrides(
         default_config(cohort.schema()),
-        ["train.device=cpu", "train.epochs=2", "train.min_steps=0", "train.min_epochs=1", "train.batch_size=16",
-         "modalities.eye.width=8", "modalities.sleep.width=8"],
+        [
+            "train.device=cpu",
+            "train.epochs=2",
+            "train.min_steps=0",
+            "train.min_epochs=1",
+            "train.batch_size=16",
+            "modalities.eye.width=8",
+            "modalities.sleep.width=8",
+        ],
     )
     model = build_model(config, cohort.schema())
     result = fit(model, cohort, config)
