@@ -679,16 +679,17 @@ def resume_job(run_dir: Path | str, background: bool = True, threads: int | None
 
 def _job_from_run(run_dir: Path) -> None:
     """Write job.json for a run started by plain `crl train` (its config.json records cohort and configuration)."""
+    from crl.run_folder import recorded_cohort_path
+
     config = read_json(run_dir / "config.json", {}) or {}
-    cohort = config.get("cohort")
-    cohort_path = (cohort.get("root") or cohort.get("path")) if isinstance(cohort, dict) else cohort
-    if not cohort_path:
+    cohort_path = recorded_cohort_path(run_dir, config if isinstance(config, dict) else {})
+    if cohort_path is None:
         raise RunError(f"{run_dir}/config.json does not record the cohort folder; this run cannot be resumed")
     model_config = config.get("config")
     write_json(
         run_dir / JOB_FILE,
         {
-            "cohort": str(cohort_path),
+            "cohort": str(cohort_path.resolve()),
             "config": model_config,
             "overrides": [],
             "device": (model_config or {}).get("train", {}).get("device", "auto"),

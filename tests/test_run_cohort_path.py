@@ -62,3 +62,17 @@ def test_older_path_key_and_missing_records(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     assert recorded_cohort_path(tmp_path) is None
     assert recorded_cohort_path(tmp_path / "absent") is None
+
+
+def test_dashboard_and_resume_find_a_relative_cohort(tmp_path, monkeypatch):
+    from crl.jobs import JOB_FILE, _job_from_run
+    from crl.ui.model_cache import trained_cohort
+
+    write_preset("paper-case1", tmp_path / "demo" / "cohort", n=60, seed=4)
+    _run_beside(tmp_path / "demo" / "cohort", tmp_path / "demo" / "run")
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "demo" / "run"
+    assert trained_cohort(run).resolve() == (tmp_path / "demo" / "cohort").resolve()
+    _job_from_run(run)  # what resuming a plain `crl train` run writes first
+    job = json.loads((run / JOB_FILE).read_text())
+    assert job["cohort"] == str((tmp_path / "demo" / "cohort").resolve())

@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from crl.errors import CrlError, RunError
+from crl.run_folder import recorded_cohort_path
 
 MODEL_FILES = ("model.pt", "model.json")
 
@@ -75,10 +76,9 @@ def trained_cohort(run: Path) -> Path | None:
             data = json.loads((Path(run) / name).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             continue
-        cohort = data.get("cohort") if isinstance(data, dict) else None
-        path = (cohort.get("root") or cohort.get("path")) if isinstance(cohort, dict) else cohort
-        if isinstance(path, str) and (Path(path) / "cohort.toml").is_file():
-            return Path(path)
+        path = recorded_cohort_path(run, data) if isinstance(data, dict) else None
+        if path is not None and (path / "cohort.toml").is_file():
+            return path
     return None
 
 
