@@ -138,6 +138,32 @@ def _latent_names(blocks: dict[str, list[int]]) -> list[str]:
     return [f"{m}.z{k}" for m, idx in blocks.items() for k in range(len(idx))]
 
 
+def _random_dag(
+    blocks: dict[str, list[int]], spec: PresetSpec, accept: Accept | None, graph_rng: np.random.Generator
+) -> np.ndarray:
+    """A random causal graph over `blocks` with the preset's densities, resampled until `accept` passes."""
+    return sample_dag(
+        blocks,
+        graph_rng,
+        cross_density=spec.effective_cross_density,
+        within_density=spec.within_density,
+        accept=accept,
+        max_attempts=spec.max_attempts,
+    )
+
+
+def _latents(
+    adjacency: np.ndarray,
+    spec: PresetSpec,
+    mechanism_rng: np.random.Generator,
+    sample_rng: np.random.Generator,
+) -> tuple[StructuralModel, np.ndarray]:
+    """The structural model on `adjacency` and `spec.n` draws of its latents `(n, n_latent)`."""
+    model = build_structural_model(adjacency, mechanism_rng, noise=spec.noise, signal=spec.signal)
+    z, _ = model.sample(spec.n, sample_rng)
+    return model, z
+
+
 def _tabular(
     name: str, v: np.ndarray, spec: PresetSpec, latents: int, obs_dim: int, mixing_rng: np.random.Generator
 ) -> SyntheticModality:
@@ -149,16 +175,7 @@ def _tabular(
 def _numerical(spec, accept, graph_rng, mechanism_rng, mixing_rng, sample_rng):
     names = [f"m{i + 1}" for i in range(spec.n_modalities)]
     blocks = make_blocks(names, [spec.latents] * spec.n_modalities)
-    adjacency = sample_dag(
-        blocks,
-        graph_rng,
-        cross_density=spec.effective_cross_density,
-        within_density=spec.within_density,
-        accept=accept,
-        max_attempts=spec.max_attempts,
-    )
-    model = build_structural_model(adjacency, mechanism_rng, noise=spec.noise, signal=spec.signal)
-    z, _ = model.sample(spec.n, sample_rng)
+    model, z = _latents(_random_dag(blocks, spec, accept, graph_rng), spec, mechanism_rng, sample_rng)
     eta = sample_rng.standard_normal((spec.n, spec.eta * spec.n_modalities))
     modalities = {}
     for b, (name, idx) in enumerate(blocks.items()):
@@ -173,8 +190,7 @@ def _images(spec, accept, graph_rng, mechanism_rng, mixing_rng, sample_rng):
     blocks = make_blocks(["image_a", "image_b"], [2, 2])
     adjacency = np.zeros((4, 4), dtype=bool)
     adjacency[0, 1] = adjacency[0, 2] = adjacency[2, 3] = True
-    model = build_structural_model(adjacency, mechanism_rng, noise=spec.noise, signal=spec.signal)
-    z, _ = model.sample(spec.n, sample_rng)
+    model, z = _latents(adjacency, spec, mechanism_rng, sample_rng)
     eta = sample_rng.standard_normal((spec.n, 4))
     a = image_render.render_transparency(z[:, 0], z[:, 1], eta[:, 0:2], sample_rng)
     b = image_render.render_brightness(z[:, 2], z[:, 3], eta[:, 2:4], sample_rng)
@@ -188,16 +204,7 @@ def _images(spec, accept, graph_rng, mechanism_rng, mixing_rng, sample_rng):
 
 def _timeseries(spec, accept, graph_rng, mechanism_rng, mixing_rng, sample_rng):
     blocks = make_blocks(["signals", "labs"], [3, spec.latents])
-    adjacency = sample_dag(
-        blocks,
-        graph_rng,
-        cross_density=spec.effective_cross_density,
-        within_density=spec.within_density,
-        accept=accept,
-        max_attempts=spec.max_attempts,
-    )
-    model = build_structural_model(adjacency, mechanism_rng, noise=spec.noise, signal=spec.signal)
-    z, _ = model.sample(spec.n, sample_rng)
+    model, z = _latents(_random_dag(blocks, spec, accept, graph_rng), spec, mechanism_rng, sample_rng)
     eta = sample_rng.standard_normal((spec.n, 1 + spec.eta))
     signals = series_render.render_signals(z[:, blocks["signals"]], eta[:, :1], sample_rng)
     v = np.concatenate([z[:, blocks["labs"]], eta[:, 1:]], axis=1)
