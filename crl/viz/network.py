@@ -308,13 +308,16 @@ def latent_network_html(
     for g, modality in enumerate(colours):
         members = [i for i in range(d) if modalities[i] == modality]
         below = len(colours) > 2 and float(xy[members, 1].mean()) > middle + 20.0
+        # Below a cluster the caption clears the labels of its lowest nodes, which may wrap onto two lines.
+        lowest = [i for i in members if xy[i, 1] >= xy[members, 1].max() - 1.0]
+        label_lines = max(_canvas_label(names[i]).count("\n") + 1 for i in lowest)
         nodes.append(
             {
                 "id": f"modality:{g}",
                 "label": f"<b>{_canvas_label(modality)}</b>",
                 "x": float(xy[members, 0].mean()),
                 # On the outer side of the cluster, where no edges run.
-                "y": float(xy[members, 1].max()) + 62.0 if below else float(xy[members, 1].min()) - 48.0,
+                "y": float(xy[members, 1].max()) + 44.0 + 18.0 * label_lines if below else float(xy[members, 1].min()) - 48.0,
                 "shape": "text",
                 "font": {"multi": "html", "size": 17, "color": darker(colours[modality], 0.8)},
                 "chosen": False,
