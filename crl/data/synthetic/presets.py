@@ -61,42 +61,30 @@ class PresetSpec:
         return dataclasses.asdict(self)
 
 
+# The paper's numerical cases (§6.1): (case, modalities, latents and columns per modality, cross-modal density);
+# the densities keep 3 of 4, 7 of 9 and 12 of 24 cross-modal pairs.
+_PAPER_CASES = ((1, 2, 2, 15, 0.75), (2, 2, 3, 20, 0.78), (3, 4, 2, 30, 0.5))
+
+
+def _paper_case(case: int, modalities: int, latents: int, obs_dim: int, cross_density: float) -> PresetSpec:
+    return PresetSpec(
+        f"paper-case{case}",
+        f"paper case {case}: {modalities} tabular modalities x ({latents} latents + 1 nuisance), "
+        f"{obs_dim} columns each",
+        "numerical",
+        10_000,
+        n_modalities=modalities,
+        latents=latents,
+        eta=1,
+        obs_dim=obs_dim,
+        cross_density=cross_density,
+    )
+
+
 PRESETS: dict[str, PresetSpec] = {
     spec.name: spec
     for spec in (
-        PresetSpec(
-            "paper-case1",
-            "paper case 1: 2 tabular modalities x (2 latents + 1 nuisance), 15 columns each",
-            "numerical",
-            10_000,
-            n_modalities=2,
-            latents=2,
-            eta=1,
-            obs_dim=15,
-            cross_density=0.75,  # 3 of 4 pairs
-        ),
-        PresetSpec(
-            "paper-case2",
-            "paper case 2: 2 tabular modalities x (3 latents + 1 nuisance), 20 columns each",
-            "numerical",
-            10_000,
-            n_modalities=2,
-            latents=3,
-            eta=1,
-            obs_dim=20,
-            cross_density=0.78,  # 7 of 9 pairs
-        ),
-        PresetSpec(
-            "paper-case3",
-            "paper case 3: 4 tabular modalities x (2 latents + 1 nuisance), 30 columns each",
-            "numerical",
-            10_000,
-            n_modalities=4,
-            latents=2,
-            eta=1,
-            obs_dim=30,
-            cross_density=0.5,  # 12 of 24 pairs
-        ),
+        *(_paper_case(*row) for row in _PAPER_CASES),
         PresetSpec(
             "paper-case2-sparse",
             "sparsity ablation: case 2 with a fraction (removed_fraction, default 0.5) of cross-modal edges removed",
@@ -180,7 +168,9 @@ def _check(spec: PresetSpec) -> None:
     if spec.removed_fraction is not None and not 0.0 <= spec.removed_fraction <= 1.0:
         raise ConfigError(f"removed_fraction must lie in [0, 1] (got {spec.removed_fraction})")
     if spec.identifiability not in IDENTIFIABILITY:
-        raise ConfigError(f"identifiability must be one of {', '.join(IDENTIFIABILITY)} (got {spec.identifiability!r})")
+        raise ConfigError(
+            f"identifiability must be one of {', '.join(IDENTIFIABILITY)} (got {spec.identifiability!r})"
+        )
     if spec.eta < 0 or spec.latents < 1:
         raise ConfigError("latents must be >= 1 and eta >= 0 per modality")
     if spec.generator == "demo" and (spec.latents != 3 or spec.eta != 6):
