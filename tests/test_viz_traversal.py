@@ -86,9 +86,9 @@ def test_timeseries_has_a_curve_per_step_and_channel_and_a_colour_bar():
     curves = [t for t in fig.data if t.mode == "lines"]
     assert len(curves) == 2 * 5
     assert sum(1 for t in fig.data if t.marker.showscale) == 1
-    # Channels ordered by how much they change; the highlighted step is drawn last in its panel, dark and wide.
+    # Channels ordered by how much they change; the highlighted step is drawn last in its panel, dark and dashed.
     assert [a.text for a in fig.layout.annotations] == ["Heart rate", "Snoring"]
-    assert curves[4].line.width > curves[0].line.width and np.allclose(curves[4].y, _decoded()["sleep"][4, 0])
+    assert curves[4].line.dash == "dash" != curves[0].line.dash and np.allclose(curves[4].y, _decoded()["sleep"][4, 0])
     assert "latent value 2.00" in curves[4].hovertemplate
 
 

@@ -218,9 +218,11 @@ def _timeseries_traversal(
                     x=t,
                     y=a[s, c],
                     mode="lines",
+                    # The selected value as a thin dashed line on top: it marks without hiding the others.
                     line={
                         "color": NEUTRAL_DARK if emphasised else step_colours[s],
-                        "width": 3 if emphasised else 1.6,
+                        "width": 1.4 if emphasised else 1.6,
+                        "dash": "dash" if emphasised else "solid",
                     },
                     hovertemplate=f"latent value {v[s]:.2f}<br>time %{{x}}: %{{y:.4g}}<extra></extra>",
                     showlegend=False,
@@ -256,7 +258,7 @@ def _timeseries_traversal(
     fig.update_xaxes(title_text="Time (samples)", title_font_size=12, row=len(chosen))
     title = f"{plain(modality)}: decoded signal as {latent} changes"
     if highlight is not None and 0 <= highlight < n_steps:
-        title += " (dark line: selected value)"
+        title += " (dashed: selected value)"
     if len(chosen) < n_channels:
         title += f"; the {len(chosen)} of {n_channels} channels that change most"
     return apply_style(fig, title=title, height=max(280, 190 * len(chosen) + 90), legend=False)
