@@ -45,6 +45,23 @@ def has_model(run: Path) -> bool:
     return all((Path(run) / name).is_file() for name in MODEL_FILES)
 
 
+def _key(run: Path, cohort: Path) -> tuple[str, tuple[float, ...], str, float]:
+    """(path, stamp, cohort, cohort_stamp): the cached functions' key, so edited files are never served stale."""
+    from crl.ui import cache
+
+    run = Path(run)
+    return str(run), checkpoint_stamp(run), str(cohort), cache.folder_stamp(Path(cohort))
+
+
+def _traversal_key(latent: int, values: np.ndarray, threshold: float | None) -> tuple:
+    values = tuple(float(v) for v in np.asarray(values).ravel())
+    return int(latent), values, None if threshold is None else float(threshold)
+
+
+def _intervention_key(latent: int, value: float, threshold: float) -> tuple[int, float, float]:
+    return int(latent), float(value), float(threshold)
+
+
 @st.cache_resource(show_spinner="Loading the trained model…", max_entries=4)
 def _load(path: str, stamp: tuple[float, ...]):
     import torch
@@ -102,11 +119,8 @@ def encoded(run: Path, cohort: Path) -> EncodedCohort:
 
     Raises RunError when the cohort does not fit the model and CohortError when it cannot be loaded.
     """
-    from crl.ui import cache
-
-    run = Path(run)
     model(run)  # a readable error for a damaged checkpoint before any cohort work
-    return _encoded(str(run), checkpoint_stamp(run), str(cohort), cache.folder_stamp(Path(cohort)))
+    return _encoded(*_key(run, cohort))
 
 
 def subject_latents(data: EncodedCohort, subject: str | None) -> tuple[np.ndarray, np.ndarray]:
@@ -122,6 +136,20 @@ def subject_latents(data: EncodedCohort, subject: str | None) -> tuple[np.ndarra
     return data.z[row], data.eta[row]
 
 
+def _subject(path: str, stamp: tuple[float, ...], cohort: str, cohort_stamp: float, subject: str | None):
+    """(model, normaliser, z, eta) of one subject (None: the average one) under the cached model."""
+    net, _, normaliser = _load(path, stamp)
+    z, eta = subject_latents(_encoded(path, stamp, cohort, cohort_stamp), subject)
+    return net, normaliser, z, eta
+
+
+def _read_only(decoded: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Cached arrays are shared between sessions: an accidental write fails instead of changing them for all."""
+    for array in decoded.values():
+        array.setflags(write=False)
+    return decoded
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _traversal(
     path: str,
@@ -135,12 +163,9 @@ def _traversal(
 ) -> dict[str, np.ndarray]:
     from crl.analysis.traversal import traverse
 
-    net, _, normaliser = _load(path, stamp)
-    z, eta = subject_latents(_encoded(path, stamp, cohort, cohort_stamp), subject)
+    net, normaliser, z, eta = _subject(path, stamp, cohort, cohort_stamp, subject)
     decoded = traverse(net, normaliser, z, eta, latent, np.asarray(values), threshold=threshold)
-    for array in decoded.values():
-        array.setflags(write=False)
-    return decoded
+    return _read_only(decoded)
 
 
 def traversal(
@@ -148,19 +173,7 @@ def traversal(
 ) -> dict[str, np.ndarray]:
     """crl.analysis.traversal.traverse for a subject (None: the average one), cached: a slider move that only
     changes the highlighted step costs no decoding. Shared between sessions: do not mutate."""
-    from crl.ui import cache
-
-    run = Path(run)
-    return _traversal(
-        str(run),
-        checkpoint_stamp(run),
-        str(cohort),
-        cache.folder_stamp(Path(cohort)),
-        subject,
-        int(latent),
-        tuple(float(v) for v in np.asarray(values).ravel()),
-        None if threshold is None else float(threshold),
-    )
+    return _traversal(*_key(run, cohort), subject, *_traversal_key(latent, values, threshold))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -176,8 +189,7 @@ def _intervention(
 ):
     from crl.analysis.traversal import intervene
 
-    net, _, normaliser = _load(path, stamp)
-    z, eta = subject_latents(_encoded(path, stamp, cohort, cohort_stamp), subject)
+    net, normaliser, z, eta = _subject(path, stamp, cohort, cohort_stamp, subject)
     before = _reconstruction(path, stamp, cohort, cohort_stamp, subject)
     return intervene(net, normaliser, z, eta, latent, value, threshold, before=before)
 
@@ -189,30 +201,15 @@ def _reconstruction(
     """The subject decoded as it is: the "before" of every intervention on it, decoded once."""
     from crl.analysis.traversal import decode
 
-    net, _, normaliser = _load(path, stamp)
-    z, eta = subject_latents(_encoded(path, stamp, cohort, cohort_stamp), subject)
+    net, normaliser, z, eta = _subject(path, stamp, cohort, cohort_stamp, subject)
     decoded = {m: x[0] for m, x in decode(net, normaliser, z[None], eta[None]).items()}
-    for array in decoded.values():
-        array.setflags(write=False)
-    return decoded
+    return _read_only(decoded)
 
 
 def intervention(run: Path, cohort: Path, subject: str | None, latent: int, value: float, threshold: float):
     """crl.analysis.traversal.intervene for a subject (None: the average one) at a link threshold, cached (a
     slider returning to a value costs nothing). Raises CrlError when the links at the threshold form a cycle."""
-    from crl.ui import cache
-
-    run = Path(run)
-    return _intervention(
-        str(run),
-        checkpoint_stamp(run),
-        str(cohort),
-        cache.folder_stamp(Path(cohort)),
-        subject,
-        int(latent),
-        float(value),
-        float(threshold),
-    )
+    return _intervention(*_key(run, cohort), subject, *_intervention_key(latent, value, threshold))
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -270,22 +267,8 @@ def traversal_figures(
     latent_label: str,
 ) -> dict:
     """crl.viz.traversal.traversal_figure of the cached traversal for `modalities`, cached (do not mutate)."""
-    from crl.ui import cache
-
-    run = Path(run)
-    return _traversal_figures(
-        str(run),
-        checkpoint_stamp(run),
-        str(cohort),
-        cache.folder_stamp(Path(cohort)),
-        subject,
-        int(latent),
-        tuple(float(v) for v in np.asarray(values).ravel()),
-        None if threshold is None else float(threshold),
-        tuple(modalities),
-        highlight,
-        latent_label,
-    )
+    key = _traversal_key(latent, values, threshold)
+    return _traversal_figures(*_key(run, cohort), subject, *key, tuple(modalities), highlight, latent_label)
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)
@@ -327,18 +310,5 @@ def intervention_figures(
     label: str,
 ) -> dict:
     """crl.viz.traversal.intervention_figure of the cached intervention for `modalities`, cached."""
-    from crl.ui import cache
-
-    run = Path(run)
-    return _intervention_figures(
-        str(run),
-        checkpoint_stamp(run),
-        str(cohort),
-        cache.folder_stamp(Path(cohort)),
-        subject,
-        int(latent),
-        float(value),
-        float(threshold),
-        tuple(modalities),
-        label,
-    )
+    key = _intervention_key(latent, value, threshold)
+    return _intervention_figures(*_key(run, cohort), subject, *key, tuple(modalities), label)
