@@ -1,29 +1,10 @@
 """Adjacency and correlation heatmaps: orientation, threshold, block separators, matching, escaping."""
 
 import numpy as np
+from viz_fixtures import PAYLOAD, figure_text
 
 from crl.viz.heatmap import adjacency_heatmap, correlation_heatmap
 from crl.viz.palette import modality_colours
-
-PAYLOAD = "<script>alert(1)</script>"
-
-
-def _text(fig) -> str:
-    """Every string in the figure as plotly.js receives it (to_json would hide a raw '<' as \\u003c)."""
-    out: list[str] = []
-
-    def walk(x):
-        if isinstance(x, str):
-            out.append(x)
-        elif isinstance(x, dict):
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.dtype == object):
-            for v in x:
-                walk(v)
-
-    walk(fig.to_dict())
-    return "\n".join(out)
 
 
 def _graph():
@@ -81,7 +62,7 @@ def test_adjacency_signed_weights_use_a_diverging_scale():
 def test_adjacency_escapes_names():
     names, w, modalities = _graph()
     fig = adjacency_heatmap([PAYLOAD, *names[1:]], w, [PAYLOAD, PAYLOAD, "labs", "fundus"])
-    text = _text(fig)
+    text = figure_text(fig)
     assert PAYLOAD not in text and "&lt;script&gt;" in text
 
 
@@ -107,4 +88,4 @@ def test_correlation_outlines_the_matching_in_any_format():
 
 def test_correlation_escapes_names():
     fig = correlation_heatmap([PAYLOAD], ["x"], np.array([[0.5]]), matching=[0])
-    assert PAYLOAD not in _text(fig) and "&lt;script&gt;" in _text(fig)
+    assert PAYLOAD not in figure_text(fig) and "&lt;script&gt;" in figure_text(fig)

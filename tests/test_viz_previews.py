@@ -2,30 +2,11 @@
 
 import numpy as np
 import pytest
+from viz_fixtures import PAYLOAD, figure_text
 
 from crl.viz.images import image_stack, to_rgb_uint8
 from crl.viz.palette import OKABE_ITO, modality_colour, modality_colours, text_colour_on
 from crl.viz.previews import image_grid, overlap_figure, timeseries_preview
-
-PAYLOAD = "<script>alert(1)</script>"
-
-
-def _text(fig) -> str:
-    """Every string in the figure as plotly.js receives it (to_json would hide a raw '<' as \\u003c)."""
-    out: list[str] = []
-
-    def walk(x):
-        if isinstance(x, str):
-            out.append(x)
-        elif isinstance(x, dict):
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.dtype == object):
-            for v in x:
-                walk(v)
-
-    walk(fig.to_dict())
-    return "\n".join(out)
 
 
 def test_timeseries_preview_lines_per_subject_and_channel():
@@ -43,7 +24,7 @@ def test_timeseries_preview_lines_per_subject_and_channel():
 
 def test_timeseries_preview_escapes_ids_and_channels():
     fig = timeseries_preview(np.zeros((1, 1, 5)), [PAYLOAD], [PAYLOAD])
-    assert PAYLOAD not in _text(fig) and "&lt;script&gt;" in _text(fig)
+    assert PAYLOAD not in figure_text(fig) and "&lt;script&gt;" in figure_text(fig)
 
 
 def test_image_grid_caps_images_and_labels_them():
@@ -52,7 +33,7 @@ def test_image_grid_caps_images_and_labels_them():
     assert len(fig.data) == 10 and all(t.type == "image" for t in fig.data)
     assert [a.text for a in fig.layout.annotations] == [f"S{k}" for k in range(10)]
     assert "10 of 30" in fig.layout.title.text
-    assert PAYLOAD not in _text(image_grid(images[:1], [PAYLOAD])) and "&lt;script&gt;" in _text(
+    assert PAYLOAD not in figure_text(image_grid(images[:1], [PAYLOAD])) and "&lt;script&gt;" in figure_text(
         image_grid(images[:1], [PAYLOAD])
     )
 
@@ -73,9 +54,9 @@ def test_overlap_bars_sorted_and_dots_mark_modalities():
     present = fig.data[3]
     assert len(present.x) == 3 + 1 + 2 + 2
     assert list(fig.layout.yaxis2.ticktext) == ["labs (125)", "sleep (100)", "eye (85)"]
-    assert PAYLOAD not in _text(overlap_figure({(PAYLOAD, "labs"): 3})) and "&lt;script&gt;" in _text(
+    assert PAYLOAD not in figure_text(
         overlap_figure({(PAYLOAD, "labs"): 3})
-    )
+    ) and "&lt;script&gt;" in figure_text(overlap_figure({(PAYLOAD, "labs"): 3}))
 
 
 def test_overlap_respects_a_given_modality_order():

@@ -6,30 +6,10 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
+from viz_fixtures import PAYLOAD, figure_text
 
 from crl.viz.palette import DECREASE_COLOUR, INCREASE_COLOUR
 from crl.viz.traversal import intervention_figure, traversal_figure
-
-PAYLOAD = "<script>alert(1)</script>"
-
-
-def _text(fig) -> str:
-    """Every string in the figure as plotly.js receives it (to_json would hide a raw '<' as \\u003c)."""
-    out: list[str] = []
-
-    def walk(x):
-        if isinstance(x, str):
-            out.append(x)
-        elif isinstance(x, dict):
-            for v in x.values():
-                walk(v)
-        elif isinstance(x, (list, tuple)) or (isinstance(x, np.ndarray) and x.dtype == object):
-            for v in x:
-                walk(v)
-
-    walk(fig.to_dict())
-    return "\n".join(out)
-
 
 VALUES = np.linspace(-2.0, 2.0, 5)
 KINDS = {"labs": "tabular", "sleep": "timeseries", "eye": "image"}
@@ -88,7 +68,9 @@ def test_timeseries_has_a_curve_per_step_and_channel_and_a_colour_bar():
     assert sum(1 for t in fig.data if t.marker.showscale) == 1
     # Channels ordered by how much they change; the highlighted step is drawn last in its panel, dark and dashed.
     assert [a.text for a in fig.layout.annotations] == ["Heart rate", "Snoring"]
-    assert curves[4].line.dash == "dash" != curves[0].line.dash and np.allclose(curves[4].y, _decoded()["sleep"][4, 0])
+    assert curves[4].line.dash == "dash" != curves[0].line.dash and np.allclose(
+        curves[4].y, _decoded()["sleep"][4, 0]
+    )
     assert "latent value 2.00" in curves[4].hovertemplate
 
 
@@ -131,8 +113,8 @@ def test_names_are_escaped():
         {PAYLOAD: [PAYLOAD] * 2},
         label=PAYLOAD,
     )
-    assert PAYLOAD not in _text(changed[PAYLOAD]) and "&lt;script&gt;" in _text(changed[PAYLOAD])
-    assert PAYLOAD not in _text(figs[PAYLOAD]) and "&lt;script&gt;" in _text(figs[PAYLOAD])
+    assert PAYLOAD not in figure_text(changed[PAYLOAD]) and "&lt;script&gt;" in figure_text(changed[PAYLOAD])
+    assert PAYLOAD not in figure_text(figs[PAYLOAD]) and "&lt;script&gt;" in figure_text(figs[PAYLOAD])
 
 
 def test_intervention_tabular_bars_sorted_by_change_and_coloured_by_sign():
