@@ -14,6 +14,7 @@ from crl.data.synthetic import write_preset
 from crl.evaluate import evaluate_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_fixtures import open_page  # noqa: E402
 from run_factory import fake_run  # noqa: E402
 
 
@@ -22,26 +23,8 @@ def cohort(tmp_path_factory):
     return write_preset("paper-case2", tmp_path_factory.mktemp("cohort") / "case2", n=300, seed=5)
 
 
-@pytest.fixture
-def runs(tmp_path, monkeypatch):
-    root = tmp_path / "runs"
-    root.mkdir()
-    monkeypatch.setenv("CRL_RUNS", str(root))
-    monkeypatch.setenv("CRL_CACHE", str(tmp_path / "cache"))
-    from crl.ui import demo
-
-    monkeypatch.setattr(demo, "demo_run_dir", lambda: None)
-    return root
-
-
 def _open(**session) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.run()
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.switch_page("pages/evaluate.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("pages/evaluate.py", **session)
 
 
 def _metric(at: AppTest, label: str) -> str:

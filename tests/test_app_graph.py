@@ -15,6 +15,7 @@ from crl.data.synthetic import write_preset
 from crl.data.truth import load_truth
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_fixtures import open_page  # noqa: E402
 from run_factory import fake_run  # noqa: E402
 
 PAYLOAD = "<script>alert(1)</script>"
@@ -26,26 +27,8 @@ def cohort(tmp_path_factory):
     return write_preset("demo", tmp_path_factory.mktemp("cohort") / "demo", n=200, seed=0)
 
 
-@pytest.fixture
-def runs(tmp_path, monkeypatch):
-    root = tmp_path / "runs"
-    root.mkdir()
-    monkeypatch.setenv("CRL_RUNS", str(root))
-    monkeypatch.setenv("CRL_CACHE", str(tmp_path / "cache"))
-    from crl.ui import demo
-
-    monkeypatch.setattr(demo, "demo_run_dir", lambda: None)  # only the runs each test makes
-    return root
-
-
 def _open(**session) -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=60)
-    at.run()
-    for key, value in session.items():
-        at.session_state[key] = value
-    at.switch_page("pages/graph.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("pages/graph.py", **session)
 
 
 def _dataset(page: str, which: str) -> list[dict]:

@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from app_fixtures import open_page
 from streamlit.testing.v1 import AppTest
 
 from crl.cli import main as crl_main
@@ -58,24 +59,8 @@ def trained(tmp_path_factory) -> tuple:
     return cohort, run
 
 
-@pytest.fixture
-def runs(tmp_path, monkeypatch):
-    root = tmp_path / "runs"
-    root.mkdir()
-    monkeypatch.setenv("CRL_RUNS", str(root))
-    monkeypatch.setenv("CRL_CACHE", str(tmp_path / "cache"))
-    from crl.ui import demo
-
-    monkeypatch.setattr(demo, "demo_run_dir", lambda: None)  # only the runs each test makes
-    return root
-
-
-def _open() -> AppTest:
-    at = AppTest.from_file("../app.py", default_timeout=90)
-    at.run()
-    at.switch_page("pages/traversal.py").run()
-    assert not at.exception, at.exception
-    return at
+def _open(**session) -> AppTest:
+    return open_page("pages/traversal.py", timeout=90, **session)
 
 
 def _badges(at: AppTest) -> str:
