@@ -22,7 +22,6 @@ import logging
 import os
 import platform
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._common import summary, timed  # noqa: E402
+
 OUT = ROOT / "bench" / "results" / "ui.md"
 BUDGET_MS = 300.0
 START = "<!-- bench/traversal.py: start -->"
@@ -115,17 +116,6 @@ def intervene_redraw(
     decoded = model_cache.traversal(run, cohort, None, latent, values, threshold)
     moved = _changed(largest_change(decoded, {m: x[:1] for m, x in decoded.items()}, normaliser))
     serialise(model_cache.traversal_figures(run, cohort, None, latent, values, threshold, moved, None, "z"))
-
-
-def timed(fn, *args) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return 1000 * (time.perf_counter() - start)
-
-
-def summary(values: list[float]) -> tuple[float, float, float]:
-    ordered = sorted(values)
-    return statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))], ordered[-1]
 
 
 def apptest_reruns(run: Path) -> list[float]:

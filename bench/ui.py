@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +25,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench._common import summary, timed  # noqa: E402
+
 OUT = ROOT / "bench" / "results" / "ui.md"
 BUDGET_MS = 150.0
 THRESHOLDS = np.round(np.linspace(0.05, 0.95, 19), 3)
@@ -70,17 +71,6 @@ def redraw(run: Path, threshold: float) -> str:
     return latent_network_html(
         names, graph.modality_of, graph.weights, threshold, block_only=block_only, height=600
     )
-
-
-def timed(fn, *args) -> float:
-    start = time.perf_counter()
-    fn(*args)
-    return 1000 * (time.perf_counter() - start)
-
-
-def summary(values: list[float]) -> tuple[float, float, float]:
-    ordered = sorted(values)
-    return statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))], ordered[-1]
 
 
 def apptest_rerun(run_root: Path) -> list[float]:
