@@ -57,6 +57,10 @@ def _scaled_change(change: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
     return change if s is None else change / np.where(np.abs(s) > 0, np.abs(s), 1.0)
 
 
+def _unknown_kind(modality: str, kind: str | None) -> ValueError:
+    return ValueError(f"modality {modality!r} has kind {kind!r}; expected tabular, timeseries or image")
+
+
 def traversal_figure(
     values: np.ndarray,
     decoded: Mapping[str, np.ndarray],
@@ -116,9 +120,7 @@ def traversal_figure(
         elif kind == "image":
             out[modality] = _image_traversal(v, a, modality, colour, highlight, latent)
         else:
-            raise ValueError(
-                f"modality {modality!r} has kind {kind!r}; expected tabular, timeseries or image"
-            )
+            raise _unknown_kind(modality, kind)
     return out
 
 
@@ -370,9 +372,7 @@ def intervention_figure(
         elif kind == "image":
             out[modality] = _image_change(b, a, modality, what)
         else:
-            raise ValueError(
-                f"modality {modality!r} has kind {kind!r}; expected tabular, timeseries or image"
-            )
+            raise _unknown_kind(modality, kind)
     return out
 
 
