@@ -5,7 +5,8 @@ in-memory synthetic cohort with the default configuration, so the numbers are wh
 Run alone: two torch processes on two cores slow each other down many times (ENVIRONMENT.md).
 
     python bench/accuracy.py                       # the full table: cases 1-3, 5 seeds, three methods
-    python bench/accuracy.py --presets paper-case1 --seeds 2 --n 10000 --epochs 60
+    python bench/accuracy.py --presets images --methods ours,beta-vae --seeds 2
+    python bench/accuracy.py --presets paper-case2 --methods ours --sparsity 0,0.001,0.01,0.1 --name sparsity
 """
 
 from __future__ import annotations
@@ -33,20 +34,29 @@ METHODS = ("ours", "beta-vae", "no-graph")
 TARGETS = {"mcc": 0.9, "shd_cross_modal_case1": 1.0}
 
 
-def run_one(preset: str, seed: int, method: str, n: int, overrides: list[str]) -> dict:
+def run_one(preset: str, seed: int, method: str, n: int | None, overrides: list[str]) -> dict:
     synthetic = generate(preset, n=n, seed=seed)
     cohort = synthetic.to_cohort()
     truth = synthetic.truth
-    config = apply_overrides(default_config(cohort.schema()), [f"method={method}", f"train.seed={seed}", *overrides])
+    config = apply_overrides(
+        default_config(cohort.schema()), [f"method={method}", f"train.seed={seed}", *overrides]
+    )
     model = build_model(config, cohort.schema())
     started = time.perf_counter()
     result = fit(model, cohort, config)
     seconds = time.perf_counter() - started
-    latents = latent_table(model, cohort, encode_cohort(model, cohort, result.normaliser)).set_index("subject_id")
+    latents = latent_table(model, cohort, encode_cohort(model, cohort, result.normaliser)).set_index(
+        "subject_id"
+    )
     names = model.latent_names
     weights = model.strengths()
     edges = pd.DataFrame(
-        [(names[i], names[j], float(weights[i, j])) for i in range(len(names)) for j in range(len(names)) if i != j],
+        [
+            (names[i], names[j], float(weights[i, j]))
+            for i in range(len(names))
+            for j in range(len(names))
+            if i != j
+        ],
         columns=["source", "target", "weight"],
     )
     metrics = score(latents, edges if method != "beta-vae" else None, truth, seed=seed)
@@ -54,7 +64,8 @@ def run_one(preset: str, seed: int, method: str, n: int, overrides: list[str]) -
     blocks = {m: [truth.latent_names.index(x) for x in xs] for m, xs in truth.blocks().items()}
     block_only = set(check_identifiability(truth.adjacency(), blocks, truth.latent_names).block_only)
     per_latent = {
-        t: abs(np.corrcoef(truth.latents.loc[latents.index, t], latents[e])[0, 1]) for t, e in metrics["matching"].items()
+        t: abs(np.corrcoef(truth.latents.loc[latents.index, t], latents[e])[0, 1])
+        for t, e in metrics["matching"].items()
     }
     ident = [v for t, v in per_latent.items() if t not in block_only]
     rest = [v for t, v in per_latent.items() if t in block_only]
@@ -62,7 +73,7 @@ def run_one(preset: str, seed: int, method: str, n: int, overrides: list[str]) -
         "preset": preset,
         "seed": seed,
         "method": method,
-        "n": n,
+        "n": len(cohort),
         "mcc": metrics["mcc"],
         "mcc_within_modality": metrics["mcc_within_modality"],
         "mcc_per_modality": metrics["mcc_per_modality"],
@@ -79,15 +90,31 @@ def run_one(preset: str, seed: int, method: str, n: int, overrides: list[str]) -
 
 def summarise(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
-    cols = ["mcc", "mcc_identifiable", "mcc_block_only", "r2", "shd_cross_modal", "adjacency_f1", "train_seconds"]
+    cols = [
+        "mcc",
+        "mcc_identifiable",
+        "mcc_block_only",
+        "r2",
+        "shd_cross_modal",
+        "adjacency_f1",
+        "train_seconds",
+    ]
     frame[cols] = frame[cols].astype(float)
-    grouped = frame.groupby(["preset", "method"], sort=False)[cols]
-    return grouped.mean().round(3).join(grouped.std().round(3).add_suffix("_sd")).join(grouped.size().rename("seeds"))
+    keys = ["preset", "method"] + (["sparsity"] if "sparsity" in frame else [])
+    grouped = frame.groupby(keys, sort=False)[cols]
+    return (
+        grouped.mean()
+        .round(3)
+        .join(grouped.std().round(3).add_suffix("_sd"))
+        .join(grouped.size().rename("seeds"))
+    )
 
 
 def write(rows: list[dict], args: argparse.Namespace) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "accuracy.json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=2) + "\n")
+    (RESULTS / f"{args.name}.json").write_text(
+        json.dumps({"args": vars(args), "runs": rows}, indent=2) + "\n"
+    )
     table = summarise(rows)
     lines = [
         "# Accuracy benchmark",
@@ -101,7 +128,7 @@ def write(rows: list[dict], args: argparse.Namespace) -> None:
         table.to_markdown() if _has_tabulate() else "```\n" + table.to_string() + "\n```",
         "",
     ]
-    (RESULTS / "accuracy.md").write_text("\n".join(lines))
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines))
 
 
 def _has_tabulate() -> bool:
@@ -113,29 +140,43 @@ def _has_tabulate() -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--presets", default="paper-case1,paper-case2,paper-case3")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--n", type=int, default=None, help="subjects (default: each preset's own size)")
     parser.add_argument("--epochs", type=int, default=None, help="cap epochs (default: the config's)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--sparsity", default=None, help="comma-separated loss.sparsity values to sweep")
+    parser.add_argument("--name", default="accuracy", help="results file name in bench/results (no suffix)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     overrides = list(args.set) + ([f"train.epochs={args.epochs}"] if args.epochs else [])
     rows = []
+    levels = [float(x) for x in args.sparsity.split(",")] if args.sparsity else [None]
     for preset in args.presets.split(","):
         for seed in range(args.seeds):
             for method in args.methods.split(","):
-                rows.append(run_one(preset, seed, method, args.n, overrides))
-                r = rows[-1]
-                print(
-                    f"{preset} seed {seed} {method:9s} MCC {r['mcc']:.3f} R2 {r['r2']:.3f} "
-                    f"cross-SHD {r['shd_cross_modal']} {r['train_seconds']:.0f}s",
-                    flush=True,
-                )
-                write(rows, args)  # partial results survive an interrupted run
+                for level in levels:
+                    extra = [] if level is None else [f"loss.sparsity={level}"]
+                    rows.append(run_one(preset, seed, method, args.n, overrides + extra))
+                    if level is not None:
+                        rows[-1]["sparsity"] = level
+                    _report(rows, args)
+
+
+def _report(rows: list[dict], args: argparse.Namespace) -> None:
+    r = rows[-1]
+    level = f" sparsity {r['sparsity']:g}" if "sparsity" in r else ""
+    print(
+        f"{r['preset']} seed {r['seed']} {r['method']:9s}{level} MCC {r['mcc']:.3f} R2 {r['r2']:.3f} "
+        f"cross-SHD {r['shd_cross_modal']} {r['train_seconds']:.0f}s",
+        flush=True,
+    )
+    write(rows, args)  # partial results survive an interrupted run
 
 
 if __name__ == "__main__":
