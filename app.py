@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from crl.ui import state
+from crl.ui import routing, state
 
 st.set_page_config(page_title="crl · causal latents", page_icon="🧬", layout="wide")
 
@@ -19,5 +19,6 @@ pages = {
     ],
 }
 navigation = st.navigation(pages)
+routing.follow_deep_link()
 state.draw_sidebar()
 navigation.run()

@@ -8,10 +8,12 @@ import pandas as pd
 import streamlit as st
 
 from crl.ui import graph_widgets as gw
-from crl.ui import run_cache, state
+from crl.ui import routing, run_cache, state
 from crl.viz.curves import loss_curves
 from crl.viz.heatmap import correlation_heatmap
 from crl.viz.style import plain
+
+routing.enter_through_app(__file__)
 
 VALIDATION_COLUMNS = ("validation_loss", "validation.total", "val_loss", "validation.loss")
 

@@ -12,9 +12,11 @@ import streamlit as st
 from crl.analysis.graph import LatentGraph
 from crl.errors import CrlError
 from crl.ui import graph_widgets as gw
-from crl.ui import run_cache, state
+from crl.ui import routing, run_cache, state
 from crl.viz.heatmap import adjacency_heatmap
 from crl.viz.network import latent_network_html, network_height, network_layout
+
+routing.enter_through_app(__file__)
 
 
 def _canvas_height(latents: int, covariates: int) -> int:

@@ -9,11 +9,13 @@ import streamlit as st
 
 from crl.config import ACYCLICITY, KIND_ENCODERS, METHODS, PRECISIONS, SCHEDULES, Config
 from crl.errors import ConfigError, CrlError
-from crl.ui import cache, state
+from crl.ui import cache, routing, state
 from crl.ui import model_config as mc
 from crl.ui.config_file import config_to_json, config_to_toml, read_config_file
 from crl.ui.markdown import escape_markdown
 from crl.ui.user_errors import show_error
+
+routing.enter_through_app(__file__)
 
 UPLOAD_KEY = "model_config_upload"
 UPLOAD_MESSAGE = "model_config_upload_message"

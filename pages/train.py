@@ -11,12 +11,14 @@ from crl.errors import CrlError
 from crl.jobs import job_status, job_threads, parse_weights, start_job
 from crl.runs import read_json
 from crl.sparsity_path import default_path_epochs
-from crl.ui import cache, state
+from crl.ui import cache, routing, state
 from crl.ui import jobs_panel as jp
 from crl.ui import model_config as mc
 from crl.ui import runs_panel as rp
 from crl.ui.markdown import escape_markdown
 from crl.ui.user_errors import show_error
+
+routing.enter_through_app(__file__)
 
 NAME_KEY = "train_new_name"
 PATH_KEY = "train_new_path"

@@ -12,7 +12,9 @@ from crl.analysis.names import default_names, modality_title
 from crl.analysis.traversal import acyclic_threshold, largest_change, traversal_values
 from crl.errors import CrlError
 from crl.ui import graph_widgets as gw
-from crl.ui import model_cache, run_cache, state
+from crl.ui import model_cache, routing, run_cache, state
+
+routing.enter_through_app(__file__)
 
 AVERAGE = "Average subject"
 MOVE = "Move this latent only"

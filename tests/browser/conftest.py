@@ -32,8 +32,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
+def _serve(tmp_path_factory):
     """Starts `streamlit run app.py` on a free loopback port with its own cache folder; stops it afterwards."""
     port = _free_port()
     env = dict(
@@ -67,6 +66,18 @@ def app_url(tmp_path_factory):
     except subprocess.TimeoutExpired:
         server.kill()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """One dashboard server shared by the browser tests."""
+    yield from _serve(tmp_path_factory)
+
+
+@pytest.fixture
+def fresh_app_url(tmp_path_factory):
+    """A dashboard server no page has been opened on yet (its router has never run)."""
+    yield from _serve(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
