@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -42,7 +43,170 @@ PAPER_WEIGHTS = {
     "image": {"reconstruction": 2.0, "likelihood": 0.01, "sparsity": 0.001},
 }
 
+
+@dataclass(frozen=True)
+class NumberField:
+    """One numeric setting's widget: its label, bounds, step and help; keyed by its dotted config name."""
+
+    label: str
+    min_value: float
+    max_value: float
+    step: float
+    help: str = ""
+    format: str | None = None
+
+    def draw(self, column, key: str) -> None:
+        column.number_input(
+            self.label,
+            min_value=self.min_value,
+            max_value=self.max_value,
+            step=self.step,
+            format=self.format,
+            key=key,
+            help=self.help or None,
+        )
+
+
+MODALITY_FIELDS = {  # per modality, under modalities.<name>.<field>
+    "depth": NumberField(
+        "Depth",
+        min_value=0,
+        max_value=12,
+        step=1,
+        help="Hidden layers (MLP), layers (GRU) or down-sampling stages (CNN, ResNet; 0 = chosen from "
+        "the data size).",
+    ),
+    "width": NumberField(
+        "Width",
+        min_value=1,
+        max_value=2048,
+        step=16,
+        help="Hidden units (MLP, GRU) or base channels (CNN, ResNet).",
+    ),
+    "latents": NumberField(
+        "Latents",
+        min_value=1,
+        max_value=32,
+        step=1,
+        help="Latent causal variables for this modality (the paper uses 2–4).",
+    ),
+    "eta": NumberField(
+        "η dims",
+        min_value=0,
+        max_value=32,
+        step=1,
+        help="Modality-specific dimensions: variation that never affects another modality.",
+    ),
+}
+
+LOSS_FIELDS = {  # the loss weights
+    "loss.sparsity": NumberField(
+        "Sparsity (α_S)",
+        min_value=0.0,
+        max_value=100.0,
+        step=0.001,
+        format="%.4g",
+        help="Weight of the L1 penalty on cross-modal edge strengths: the sparsest graph that explains the "
+        "data identifies each latent.",
+    ),
+    "loss.likelihood": NumberField(
+        "Independence / likelihood (α_I)",
+        min_value=0.0,
+        max_value=100.0,
+        step=0.01,
+        format="%.4g",
+        help="Weight of the causal prior's likelihood (the KL to the graph-structured prior): it makes the "
+        "noises of the latents independent.",
+    ),
+    "loss.reconstruction": NumberField(
+        "Reconstruction (α_R)",
+        min_value=0.0,
+        max_value=100.0,
+        step=0.1,
+        format="%.4g",
+        help="Weight of the squared error between each modality and its reconstruction.",
+    ),
+}
+
+TRAIN_FIELDS = {  # the main training settings
+    "train.epochs": NumberField(
+        "Epochs",
+        min_value=1,
+        max_value=100_000,
+        step=10,
+        help="Passes over the training subjects (early stopping may end sooner).",
+    ),
+    "train.batch_size": NumberField(
+        "Batch size",
+        min_value=1,
+        max_value=65_536,
+        step=16,
+        help="Subjects per optimisation step.",
+    ),
+    "train.lr": NumberField(
+        "Learning rate",
+        min_value=1e-7,
+        max_value=1.0,
+        step=1e-4,
+        format="%.2e",
+        help="Adam's step size (around 1e-3 works for most cohorts).",
+    ),
+    "train.seed": NumberField(
+        "Seed",
+        min_value=0,
+        max_value=2**31 - 1,
+        step=1,
+        help="Fixes the initial weights, the train/validation split and the batch order.",
+    ),
+}
+
+ADVANCED_FIELDS = {  # behind 'Advanced settings'
+    "loss.acyclicity": NumberField(
+        "Acyclicity weight",
+        min_value=0.0,
+        max_value=1000.0,
+        step=0.1,
+        format="%.4g",
+        help="Final weight of the penalty that keeps a learned order acyclic.",
+    ),
+    "loss.graph_warmup": NumberField(
+        "Graph warm-up (fraction of training)",
+        min_value=0.0,
+        max_value=0.9,
+        step=0.05,
+        help="Sparsity and acyclicity start after this fraction of training, so links are "
+        "first judged by the data alone.",
+    ),
+    "train.validation_fraction": NumberField(
+        "Validation fraction",
+        min_value=0.0,
+        max_value=0.9,
+        step=0.05,
+        help="Subjects held out to choose the best epoch and stop early.",
+    ),
+    "train.patience": NumberField(
+        "Patience (epochs)",
+        min_value=1,
+        max_value=100_000,
+        step=5,
+        help="Stop after this many epochs without a better validation loss.",
+    ),
+    "train.min_epochs": NumberField(
+        "Minimum epochs",
+        min_value=0,
+        max_value=100_000,
+        step=10,
+        help="Early stopping never ends training before this epoch.",
+    ),
+}
+
 st.title("Model")
+
+
+def _draw_fields(columns, fields: dict[str, NumberField]) -> None:
+    """Each field in its column, in order; the keys are dotted config names ("train.lr")."""
+    for column, (name, field) in zip(columns, fields.items(), strict=False):
+        field.draw(column, mc.key(name))
 
 
 def _shape_text(kind: str, shape: list[int]) -> str:
@@ -162,39 +326,8 @@ def _draw_modalities(config: Config, schema) -> None:
                 disabled=len(families) == 1,
                 help="The network family; the decoder mirrors it.",
             )
-            cols[1].number_input(
-                "Depth",
-                min_value=0,
-                max_value=12,
-                step=1,
-                key=mc.key(f"modalities.{name}.depth"),
-                help="Hidden layers (MLP), layers (GRU) or down-sampling stages (CNN, ResNet; 0 = chosen from "
-                "the data size).",
-            )
-            cols[2].number_input(
-                "Width",
-                min_value=1,
-                max_value=2048,
-                step=16,
-                key=mc.key(f"modalities.{name}.width"),
-                help="Hidden units (MLP, GRU) or base channels (CNN, ResNet).",
-            )
-            cols[3].number_input(
-                "Latents",
-                min_value=1,
-                max_value=32,
-                step=1,
-                key=mc.key(f"modalities.{name}.latents"),
-                help="Latent causal variables for this modality (the paper uses 2–4).",
-            )
-            cols[4].number_input(
-                "η dims",
-                min_value=0,
-                max_value=32,
-                step=1,
-                key=mc.key(f"modalities.{name}.eta"),
-                help="Modality-specific dimensions: variation that never affects another modality.",
-            )
+            for column, (field, spec) in zip(cols[1:], MODALITY_FIELDS.items(), strict=True):
+                spec.draw(column, mc.key(f"modalities.{name}.{field}"))
 
 
 def _draw_loss() -> None:
@@ -204,35 +337,7 @@ def _draw_loss() -> None:
         "the main knob: higher keeps fewer links between modalities."
     )
     cols = st.columns(3)
-    cols[0].number_input(
-        "Sparsity (α_S)",
-        min_value=0.0,
-        max_value=100.0,
-        step=0.001,
-        format="%.4g",
-        key=mc.key("loss.sparsity"),
-        help="Weight of the L1 penalty on cross-modal edge strengths: the sparsest graph that explains the "
-        "data identifies each latent.",
-    )
-    cols[1].number_input(
-        "Independence / likelihood (α_I)",
-        min_value=0.0,
-        max_value=100.0,
-        step=0.01,
-        format="%.4g",
-        key=mc.key("loss.likelihood"),
-        help="Weight of the causal prior's likelihood (the KL to the graph-structured prior): it makes the "
-        "noises of the latents independent.",
-    )
-    cols[2].number_input(
-        "Reconstruction (α_R)",
-        min_value=0.0,
-        max_value=100.0,
-        step=0.1,
-        format="%.4g",
-        key=mc.key("loss.reconstruction"),
-        help="Weight of the squared error between each modality and its reconstruction.",
-    )
+    _draw_fields(cols, LOSS_FIELDS)
     left, right, _ = st.columns([1, 1, 1.2])
     left.button(
         "Paper weights: numbers, tables",
@@ -296,39 +401,7 @@ def _draw_graph(config: Config, latents: list[str], problem: ConfigError | None)
 def _draw_training(config: Config) -> None:
     st.subheader("Training")
     cols = st.columns(5)
-    cols[0].number_input(
-        "Epochs",
-        min_value=1,
-        max_value=100_000,
-        step=10,
-        key=mc.key("train.epochs"),
-        help="Passes over the training subjects (early stopping may end sooner).",
-    )
-    cols[1].number_input(
-        "Batch size",
-        min_value=1,
-        max_value=65_536,
-        step=16,
-        key=mc.key("train.batch_size"),
-        help="Subjects per optimisation step.",
-    )
-    cols[2].number_input(
-        "Learning rate",
-        min_value=1e-7,
-        max_value=1.0,
-        step=1e-4,
-        format="%.2e",
-        key=mc.key("train.lr"),
-        help="Adam's step size (around 1e-3 works for most cohorts).",
-    )
-    cols[3].number_input(
-        "Seed",
-        min_value=0,
-        max_value=2**31 - 1,
-        step=1,
-        key=mc.key("train.seed"),
-        help="Fixes the initial weights, the train/validation split and the batch order.",
-    )
+    _draw_fields(cols, TRAIN_FIELDS)
     cols[4].selectbox(
         "Device",
         _device_options(config.train.device),
@@ -346,50 +419,9 @@ def _draw_training(config: Config) -> None:
         )
         a[1].selectbox("Learning-rate schedule", SCHEDULES, key=mc.key("train.schedule"))
         a[2].selectbox("Mixed precision (GPU only)", PRECISIONS, key=mc.key("train.mixed_precision"))
-        b = st.columns(3)
-        b[0].number_input(
-            "Acyclicity weight",
-            min_value=0.0,
-            max_value=1000.0,
-            step=0.1,
-            format="%.4g",
-            key=mc.key("loss.acyclicity"),
-            help="Final weight of the penalty that keeps a learned order acyclic.",
-        )
-        b[1].number_input(
-            "Graph warm-up (fraction of training)",
-            min_value=0.0,
-            max_value=0.9,
-            step=0.05,
-            key=mc.key("loss.graph_warmup"),
-            help="Sparsity and acyclicity start after this fraction of training, so links are "
-            "first judged by the data alone.",
-        )
-        b[2].number_input(
-            "Validation fraction",
-            min_value=0.0,
-            max_value=0.9,
-            step=0.05,
-            key=mc.key("train.validation_fraction"),
-            help="Subjects held out to choose the best epoch and stop early.",
-        )
-        c = st.columns(3)
-        c[0].number_input(
-            "Patience (epochs)",
-            min_value=1,
-            max_value=100_000,
-            step=5,
-            key=mc.key("train.patience"),
-            help="Stop after this many epochs without a better validation loss.",
-        )
-        c[1].number_input(
-            "Minimum epochs",
-            min_value=0,
-            max_value=100_000,
-            step=10,
-            key=mc.key("train.min_epochs"),
-            help="Early stopping never ends training before this epoch.",
-        )
+        fields = list(ADVANCED_FIELDS.items())
+        for start in range(0, len(fields), 3):
+            _draw_fields(st.columns(3), dict(fields[start : start + 3]))
 
 
 def _term_table(report, config: Config) -> pd.DataFrame:
