@@ -12,7 +12,7 @@ import streamlit as st
 
 from crl.analysis.graph import LatentGraph
 from crl.errors import CrlError
-from crl.ui import demo, state
+from crl.ui import state
 
 # Characters that start markup inside a line: emphasis, code, links, HTML, LaTeX, tables, colour/icon directives.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$~|#:])")
@@ -24,11 +24,7 @@ def md(text: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
-def run_label(run: Path) -> str:
-    shipped = demo.demo_run_dir()
-    if shipped is not None and Path(run) == shipped:
-        return f"{run.name} (built-in demo model)"
-    return Path(run).name
+run_label = state.run_label
 
 
 def run_picker(key: str, label: str = "Trained model") -> Path | None:

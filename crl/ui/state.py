@@ -46,6 +46,14 @@ def run_dir() -> Path | None:
     return runs[0] if runs else None
 
 
+def run_label(run: Path) -> str:
+    """How a run is named on screen: its folder name; the shipped demo model says what it is."""
+    shipped = demo.demo_run_dir()
+    if shipped is not None and Path(run) == shipped:
+        return "Demo model (built in)"
+    return Path(run).name
+
+
 def set_run_dir(path: Path | None) -> None:
     st.session_state[RUN_DIR] = str(path) if path else None
 
@@ -66,6 +74,6 @@ def draw_sidebar() -> None:
         run = run_dir()
         st.caption("Current trained model")
         if run:
-            st.text(run.name)
+            st.text(run_label(run))
         else:
             st.markdown("_none yet: train one on the Train page_")
