@@ -34,7 +34,7 @@ def _scores(run: Path) -> tuple[dict | None, str | None]:
     if cohort is None:
         return None, "its cohort is not recorded or no longer exists"
     if not run_cache.has_truth(cohort):
-        return None, f"its cohort {cohort.name} has no ground truth"
+        return None, f"its cohort {state.cohort_label(cohort)} has no ground truth"
     try:
         return run_cache.evaluation(run, cohort, run_cache.recorded_threshold(run)), None
     except Exception as error:  # noqa: BLE001 - shown as text in the table / an error box
@@ -51,7 +51,7 @@ def _single_run(run: Path) -> None:
         return
     if not run_cache.has_truth(cohort):
         st.info(
-            f"The cohort of this run, **{gw.md(cohort.name)}**, has no ground truth (no truth/ folder): real data "
+            f"The cohort of this run, **{gw.md(state.cohort_label(cohort))}**, has no ground truth (no truth/ folder): real data "
             "never does. MCC, R² and SHD need the true latents, so they are available only for synthetic "
             "cohorts (Cohort page → Synthetic preset). The training curves below still apply."
         )
@@ -62,7 +62,7 @@ def _single_run(run: Path) -> None:
         match = run_cache.truth_match(run, cohort)
         labels = run_cache.display_names(run, cohort)
     except Exception as error:  # noqa: BLE001
-        gw.show_error(error, f"Scoring {run.name} against the truth of {cohort.name}")
+        gw.show_error(error, f"Scoring {run.name} against the truth of {state.cohort_label(cohort)}")
         return
     graph = result.get("graph") or {}
     cross = graph.get("cross") or {}
@@ -93,13 +93,15 @@ def _single_run(run: Path) -> None:
         help="F1 score of the directed links (precision and recall combined; 1 = perfect).",
     )
     st.caption(
-        f"{result['subjects']:,} subjects of {gw.md(cohort.name)}; links kept at the run's threshold "
+        f"{result['subjects']:,} subjects of {gw.md(state.cohort_label(cohort))}; links kept at the run's threshold "
         f"{threshold:g} (explore others on the Latent graph page). Global MCC without the modality "
         f"constraint: {result['mcc']:.3f}; Spearman MCC: {result['mcc_spearman']:.3f}."
     )
 
     learned = [labels.get(n, n) for n in match.learned_names]
-    figure = correlation_heatmap(match.true_names, learned, match.corr, match.matching)
+    true_labels = run_cache.true_names(cohort)
+    truth = [true_labels.get(n, n) for n in match.true_names]
+    figure = correlation_heatmap(truth, learned, match.corr, match.matching)
     st.plotly_chart(figure, theme=None, key=f"mcc-matrix:{run}")
     left, middle, right = st.columns(3)
     with left:
@@ -121,7 +123,10 @@ def _single_run(run: Path) -> None:
     with middle:
         st.markdown("**R² per true latent**")
         r2 = pd.DataFrame(
-            {"True latent": list(result["r2_per_latent"]), "R²": list(result["r2_per_latent"].values())}
+            {
+                "True latent": [true_labels.get(n, n) for n in result["r2_per_latent"]],
+                "R²": list(result["r2_per_latent"].values()),
+            }
         )
         st.dataframe(
             r2,

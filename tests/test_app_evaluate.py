@@ -98,3 +98,20 @@ def test_picking_a_run_makes_it_current(runs, cohort):
     assert not at.exception
     assert at.session_state["run_dir"] == str(first)
     assert at.selectbox[0].value == str(first)
+
+
+def test_true_latents_are_shown_by_their_plain_names_when_the_cohort_has_them(runs, cohort, tmp_path):
+    named = tmp_path / "named"
+    shutil.copytree(cohort, named)
+    (named / "truth" / "latent_names.csv").write_text(
+        "latent,name\nm1.z0,apnea severity\nm2.z1,vessel calibre\n"
+    )
+    fake_run(runs / "named", named, noise=0.1)
+    at = _open()
+    r2_table = at.dataframe[1].value
+    assert {"apnea severity", "vessel calibre", "m1.z1"} <= set(r2_table["True latent"])
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert "apnea severity" in json.dumps(spec["layout"]["yaxis"])  # the matrix rows
+    assert any(
+        "subjects of paper-case2" in c.value for c in at.caption
+    )  # the manifest's name, not the folder's

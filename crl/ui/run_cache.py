@@ -409,3 +409,15 @@ def display_names(run: Path, cohort: Path | None) -> dict[str, str]:
 def base_names(run: Path, cohort: Path | None) -> dict[str, str]:
     """The names shown before any edit: what a cleared cell falls back to."""
     return _base_names(*_key(run, cohort))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _true_names(cohort: str, names_stamp: float) -> dict[str, str]:
+    from crl.analysis.names import plain_names
+
+    return plain_names(Path(cohort))
+
+
+def true_names(cohort: Path) -> dict[str, str]:
+    """True latent ("sleep.z0") -> its plain name from the cohort's truth/latent_names.csv, when it has one."""
+    return _true_names(str(cohort), stamp(Path(cohort) / "truth" / "latent_names.csv"))
