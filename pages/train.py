@@ -140,7 +140,11 @@ if len(busy) > 1:
         f"{len(busy)} jobs are active: one trains at a time per device and the others wait their turn in the queue."
     )
 if not infos:
-    st.info("No runs yet: start one above. A small cohort trains in a minute or two on a CPU.")
+    st.info(
+        "No runs of yours yet: start one above. A table cohort trains in a minute or two on a CPU; images "
+        "take much longer there (the built-in demo model, with small networks, took about half an hour), "
+        "so a GPU helps. The demo model is already on the Latent graph page."
+    )
     st.stop()
 
 st.subheader("Progress")

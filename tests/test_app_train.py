@@ -81,7 +81,7 @@ def _only_run(root: Path) -> Path:
 def test_a_tiny_job_runs_to_the_end_then_refits_at_a_new_sparsity(cohort, runs):
     at = _train_page(cohort, "train.epochs=2")
     assert "2 epochs" in _messages(at, "markdown")
-    assert any("No runs yet" in i.value for i in at.info)
+    assert any("No runs of yours yet" in i.value for i in at.info)
     at.text_input(key="train_new_name").set_value("tiny").run()
     at.button(key="train_start").click().run()
     assert "Started tiny" in _messages(at, "success")
@@ -202,7 +202,7 @@ def test_rename_and_delete_a_run(cohort, runs):
     at.button(key="train_delete").click().run()
     assert not (runs / "renamed").exists()
     assert "Deleted renamed" in _messages(at, "success")
-    assert any("No runs yet" in i.value for i in at.info)
+    assert any("No runs of yours yet" in i.value for i in at.info)
 
 
 def test_status_helpers_read_what_jobs_write():
