@@ -53,6 +53,10 @@ class GraphConfig:
     temperature: of the relaxed-Bernoulli edge gates sampled during training (lower = closer to 0/1).
     lr_multiplier: the edge parameters' learning rate relative to train.lr (the graph must settle while the
     encoders still move).
+    networks_lr_after_schedule: the encoders' and decoders' learning rate relative to train.lr once the graph
+    schedule (loss.graph_warmup + loss.acyclicity_warmup) is complete; 0 freezes them, so the graph, the flows
+    and the per-modality rotations are learnt on a fixed representation (bench/results/FINDINGS.md: MCC
+    peaks at the end of the schedule and drifts down after it). 1 keeps training everything.
     """
 
     acyclicity: str = "learned"
@@ -62,6 +66,7 @@ class GraphConfig:
     initial_strength: float = 0.9
     temperature: float = 0.5
     lr_multiplier: float = 1.0
+    networks_lr_after_schedule: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -289,6 +294,10 @@ def validate(config: Config) -> None:
         raise ConfigError(f"graph.initial_strength must lie in (0, 1) (got {g.initial_strength})")
     if g.temperature <= 0:
         raise ConfigError(f"graph.temperature must be positive (got {g.temperature})")
+    if g.networks_lr_after_schedule < 0:
+        raise ConfigError(
+            f"graph.networks_lr_after_schedule must be 0 or more (got {g.networks_lr_after_schedule})"
+        )
     if config.prior.hidden < 1 or config.prior.layers < 1:
         raise ConfigError(
             f"prior.hidden and prior.layers must be >= 1 (got {config.prior.hidden}, {config.prior.layers})"

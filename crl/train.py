@@ -141,16 +141,41 @@ def _lr_lambda(config: Config, total_steps: int) -> Callable[[int], float]:
     return factor
 
 
+def _lr_lambdas(config: Config, total_steps: int) -> list[Callable[[int], float]]:
+    """Per optimiser group (see `_adam`): the networks' factor drops to graph.networks_lr_after_schedule once
+    the graph schedule is complete; the prior and the graph follow the plain schedule."""
+    base = _lr_lambda(config, total_steps)
+    done = config.loss.graph_warmup + config.loss.acyclicity_warmup
+    after = config.graph.networks_lr_after_schedule
+
+    def networks(step: int) -> float:
+        return base(step) * (after if step / max(total_steps, 1) >= done else 1.0)
+
+    return [networks, base, base]
+
+
+def _network_parameters(model: CRLModel) -> list[torch.nn.Parameter]:
+    """The encoders' and decoders' parameters (the joint networks of the beta-VAE baseline included)."""
+    return [
+        p
+        for name, p in model.named_parameters()
+        if name.split(".")[0].startswith(("encoders", "decoders", "joint_"))
+    ]
+
+
 def _adam(model: CRLModel, config: Config) -> torch.optim.Optimizer:
-    """Adam with the graph's edge parameters in their own group (own learning rate, no weight decay).
+    """Adam with three groups: encoders and decoders; the prior and rotations; the graph's edge parameters
+    (own learning rate, no weight decay). The group order is what `_lr_lambdas` expects.
 
     Fused where this torch build has it (about 20 % faster per step on small models), plain otherwise.
     """
     t = config.train
     graph_params = list(model.graph.parameters())
-    graph_ids = {id(p) for p in graph_params}
+    networks = _network_parameters(model)
+    taken = {id(p) for p in graph_params} | {id(p) for p in networks}
     groups = [
-        {"params": [p for p in model.parameters() if id(p) not in graph_ids], "weight_decay": t.weight_decay},
+        {"params": networks, "weight_decay": t.weight_decay},
+        {"params": [p for p in model.parameters() if id(p) not in taken], "weight_decay": t.weight_decay},
         {"params": graph_params, "lr": t.lr * config.graph.lr_multiplier, "weight_decay": 0.0},
     ]
     try:
@@ -271,7 +296,7 @@ def fit(
         t.min_epochs, math.ceil((config.loss.graph_warmup + config.loss.acyclicity_warmup) * epochs)
     )
     optimizer = _adam(model, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambdas(config, total_steps))
     plateau = (
         torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, t.patience // 3))
         if t.schedule == "plateau"
@@ -289,6 +314,12 @@ def fit(
     start_epoch = 0
     if resume is not None:
         model.load_state_dict(resume["model"])
+        if len(resume["optimizer"]["param_groups"]) != len(optimizer.param_groups):
+            raise TrainingError(
+                "this run's checkpoint was written by an older version of crl whose optimiser is laid out "
+                "differently, so it cannot be resumed; start it again, or refit it at a sparsity weight "
+                "(crl runs refit), which starts from its weights"
+            )
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         order_generator.set_state(resume["order_generator"])
@@ -374,7 +405,7 @@ def fit(
                 info = {
                     "step": step,
                     "epoch": epoch,
-                    "lr": optimizer.param_groups[0]["lr"],
+                    "lr": optimizer.param_groups[1]["lr"],
                     "losses": record.as_floats(),
                     "samples_per_second": (b + 1)
                     * batch_size
@@ -414,7 +445,7 @@ def fit(
         entry = {
             "epoch": epoch,
             "step": step,
-            "lr": optimizer.param_groups[0]["lr"],
+            "lr": optimizer.param_groups[1]["lr"],
             "seconds": seconds,
             "samples_per_second": (b + 1) * batch_size / max(seconds, 1e-9),
             "train": train_terms,

@@ -328,3 +328,47 @@ def test_fit_runs_on_images_and_time_series_kept_in_their_cohort_types():
 
     latents = encode_cohort(model, cohort, result.normaliser)
     assert latents["eye"].shape == (n, 2) and latents["sleep"].shape == (n, 2)
+
+
+def test_networks_can_be_frozen_once_the_graph_schedule_is_complete():
+    """graph.networks_lr_after_schedule=0: encoders and decoders stop moving after warm-up + ramp (here
+    half of 8 epochs), while the prior and the graph keep learning; the default keeps training everything."""
+    cohort = _cohort()
+
+    def snapshots(*extra: str) -> list[dict[str, dict[str, torch.Tensor]]]:
+        config = _config(
+            cohort, "train.epochs=8", "loss.graph_warmup=0.25", "loss.acyclicity_warmup=0.25", *extra
+        )
+        model = build_model(config, cohort.schema())
+        taken = []
+
+        class Snapshot:
+            def on_epoch(self, info):
+                parts = {"networks": ("encoders", "decoders"), "prior": ("prior",), "graph": ("graph",)}
+                taken.append(
+                    {
+                        part: {
+                            k: v.detach().clone()
+                            for k, v in model.state_dict().items()
+                            if k.startswith(prefixes)
+                        }
+                        for part, prefixes in parts.items()
+                    }
+                )
+
+        fit(model, cohort, config, callbacks=[Snapshot()])
+        return taken
+
+    def moved(taken, part: str, first: int, last: int) -> bool:
+        return any(not torch.equal(taken[first][part][k], taken[last][part][k]) for k in taken[first][part])
+
+    frozen = snapshots("graph.networks_lr_after_schedule=0")
+    assert moved(frozen, "networks", 0, 3)  # before the schedule is complete everything trains
+    assert not moved(frozen, "networks", 4, 7)
+    assert moved(frozen, "prior", 4, 7) and moved(frozen, "graph", 4, 7)
+    assert moved(snapshots(), "networks", 4, 7)
+
+
+def test_networks_lr_after_schedule_must_not_be_negative():
+    with pytest.raises(ConfigError, match="networks_lr_after_schedule"):
+        _config(_cohort(20), "graph.networks_lr_after_schedule=-1")
