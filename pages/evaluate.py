@@ -180,7 +180,7 @@ def _compare(runs: list[Path]) -> None:
         scores, why = _scores(run)
         rows.append(
             {
-                "Run": gw.run_label(run),
+                "Run": state.run_label(run),
                 "State": run_cache.status(run).get("state", "—"),
                 "Logged steps": len(log),
                 "Final validation loss": run_cache.last_value(log, *VALIDATION_COLUMNS),
@@ -211,7 +211,7 @@ def _compare(runs: list[Path]) -> None:
                 figure = loss_curves(run_cache.metrics_log(run), height=380)
                 # Side by side the plots are narrow: the legend goes underneath instead of eating the width.
                 figure.update_layout(
-                    title={"text": plain(gw.run_label(run))},
+                    title={"text": plain(state.run_label(run))},
                     legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0},
                 )
                 st.plotly_chart(figure, theme=None, key=f"curves:{run}")
@@ -234,7 +234,7 @@ picked = st.multiselect(
     "Runs to compare",
     all_runs,
     default=[p for p in default if p in all_runs],
-    format_func=lambda p: gw.run_label(Path(p)),
+    format_func=lambda p: state.run_label(Path(p)),
     key="evaluate-compare",
     help="Each run is scored against its own cohort's ground truth, when it has one.",
 )

@@ -24,9 +24,6 @@ def md(text: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
 
 
-run_label = state.run_label
-
-
 def run_picker(key: str, label: str = "Trained model") -> Path | None:
     """A select box over the available runs, kept in step with the shared sidebar; None when there is none."""
     runs = [str(p) for p in state.available_runs()]
@@ -40,7 +37,7 @@ def run_picker(key: str, label: str = "Trained model") -> Path | None:
         label,
         runs,
         index=index,
-        format_func=lambda p: run_label(Path(p)),
+        format_func=lambda p: state.run_label(Path(p)),
         key=key,
         help="Runs are read from the runs folder ($CRL_RUNS, else ./runs); the newest comes first.",
     )
