@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("export", help="write a run's graph or report")
     p.add_argument("run")
-    p.add_argument("--format", required=True, choices=["graphml", "dot", "json", "csv", "html"])
+    p.add_argument("--format", required=True, choices=["graphml", "dot", "json", "csv", "html", "svg"])
     p.add_argument("--out", default=None, help="file to write (default: graph.<format> in the run folder)")
     p.add_argument("--threshold", type=float, default=None, help="edge-strength threshold (default: the run's)")
     p.set_defaults(func=_cmd_export)

@@ -321,8 +321,8 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     with panes["Export"]:
         st.caption(
             f"Every link at or above {threshold:g}, within and across modalities, with your latent names "
-            "(the covariate links are not included). For a picture of the matrix, use the camera icon in "
-            "the adjacency heatmap's toolbar: it saves a PNG."
+            "(the covariate links are not included). SVG is a picture of this graph for slides and papers; for "
+            "a picture of the matrix, use the camera icon in the adjacency heatmap's toolbar: it saves a PNG."
         )
         gw.export_buttons(graph, threshold, dict(zip(graph.names, names, strict=False)), key=f"export:{run}")
 

@@ -11,7 +11,7 @@ from crl.analysis.export import export_graph, export_run
 from crl.analysis.graph import LatentGraph, load_graph
 from crl.cli import main
 
-NAMES = ["a.z0", "a.z1", 'b<script>"x.z0', "b<script>\"x.z1"]
+NAMES = ["a.z0", "a.z1", 'b<script>"x.z0', 'b<script>"x.z1']
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_dot_and_json_and_csv(graph):
 
 def test_html_escapes_names(graph):
     html = export_graph(graph, "html", 0.5)
-    assert "<script>\"x" not in html and "vis" in html
+    assert '<script>"x' not in html and "vis" in html
 
 
 def test_run_folder_round_trip_and_cli(tmp_path, graph):
@@ -64,10 +64,28 @@ def test_run_folder_round_trip_and_cli(tmp_path, graph):
     assert loaded.names == tuple(NAMES) and np.allclose(loaded.weights, graph.weights)
     path = export_run(run, "graphml")
     assert path == run / "graph.graphml" and path.exists()
-    assert main(["export", str(run), "--format", "dot", "--threshold", "0.1", "--out", str(tmp_path / "g.dot")]) == 0
+    assert (
+        main(["export", str(run), "--format", "dot", "--threshold", "0.1", "--out", str(tmp_path / "g.dot")])
+        == 0
+    )
     assert (tmp_path / "g.dot").read_text().count("->") == 3
 
 
 def test_missing_graph_is_a_plain_error(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--format", "json"]) == 1
     assert "not a finished run folder" in capsys.readouterr().err
+
+
+def test_svg_is_a_picture_of_the_kept_edges_with_escaped_names(graph):
+    svg = export_graph(graph, "svg", 0.5, {"a.z0": "apnea <severity>"})
+    root = ET.fromstring(svg)  # well-formed XML, so every tool can open it
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == f"{ns}svg"
+    assert len(root.findall(f"{ns}circle")) == 4 + 2  # four latents + two legend dots
+    arrows = [p for p in root.findall(f"{ns}path") if p.get("marker-end")]
+    assert len(arrows) == 2  # 0.9 and 0.6 kept, 0.2 dropped
+    assert float(arrows[0].get("stroke-width")) > float(arrows[1].get("stroke-width"))  # width by strength
+    texts = [t.text for t in root.iter(f"{ns}text")]
+    assert "apnea <severity>" in texts and 'b<script>"x' in texts  # shown literally, never as markup
+    assert "<script" not in svg
+    assert len(export_graph(graph, "svg", 0.1)) > len(export_graph(graph, "svg", 0.95))

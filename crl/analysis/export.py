@@ -1,4 +1,4 @@
-"""Exports of a learned graph in formats other tools read: GraphML (Cytoscape, Gephi), DOT, JSON, CSV, HTML."""
+"""Exports of a learned graph in formats other tools read: GraphML (Cytoscape, Gephi), DOT, JSON, CSV, HTML, SVG."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape, quoteattr
 from crl.analysis.graph import LatentGraph, load_graph
 from crl.errors import CrlError
 
-FORMATS = ("graphml", "dot", "json", "csv", "html")
+FORMATS = ("graphml", "dot", "json", "csv", "html", "svg")
 
 
 def to_graphml(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
@@ -84,7 +84,14 @@ def to_html(graph: LatentGraph, threshold: float, labels: dict[str, str] | None 
     return latent_network_html([labels.get(n, n) for n in graph.names], graph.modality_of, graph.weights, threshold)
 
 
-WRITERS = {"graphml": to_graphml, "dot": to_dot, "json": to_json, "csv": to_csv, "html": to_html}
+def to_svg(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
+    from crl.viz.network_svg import latent_network_svg
+
+    labels = labels or {}
+    return latent_network_svg([labels.get(n, n) for n in graph.names], graph.modality_of, graph.weights, threshold)
+
+
+WRITERS = {"graphml": to_graphml, "dot": to_dot, "json": to_json, "csv": to_csv, "html": to_html, "svg": to_svg}
 
 
 def export_graph(graph: LatentGraph, fmt: str, threshold: float, labels: dict[str, str] | None = None) -> str:

@@ -130,6 +130,7 @@ def export_buttons(graph: LatentGraph, threshold: float, labels: Mapping[str, st
         ("json", "JSON", "application/json", "scripts"),
         ("csv", "CSV", "text/csv", "spreadsheets: the kept edges"),
         ("html", "HTML", "text/html", "an offline page of this graph"),
+        ("svg", "SVG", "image/svg+xml", "slides and papers: a picture of this graph"),
     ]
     columns = st.columns(len(formats))
     for column, (fmt, title, mime, use) in zip(columns, formats, strict=False):
