@@ -247,6 +247,19 @@ def _apply_upload(folder, schema) -> None:
     st.session_state[UPLOAD_MESSAGE] = ("success", f"Loaded the settings from {upload.name}.")
 
 
+def _apply_run_settings(run, folder, schema) -> None:
+    """Button callback: the current trained model's settings replace every setting, when its modalities fit."""
+    try:
+        config = read_config_file("config.json", (run / "config.json").read_bytes(), schema)
+    except (ConfigError, OSError) as error:
+        st.session_state[UPLOAD_MESSAGE] = ("error", f"{state.run_label(run)}: {error}")
+        return
+    mc.store(config, folder)
+    mc.load_into_widgets(config)
+    st.session_state.pop(DRY_RUN_KEY, None)
+    st.session_state[UPLOAD_MESSAGE] = ("success", f"Loaded the settings of {state.run_label(run)}.")
+
+
 def _reset(folder, schema) -> None:
     mc.reset(folder, schema)
     st.session_state.pop(DRY_RUN_KEY, None)
@@ -282,6 +295,16 @@ def _draw_files(config: Config, folder, schema, cohort_name: str) -> None:
         width="stretch",
     )
     with cols[2].popover("Load a settings file", icon=":material/upload_file:", width="stretch"):
+        run = state.run_dir()
+        if run is not None and (run / "config.json").is_file():
+            st.button(
+                f"Use the settings of {state.run_label(run)}",
+                key="model_from_run",
+                icon=":material/history:",
+                on_click=_apply_run_settings,
+                args=(run, folder, schema),
+                help="Start from the trained model's settings, e.g. to re-fit it with another sparsity weight.",
+            )
         st.file_uploader(
             "A .toml or .json file saved here, or a trained run's config.json",
             type=["toml", "json"],

@@ -224,3 +224,41 @@ def test_toml_writer_quotes_odd_modality_names():
         read_config_file("notes.txt", b"method = 'ours'", schema)
     with pytest.raises(ConfigError, match="not UTF-8"):
         read_config_file("x.toml", b"\xff\xfe", schema)
+
+
+def test_the_current_trained_models_settings_can_be_loaded_in_one_click(case1, tmp_path):
+    from dataclasses import replace
+
+    schema = load_cohort(case1).schema()
+    base = default_config(schema)
+    trained = replace(base, loss=replace(base.loss, sparsity=0.05), train=replace(base.train, epochs=7))
+    run = tmp_path / "runs" / "sparse-run"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"config": trained.to_dict()}))
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.session_state["cohort_dir"] = str(case1)
+    at.session_state["run_dir"] = str(run)
+    at.run()
+    at.switch_page("pages/model.py").run()
+    at.button(key="model_from_run").click().run()
+    assert not at.exception, at.exception
+    assert _session_config(at).loss.sparsity == 0.05 and _session_config(at).train.epochs == 7
+    assert at.session_state[P + "loss.sparsity"] == 0.05  # the widgets show it too
+    assert any("sparse-run" in s.value.replace("\\", "") for s in at.success)
+
+
+def test_a_trained_model_for_other_modalities_is_refused_and_nothing_changes(case1, tmp_path):
+    from crl.ui.demo import demo_run_dir
+
+    shipped = demo_run_dir()  # sleep and both eyes: not case 1's modalities
+    assert shipped is not None
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.session_state["cohort_dir"] = str(case1)
+    at.session_state["run_dir"] = str(shipped)
+    at.run()
+    at.switch_page("pages/model.py").run()
+    before = _session_config(at)
+    at.button(key="model_from_run").click().run()
+    assert not at.exception, at.exception
+    assert "Demo model" in _errors(at) and "modalities" in _errors(at)
+    assert _session_config(at) == before
