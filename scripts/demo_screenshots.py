@@ -10,47 +10,16 @@ step. Needs the test extras (`make test` installs them) and /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+from dashboard import serve  # noqa: E402  (the browser tests' server helper)
+
 CHROMIUM = "/usr/bin/chromium"
 WIDTH, HEIGHT, TALL = 1400, 1000, 2000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(port: int, scratch: Path) -> subprocess.Popen:
-    env = dict(os.environ, CRL_CACHE=str(scratch / "cache"), CRL_RUNS=str(scratch / "runs"))
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
-    command += [
-        "--server.address",
-        "127.0.0.1",
-        "--server.port",
-        str(port),
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).read() == b"ok":
-                return server
-        except OSError:
-            time.sleep(0.3)
-    server.kill()
-    raise SystemExit("the dashboard did not start within 60 s")
 
 
 def _settle(page, timeout: float = 180) -> None:
@@ -80,51 +49,46 @@ def main(argv: list[str] | None = None) -> int:
 
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
     with tempfile.TemporaryDirectory(prefix="crl-shots-") as scratch:
-        server = _serve(port, Path(scratch))
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
-                )
-                page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-                page.goto(f"http://127.0.0.1:{port}/")
-                _settle(page)
-                shots = []
+        env = {"CRL_CACHE": f"{scratch}/cache", "CRL_RUNS": f"{scratch}/runs"}
+        with serve(env) as url, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
+            page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+            page.goto(f"{url}/")
+            _settle(page)
+            shots = []
 
-                def shot(name: str, full: bool = False, element=None) -> None:
-                    path = args.out / f"demo-{len(shots) + 1}-{name}.png"
-                    if element is not None:
-                        element.screenshot(path=str(path))
-                    else:
-                        # Streamlit scrolls inside its own container, so a "full page" is a taller window.
-                        page.set_viewport_size({"width": WIDTH, "height": TALL if full else HEIGHT})
-                        page.wait_for_timeout(1500 if full else 0)
-                        page.screenshot(path=str(path))
-                        page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
-                    shots.append(path)
+            def shot(name: str, full: bool = False, element=None) -> None:
+                path = args.out / f"demo-{len(shots) + 1}-{name}.png"
+                if element is not None:
+                    element.screenshot(path=str(path))
+                else:
+                    # Streamlit scrolls inside its own container, so a "full page" is a taller window.
+                    page.set_viewport_size({"width": WIDTH, "height": TALL if full else HEIGHT})
+                    page.wait_for_timeout(1500 if full else 0)
+                    page.screenshot(path=str(path))
+                    page.set_viewport_size({"width": WIDTH, "height": HEIGHT})
+                shots.append(path)
 
-                shot("cohort")
-                for tab in ("sleep", "fundus_left"):
-                    page.get_by_role("tab", name=tab).first.click()
-                    page.wait_for_timeout(2500)
-                    panel = page.locator('[role="tabpanel"]:visible').first
-                    shot(f"cohort-{tab}", element=panel)
-                _open(page, "Latent graph")
-                shot("graph", full=True)
-                _open(page, "Traversal")
-                shot("traversal", full=True)
-                _open(page, "Evaluate")
-                shot("evaluate", full=True)
-                _open(page, "Train")
-                shot("train")
-                _open(page, "Model")
-                shot("model")
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(10)
+            shot("cohort")
+            for tab in ("sleep", "fundus_left"):
+                page.get_by_role("tab", name=tab).first.click()
+                page.wait_for_timeout(2500)
+                panel = page.locator('[role="tabpanel"]:visible').first
+                shot(f"cohort-{tab}", element=panel)
+            _open(page, "Latent graph")
+            shot("graph", full=True)
+            _open(page, "Traversal")
+            shot("traversal", full=True)
+            _open(page, "Evaluate")
+            shot("evaluate", full=True)
+            _open(page, "Train")
+            shot("train")
+            _open(page, "Model")
+            shot("model")
+            browser.close()
     for path in shots:
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     return 0

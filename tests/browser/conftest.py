@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from dashboard import serve
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -26,46 +21,20 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(tmp_path_factory):
-    """Starts `streamlit run app.py` on a free loopback port with its own cache folder; stops it afterwards."""
-    port = _free_port()
-    env = dict(
-        os.environ,
-        CRL_CACHE=str(tmp_path_factory.mktemp("crl-cache")),
-        CRL_RUNS=str(tmp_path_factory.mktemp("runs")),
-        # A private job queue: browser-test jobs never wait behind other jobs on this machine.
-        CRL_QUEUE_DIR=str(tmp_path_factory.mktemp("queue")),
-    )
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
+    """A dashboard server with its own cache, runs folder and job queue (browser-test jobs never wait behind
+    other jobs on this machine); stopped afterwards."""
+    env = {
+        "CRL_CACHE": str(tmp_path_factory.mktemp("crl-cache")),
+        "CRL_RUNS": str(tmp_path_factory.mktemp("runs")),
+        "CRL_QUEUE_DIR": str(tmp_path_factory.mktemp("queue")),
+    }
+    with open(tmp_path_factory.mktemp("server") / "streamlit.log", "w") as log:
         try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        server.kill()
-        pytest.fail(f"the dashboard did not start within 60 s; see {log.name}")
-    yield url
-    server.terminate()
-    try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+            with serve(env, log) as url:
+                yield url
+        except RuntimeError as error:
+            pytest.fail(f"{error}; see {log.name}")
 
 
 @pytest.fixture(scope="session")

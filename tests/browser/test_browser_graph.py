@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from dashboard import wait_for_app
 
 from crl.data.synthetic import write_preset
 
@@ -27,20 +28,13 @@ def runs_folder(app_url, tmp_path_factory) -> Path:
     return runs
 
 
-def _wait_for_app(page):
-    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000
-    )
-
-
 def _open(page, app_url, title):
     """Through the app's own navigation: a deep link as a fresh server's first request skips app.py."""
     page.goto(app_url)
-    _wait_for_app(page)
+    wait_for_app(page)
     page.get_by_role("link", name=title).first.click()
     page.wait_for_timeout(500)
-    _wait_for_app(page)
+    wait_for_app(page)
 
 
 def _network_canvas(page):
@@ -64,7 +58,7 @@ def test_graph_page_draws_and_redraws_on_the_slider(app_url, runs_folder, page, 
     for _ in range(38):  # 0.50 -> 0.12: the weak links (below 0.3) appear
         page.keyboard.press("ArrowLeft")
     page.wait_for_timeout(600)
-    _wait_for_app(page)
+    wait_for_app(page)
     frame, canvas = _network_canvas(page)
     frame.locator(".crl-legend .hint").wait_for(timeout=30_000)
     page.wait_for_function(

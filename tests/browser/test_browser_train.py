@@ -4,22 +4,15 @@ watch the live panel (a fragment on a timer, no clicks) carry the progress bar t
 import re
 
 import pytest
+from dashboard import wait_for_app
 
 pytestmark = pytest.mark.browser
-
-
-def _wait_idle(page):
-    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
-    page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000
-    )
 
 
 def _go(page, title):
     page.get_by_role("link", name=title).first.click()
     page.wait_for_timeout(500)
-    _wait_idle(page)
+    wait_for_app(page)
 
 
 def _number(page, label, value):
@@ -33,17 +26,17 @@ def _number(page, label, value):
     box = boxes.first
     box.fill(str(value))
     box.press("Enter")
-    _wait_idle(page)
+    wait_for_app(page)
 
 
 def test_configure_check_and_train_a_small_cohort(app_url, page, screenshot_dir):
     page.goto(app_url)
-    _wait_idle(page)
+    wait_for_app(page)
     page.get_by_text("Synthetic preset").click()
-    _wait_idle(page)
+    wait_for_app(page)
     page.get_by_role("combobox", name="Preset").first.click()
     page.get_by_role("option", name="paper-case1", exact=True).click()
-    _wait_idle(page)
+    wait_for_app(page)
     _number(page, "Subjects", 200)
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("(200 subjects").first.wait_for(timeout=120_000)
@@ -53,7 +46,7 @@ def test_configure_check_and_train_a_small_cohort(app_url, page, screenshot_dir)
     _number(page, "Batch size", 32)
     page.get_by_role("button", name="Check these settings").click()
     page.get_by_text("ran without errors").wait_for(timeout=120_000)
-    _wait_idle(page)
+    wait_for_app(page)
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=60_000)
     page.wait_for_timeout(1500)  # the table draws on a canvas after it arrives
     assert page.locator("text=Traceback").count() == 0
@@ -68,7 +61,7 @@ def test_configure_check_and_train_a_small_cohort(app_url, page, screenshot_dir)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(screenshot_dir / "train-running.png"))
     page.get_by_text(re.compile("^Finished after")).first.wait_for(timeout=300_000)
-    _wait_idle(page)
+    wait_for_app(page)
     assert progress.get_by_role("progressbar").get_attribute("aria-valuenow") == "100"
     assert page.get_by_text("Epoch").first.is_visible()
     page.get_by_text("This is the current model").wait_for(timeout=30_000)

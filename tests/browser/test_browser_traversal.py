@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from dashboard import wait_for_app
 
 from crl.cli import main as crl_main
 from crl.data.synthetic import write_preset
@@ -39,22 +40,15 @@ def trained_run(app_url, tmp_path_factory) -> Path:
     return run
 
 
-def _wait_for_app(page):
-    page.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000
-    )
-
-
 def _open(page, app_url, title):
     """Through the app's own navigation: a deep link as a fresh server's first request skips app.py."""
     page.goto(app_url)
-    _wait_for_app(page)
+    wait_for_app(page, timeout_ms=180_000)
     # The app's own navigation (not the file list Streamlit shows before app.py has run) names this page.
     page.get_by_role("link", name="Latent graph", exact=True).wait_for(timeout=120_000)
     page.get_by_role("link", name=title, exact=True).click()
     page.wait_for_timeout(500)
-    _wait_for_app(page)
+    wait_for_app(page, timeout_ms=180_000)
 
 
 def _pick_run(page):
@@ -64,7 +58,7 @@ def _pick_run(page):
     picker.click()
     page.get_by_role("option", name=RUN).click()
     page.wait_for_timeout(500)
-    _wait_for_app(page)
+    wait_for_app(page, timeout_ms=180_000)
 
 
 def _charts(page, count):
@@ -86,7 +80,7 @@ def test_traversal_page_moves_the_value_and_intervenes(app_url, trained_run, pag
     for _ in range(3):
         page.keyboard.press("ArrowRight")
     page.wait_for_timeout(800)
-    _wait_for_app(page)
+    wait_for_app(page, timeout_ms=180_000)
     page.wait_for_function(
         "(before) => [...document.querySelectorAll('[data-testid=\"stCaptionContainer\"]')]"
         ".some(c => c.innerText.includes('Current value') && c.innerText !== before)",
@@ -98,7 +92,7 @@ def test_traversal_page_moves_the_value_and_intervenes(app_url, trained_run, pag
 
     page.get_by_text("Intervene: effects follow the graph").click()
     page.wait_for_timeout(800)
-    _wait_for_app(page)
+    wait_for_app(page, timeout_ms=180_000)
     page.get_by_text("Across the range").wait_for(timeout=60_000)
     assert page.locator("text=Traceback").count() == 0
     # The required link carries do(sleep.z0 = v) to the left eye: before / after / difference images.
