@@ -173,6 +173,19 @@ def _script_json(value: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def captions_below(xy: np.ndarray, modalities: Sequence[str]) -> dict[str, bool]:
+    """Per modality, whether its caption goes below its cluster (True) or above it: clusters in the lower half
+    of a layout of three or more are captioned below, on their outer side, where no edges run."""
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(modalities):
+        groups.setdefault(str(m), []).append(i)
+    if not groups:
+        return {}
+    centres = {m: float(xy[idx, 1].mean()) for m, idx in groups.items()}
+    middle = float(np.mean(list(centres.values())))
+    return {m: len(groups) > 2 and centre > middle + 20.0 for m, centre in centres.items()}
+
+
 def _canvas_label(text: str) -> str:
     """A label for vis-network's 'html' font mode: the only markup it parses starts with '<' or '&'."""
     return str(text).replace("&", "&amp;").replace("<", "&lt;")
@@ -299,15 +312,11 @@ def latent_network_html(
             node["shapeProperties"] = {"borderDashes": [3, 3]}
         nodes.append(node)
 
-    # Modality names as captions above each cluster, for slides where the legend is out of view.
-    middle = (
-        float(np.mean([xy[[i for i in range(d) if modalities[i] == m], 1].mean() for m in colours]))
-        if d
-        else 0.0
-    )
+    # Modality names as captions beside each cluster, for slides where the legend is out of view.
+    below_of = captions_below(xy, modalities)
     for g, modality in enumerate(colours):
         members = [i for i in range(d) if modalities[i] == modality]
-        below = len(colours) > 2 and float(xy[members, 1].mean()) > middle + 20.0
+        below = below_of[modality]
         # Below a cluster the caption clears the labels of its lowest nodes, which may wrap onto two lines.
         lowest = [i for i in members if xy[i, 1] >= xy[members, 1].max() - 1.0]
         label_lines = max(_canvas_label(names[i]).count("\n") + 1 for i in lowest)
@@ -317,7 +326,9 @@ def latent_network_html(
                 "label": f"<b>{_canvas_label(modality)}</b>",
                 "x": float(xy[members, 0].mean()),
                 # On the outer side of the cluster, where no edges run.
-                "y": float(xy[members, 1].max()) + 44.0 + 18.0 * label_lines if below else float(xy[members, 1].min()) - 48.0,
+                "y": float(xy[members, 1].max()) + 44.0 + 18.0 * label_lines
+                if below
+                else float(xy[members, 1].min()) - 48.0,
                 "shape": "text",
                 "font": {"multi": "html", "size": 17, "color": darker(colours[modality], 0.8)},
                 "chosen": False,

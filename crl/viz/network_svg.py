@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from crl.viz.network import network_layout
+from crl.viz.network import captions_below, network_layout
 from crl.viz.palette import NEUTRAL_DARK, darker, modality_colours
 
 NODE_RADIUS = 14.0
@@ -70,16 +70,11 @@ def latent_network_svg(
                 f'stroke-opacity="0.8" marker-end="url(#arrow)"><title>'
                 f"{escape(names[i])} → {escape(names[j])}: {value:.2f}</title></path>"
             )
-    middle = (
-        float(np.mean([xy[[i for i in range(d) if modalities[i] == m], 1].mean() for m in colours]))
-        if d
-        else 0
-    )
+    below_of = captions_below(xy, modalities)  # the network page's rule
     for modality, colour in colours.items():
         members = [i for i in range(d) if modalities[i] == modality]
         cx = xy[members, 0].mean()
-        # As on the network page: a cluster in the lower half is captioned below, where no edges run.
-        below = len(colours) > 2 and float(xy[members, 1].mean()) > middle + 20.0
+        below = below_of[modality]
         lines = max(len(names[i].splitlines() or [""]) for i in members)
         y = (
             xy[members, 1].max() + NODE_RADIUS + 22 + 13 * lines
