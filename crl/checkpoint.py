@@ -8,6 +8,7 @@ Files in a run folder:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -90,6 +91,13 @@ def read_metadata(run_dir: Path | str) -> dict[str, Any]:
     return meta
 
 
+def with_saved_graph_layout(config: Config, state: dict[str, Any]) -> Config:
+    """Runs saved before orders were sampled (crl.graph) hold one orientation per pair: rebuild them so."""
+    if "graph.orientation" in state and config.graph.orientation != "pairwise":
+        return dataclasses.replace(config, graph=dataclasses.replace(config.graph, orientation="pairwise"))
+    return config
+
+
 def load_run(run_dir: Path | str, device: str | torch.device = "cpu"):
     """(model, config, normaliser) of a finished run, the model in evaluation mode on `device`."""
     from crl.model import CRLModel
@@ -100,11 +108,12 @@ def load_run(run_dir: Path | str, device: str | torch.device = "cpu"):
         config = Config.from_dict(meta["config"])
     except ConfigError as error:
         raise RunError(f"run folder {run_dir} holds a configuration this crl cannot read: {error}") from error
-    model = CRLModel(config, meta["schema"])
     weights_path = run_dir / MODEL_FILE
     if not weights_path.exists():
         raise RunError(f"run folder {run_dir} has {META_FILE} but no {MODEL_FILE}; train again")
     state = _load_tensors(weights_path)
+    config = with_saved_graph_layout(config, state)
+    model = CRLModel(config, meta["schema"])
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:

@@ -19,6 +19,7 @@ KIND_ENCODERS: dict[str, tuple[str, ...]] = {
 }
 METHODS = ("ours", "beta-vae", "no-graph")
 ACYCLICITY = ("learned", "tiers")
+ORIENTATIONS = ("order", "pairwise")
 SCHEDULES = ("cosine", "plateau", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "off")
 
@@ -53,10 +54,17 @@ class GraphConfig:
     temperature: of the relaxed-Bernoulli edge gates sampled during training (lower = closer to 0/1).
     lr_multiplier: the edge parameters' learning rate relative to train.lr (the graph must settle while the
     encoders still move).
-    networks_lr_after_schedule: the encoders' and decoders' learning rate relative to train.lr once the graph
-    schedule (loss.graph_warmup + loss.acyclicity_warmup) is complete; 0 freezes them, so the graph, the flows
-    and the per-modality rotations are learnt on a fixed representation (bench/results/FINDINGS.md: MCC
-    peaks at the end of the schedule and drifts down after it). 1 keeps training everything.
+    Training has three phases (bench/results/FINDINGS.md says why). In the warm-up (loss.graph_warmup) the
+    prior sees every cross-modal edge and no within-modality edge, which pins each latent down as what the
+    other modalities predict of it. Then the latents stand still while the graph is learnt on them: letting
+    the representation follow a graph that is still wrong turned good latents away from the truth.
+    representation_lr_after_warmup: the learning rate of the encoders, decoders and per-modality rotations
+    during the graph schedule (loss.acyclicity_warmup), relative to train.lr; 0 freezes them.
+    networks_lr_after_schedule: the same once the schedule is complete.
+    orientation: "order" samples a causal order per subject, so every sampled graph is acyclic (crl.graph);
+    "pairwise" is the layout of runs saved before it, one free orientation per pair.
+    search_order: at the end of the warm-up, point the graph at the causal order whose graph needs the fewest
+    cross-modal edges (crl.graph_search) before gradient steps refine it.
     """
 
     acyclicity: str = "learned"
@@ -66,7 +74,10 @@ class GraphConfig:
     initial_strength: float = 0.9
     temperature: float = 0.5
     lr_multiplier: float = 1.0
-    networks_lr_after_schedule: float = 1.0
+    representation_lr_after_warmup: float = 0.0
+    networks_lr_after_schedule: float = 0.0
+    orientation: str = "order"
+    search_order: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,7 @@ class LossConfig:
     likelihood: float = 0.1
     sparsity: float = 0.01
     acyclicity: float = 1.0
-    graph_warmup: float = 0.1
+    graph_warmup: float = 0.5
     acyclicity_warmup: float = 0.3
     beta: float = 4.0
 
@@ -261,6 +272,10 @@ def validate(config: Config) -> None:
         if m.width < 1 or m.depth < 0:
             raise ConfigError(f"{where}: width must be >= 1 and depth >= 0 (got {m.width}, {m.depth})")
     g = config.graph
+    if g.orientation not in ORIENTATIONS:
+        raise ConfigError(
+            f"graph.orientation '{g.orientation}' is unknown; choose one of {', '.join(ORIENTATIONS)}"
+        )
     if g.acyclicity not in ACYCLICITY:
         raise ConfigError(
             f"graph.acyclicity '{g.acyclicity}' is unknown; choose one of {', '.join(ACYCLICITY)}"
@@ -294,6 +309,10 @@ def validate(config: Config) -> None:
         raise ConfigError(f"graph.initial_strength must lie in (0, 1) (got {g.initial_strength})")
     if g.temperature <= 0:
         raise ConfigError(f"graph.temperature must be positive (got {g.temperature})")
+    if g.representation_lr_after_warmup < 0:
+        raise ConfigError(
+            f"graph.representation_lr_after_warmup must be 0 or more (got {g.representation_lr_after_warmup})"
+        )
     if g.networks_lr_after_schedule < 0:
         raise ConfigError(
             f"graph.networks_lr_after_schedule must be 0 or more (got {g.networks_lr_after_schedule})"

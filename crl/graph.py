@@ -11,6 +11,13 @@ so the sparsity penalty (on strengths) cannot be gamed either.
 As in ENCO (Lippe et al. 2022) a strength is existence x orientation, with one existence and one orientation
 per pair: the two directions compete through the orientation instead of fading together under the acyclicity
 penalty, a sampled graph never holds a 2-cycle, and the penalty removes longer cycles.
+
+orientation="order" (the default) derives every orientation from one score per latent: `P(i -> j) =
+existence * sigmoid(s_i - s_j)`, and each subject's sample first draws a causal order (the scores plus Gumbel
+noise, whose pairwise differences are exactly logistic) and opens only edges that go forward in it. Every
+sampled graph is then acyclic, so the prior's log-likelihood is a true density that cycles cannot inflate;
+with pairwise orientations (the earlier layout, kept so older runs load) the penalty alone had to fight
+cycles that the likelihood rewards, and lost on four modalities (bench/results/FINDINGS.md).
 """
 
 from __future__ import annotations
@@ -62,6 +69,7 @@ class LatentGraph(nn.Module):
         temperature: float = 0.5,
         enabled: bool = True,
         straight_through: bool = True,
+        orientation: str = "order",
     ):
         super().__init__()
         self.latent_names = list(latent_names)
@@ -92,7 +100,14 @@ class LatentGraph(nn.Module):
         self.straight_through = straight_through
         logit = math.log(initial_strength / (1.0 - initial_strength))
         self.existence = nn.Parameter(torch.full((n, n), logit))
-        self.orientation = nn.Parameter(torch.zeros(n, n))
+        self.by_order = orientation == "order"
+        if self.by_order:
+            # A tier's offset keeps every sampled order consistent with the given tiers (sigmoid(20) ~ 1).
+            rank = torch.zeros(n) if tiers is None else -20.0 * tier.float()
+            self.register_buffer("order_offset", rank)
+            self.order = nn.Parameter(torch.zeros(n))
+        else:
+            self.orientation = nn.Parameter(torch.zeros(n, n))
 
     @property
     def n_latent(self) -> int:
@@ -102,8 +117,16 @@ class LatentGraph(nn.Module):
         """(existence logits, orientation logits), each `(n, n)`: symmetric and antisymmetric on two-way pairs."""
         two_way = self.two_way
         existence = two_way * 0.5 * (self.existence + self.existence.t()) + (1.0 - two_way) * self.existence
+        if self.by_order:
+            key = self.order + self.order_offset
+            return existence, key[:, None] - key[None, :]
         orientation = two_way * (self.orientation - self.orientation.t())
         return existence, orientation
+
+    def _oriented(self) -> torch.Tensor:
+        """Which free pairs the orientation factor applies to: all of them when orders are sampled, else the
+        two-way pairs."""
+        return self.free_mask if self.by_order else self.two_way
 
     def probabilities(self) -> torch.Tensor:
         """`(n_latent, n_latent)` edge strengths in [0, 1]; required edges 1, impossible edges 0.
@@ -112,7 +135,8 @@ class LatentGraph(nn.Module):
         `A[i, j] + A[j, i] = sigmoid(e_ij)` is the probability that the pair is linked at all.
         """
         existence, orientation = self._logits()
-        orient = self.two_way * torch.sigmoid(orientation) + (1.0 - self.two_way)
+        oriented = self._oriented()
+        orient = oriented * torch.sigmoid(orientation) + (1.0 - oriented)
         return self.free_mask * torch.sigmoid(existence) * orient + self.required_mask
 
     def sample_gates(
@@ -135,7 +159,12 @@ class LatentGraph(nn.Module):
         # One existence draw per two-way pair (symmetric noise), one direction draw (antisymmetric noise).
         sym = noise[0] * upper + (noise[0] * upper).transpose(1, 2)
         exist_noise = self.two_way * sym + (1.0 - self.two_way) * noise[0]
-        orient_noise = (noise[1] * upper) - (noise[1] * upper).transpose(1, 2)
+        if self.by_order:
+            # Per-subject Gumbel keys: the differences are logistic, and one key per latent makes a total order.
+            gumbel = -torch.log(-torch.log(u[1, :, 0, :]))
+            orient_noise = gumbel[:, :, None] - gumbel[:, None, :]
+        else:
+            orient_noise = (noise[1] * upper) - (noise[1] * upper).transpose(1, 2)
         exist = torch.sigmoid((existence + exist_noise) / self.temperature)
         direction = torch.sigmoid((orientation + orient_noise) / self.temperature)
         if mode == "hard":
@@ -145,7 +174,8 @@ class LatentGraph(nn.Module):
         elif mode == "straight_through":
             exist = exist + ((existence + exist_noise > 0).float() - exist).detach()
             direction = direction + ((orientation + orient_noise > 0).float() - direction).detach()
-        gates = exist * (self.two_way * direction + (1.0 - self.two_way))
+        oriented = self._oriented()
+        gates = exist * (oriented * direction + (1.0 - oriented))
         return self.free_mask * gates + self.required_mask
 
     def warmup_gates(self) -> torch.Tensor:

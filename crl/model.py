@@ -131,6 +131,7 @@ class CRLModel(nn.Module):
             initial_strength=g.initial_strength,
             temperature=g.temperature,
             enabled=self.method == "ours",
+            orientation=g.orientation,
         )
         # beta-VAE has the standard normal prior and no flow (unused parameters would also break DDP).
         self.prior = (

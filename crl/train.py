@@ -14,6 +14,7 @@ import torch
 from crl.config import Config
 from crl.data.cohort import Cohort, Normaliser
 from crl.errors import TrainingError
+from crl.graph_search import adopt_order, search_order
 from crl.model import CRLModel, LossRecord, build_model
 from crl.nn import normaliser_tensors, to_model_layout
 
@@ -142,30 +143,37 @@ def _lr_lambda(config: Config, total_steps: int) -> Callable[[int], float]:
 
 
 def _lr_lambdas(config: Config, total_steps: int) -> list[Callable[[int], float]]:
-    """Per optimiser group (see `_adam`): the networks' factor drops to graph.networks_lr_after_schedule once
-    the graph schedule is complete; the prior and the graph follow the plain schedule."""
+    """Per optimiser group (see `_adam`). The representation's factor (encoders, decoders, rotations) is
+    graph.representation_lr_after_warmup from the end of the warm-up until the graph schedule is complete, and
+    graph.networks_lr_after_schedule after it; the prior and the graph follow the plain schedule. The baselines
+    have no graph to learn, so their representation follows the plain schedule throughout."""
     base = _lr_lambda(config, total_steps)
-    done = config.loss.graph_warmup + config.loss.acyclicity_warmup
-    after = config.graph.networks_lr_after_schedule
+    if config.method != "ours":
+        return [base, base, base]
+    warm = config.loss.graph_warmup
+    done = warm + config.loss.acyclicity_warmup
+    during, after = config.graph.representation_lr_after_warmup, config.graph.networks_lr_after_schedule
 
-    def networks(step: int) -> float:
-        return base(step) * (after if step / max(total_steps, 1) >= done else 1.0)
+    def representation(step: int) -> float:
+        progress = step / max(total_steps, 1)
+        return base(step) * (after if progress >= done else during if progress >= warm else 1.0)
 
-    return [networks, base, base]
+    return [representation, base, base]
 
 
 def _network_parameters(model: CRLModel) -> list[torch.nn.Parameter]:
-    """The encoders' and decoders' parameters (the joint networks of the beta-VAE baseline included)."""
+    """The representation's parameters: encoders, decoders (the beta-VAE's joint networks included) and the
+    per-modality rotations, which turn the latents as much as the encoders do."""
     return [
         p
         for name, p in model.named_parameters()
-        if name.split(".")[0].startswith(("encoders", "decoders", "joint_"))
+        if name.split(".")[0].startswith(("encoders", "decoders", "joint_", "rotations"))
     ]
 
 
 def _adam(model: CRLModel, config: Config) -> torch.optim.Optimizer:
-    """Adam with three groups: encoders and decoders; the prior and rotations; the graph's edge parameters
-    (own learning rate, no weight decay). The group order is what `_lr_lambdas` expects.
+    """Adam with three groups: the representation (encoders, decoders, rotations); the prior; the graph's edge
+    parameters (own learning rate, no weight decay). The group order is what `_lr_lambdas` expects.
 
     Fused where this torch build has it (about 20 % faster per step on small models), plain otherwise.
     """
@@ -201,6 +209,33 @@ def schedule(config: Config, step: int, total_steps: int) -> tuple[float, float,
         else min(1.0, (progress - loss.graph_warmup) / loss.acyclicity_warmup)
     )
     return 1.0 - ramp, loss.sparsity * ramp, loss.acyclicity * ramp
+
+
+# Subjects whose latents the order search scores (bounds its cost on large cohorts).
+SEARCH_SUBJECTS = 2048
+
+
+def _search_graph(
+    model: CRLModel,
+    tensors: CohortTensors,
+    train_index: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> None:
+    """At the end of the warm-up, point the graph at the sparsest causal order of the current latents
+    (crl.graph_search); the graph's optimiser state is reset so old momentum does not pull it back."""
+    loss = model.config.loss
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        z = model.posterior(tensors.batch(train_index[:SEARCH_SUBJECTS]))[0].float()
+    model.train(was_training)
+    order, kept, _ = search_order(
+        model.prior, model.graph, z, cross_cost=loss.sparsity / loss.likelihood, generator=generator
+    )
+    adopt_order(model.graph, order, kept)
+    for parameter in model.graph.parameters():
+        optimizer.state.pop(parameter, None)
 
 
 def _nonfinite_error(record: LossRecord, step: int, epoch: int) -> TrainingError:
@@ -313,13 +348,16 @@ def fit(
     step = 0
     start_epoch = 0
     if resume is not None:
-        model.load_state_dict(resume["model"])
-        if len(resume["optimizer"]["param_groups"]) != len(optimizer.param_groups):
+        saved_groups = [len(g["params"]) for g in resume["optimizer"]["param_groups"]]
+        if set(resume["model"]) != set(model.state_dict()) or saved_groups != [
+            len(g["params"]) for g in optimizer.param_groups
+        ]:
             raise TrainingError(
-                "this run's checkpoint was written by an older version of crl whose optimiser is laid out "
+                "this run's checkpoint was written by an older version of crl whose model is laid out "
                 "differently, so it cannot be resumed; start it again, or refit it at a sparsity weight "
                 "(crl runs refit), which starts from its weights"
             )
+        model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         scheduler.load_state_dict(resume["scheduler"])
         order_generator.set_state(resume["order_generator"])
@@ -363,6 +401,15 @@ def fit(
         },
     )
     want_steps = any(getattr(c, "on_step", None) is not None for c in callbacks)
+    search_pending = (
+        config.graph.search_order
+        and model.method == "ours"
+        and model.graph.by_order
+        and bool(model.graph.free_mask.any())
+        and config.loss.likelihood > 0
+        and step < config.loss.graph_warmup * total_steps
+    )
+    search_generator = torch.Generator().manual_seed(t.seed + 3)
     model.train()
     epoch = start_epoch - 1
     stop = False
@@ -373,6 +420,9 @@ def fit(
         for b in range(steps_per_epoch):
             idx = train_index[order[b * batch_size : (b + 1) * batch_size]]
             batch = tensors.batch(idx)
+            if search_pending and step >= config.loss.graph_warmup * total_steps:
+                _search_graph(model, tensors, train_index, optimizer, search_generator)
+                search_pending = False
             warmup, s_weight, a_weight = schedule(config, step, total_steps)
             with torch.autocast(
                 device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None

@@ -80,10 +80,10 @@ def test_every_parameter_receives_a_gradient(method):
     # Without a graph the flows see no parents: only their constant shift/scale (b_out) can learn.
     allowed_silent = {
         "ours": set(),
-        "beta-vae": {"graph.existence", "graph.orientation"},
+        "beta-vae": {"graph.existence", "graph.order"},
         "no-graph": {
             "graph.existence",
-            "graph.orientation",
+            "graph.order",
             "prior.w_in",
             "prior.w_gate",
             "prior.w_hidden",
@@ -175,4 +175,4 @@ def test_graph_learns_from_the_likelihood_alone():
     # Pairs share one existence (symmetrised), so each pair's two entries together carry its gradient.
     pair = (existence + existence.t())[off_diagonal]
     assert (pair.abs() > 0).all(), existence
-    assert model.graph.orientation.grad.abs().sum() > 0
+    assert model.graph.order.grad.abs().sum() > 0
