@@ -7,6 +7,7 @@ Run alone: two torch processes on two cores slow each other down many times (ENV
     python bench/accuracy.py                       # the full table: cases 1-3, 5 seeds, three methods
     python bench/accuracy.py --presets images --methods ours,beta-vae --seeds 2
     python bench/accuracy.py --presets paper-case2 --methods ours --sparsity 0,0.001,0.01,0.1 --name sparsity
+    python bench/accuracy.py --merge part1,part2 --name accuracy   # one table from runs made in parallel
 """
 
 from __future__ import annotations
@@ -122,15 +123,16 @@ def summarise(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write(rows: list[dict], args: argparse.Namespace) -> None:
+def write(rows: list[dict], args: argparse.Namespace, commands: list[str] | None = None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{args.name}.json").write_text(
         json.dumps({"args": vars(args), "runs": rows}, indent=2) + "\n"
     )
+    commands = commands or [f"python bench/accuracy.py {' '.join(sys.argv[1:])}"]
     lines = [
         "# Accuracy benchmark",
         "",
-        f"Command: `python bench/accuracy.py {' '.join(sys.argv[1:])}`  ",
+        *[f"Command: `{command}`  " for command in commands],
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}.  ",
         "Mean ± sd over seeds (each seed is a new cohort and new initial weights; per-run numbers in the JSON).",
         "Targets (issue 3): MCC ≥ 0.9 on cases 1–3, cross-modal SHD ≤ 1 on case 1, ours ahead of β-VAE and",
@@ -156,7 +158,11 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--sparsity", default=None, help="comma-separated loss.sparsity values to sweep")
     parser.add_argument("--name", default="accuracy", help="results file name in bench/results (no suffix)")
+    parser.add_argument("--merge", default=None, help="comma-separated result names to combine into --name")
     args = parser.parse_args()
+    if args.merge:
+        merge(args)
+        return
     torch.set_num_threads(args.threads)
     overrides = list(args.set) + ([f"train.epochs={args.epochs}"] if args.epochs else [])
     rows = []
@@ -170,6 +176,20 @@ def main() -> None:
                     if level is not None:
                         rows[-1]["sparsity"] = level
                     _report(rows, args)
+
+
+def merge(args: argparse.Namespace) -> None:
+    """One table from several result files (e.g. presets run in two processes at once), with their commands."""
+    rows, commands = [], []
+    for name in args.merge.split(","):
+        data = json.loads((RESULTS / f"{name}.json").read_text())
+        rows += data["runs"]
+        a = data["args"]
+        torch.set_num_threads(int(a["threads"]))  # the Machine line reports the runs' own setting
+        flags = [f"--presets {a['presets']}", f"--methods {a['methods']}", f"--seeds {a['seeds']}"]
+        flags += [f"--threads {a['threads']}", *[f"--set {kv}" for kv in a["set"]], f"--name {name}"]
+        commands.append("python bench/accuracy.py " + " ".join(flags))
+    write(rows, args, commands + [f"python bench/accuracy.py --merge {args.merge} --name {args.name}"])
 
 
 def _report(rows: list[dict], args: argparse.Namespace) -> None:

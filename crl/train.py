@@ -228,7 +228,8 @@ def _search_graph(
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        z = model.posterior(tensors.batch(train_index[:SEARCH_SUBJECTS]))[0].float()
+        chunks = torch.split(train_index[:SEARCH_SUBJECTS], 256)
+        z = torch.cat([model.posterior(tensors.batch(chunk))[0].float() for chunk in chunks])
     model.train(was_training)
     order, kept, _ = search_order(
         model.prior, model.graph, z, cross_cost=loss.sparsity / loss.likelihood, generator=generator

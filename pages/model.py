@@ -174,8 +174,8 @@ ADVANCED_FIELDS = {  # behind 'Advanced settings'
         min_value=0.0,
         max_value=0.9,
         step=0.05,
-        help="Sparsity and acyclicity start after this fraction of training, so links are "
-        "first judged by the data alone.",
+        help="The encoders learn the hidden variables during this fraction of training; then they "
+        "stand still while the links between them are learned, with sparsity and acyclicity.",
     ),
     "train.validation_fraction": NumberField(
         "Validation fraction",

@@ -3,11 +3,14 @@ graph's parameters."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
+import pytest
 import torch
 
 from crl.graph import LatentGraph
-from crl.graph_search import adopt_order, complete_gates, search_order
+from crl.graph_search import LocalScores, adopt_order, complete_gates, search_order
 from crl.prior import CausalFlowPrior
 
 torch.set_num_threads(1)
@@ -49,10 +52,11 @@ def test_search_finds_the_collider_and_the_graph_adopts_it():
     expected[0, 2] = expected[1, 2] = 1.0
     np.testing.assert_array_equal(kept.numpy(), expected)
     assert order.index(2) > order.index(0) and order.index(2) > order.index(1)
-    # A wrong order (the collider first) scores worse.
-    from crl.graph_search import score_order
-
-    assert score_order(prior, graph, z[:2048], [2, 0, 1, 3], 0.1, 0.01)[0] > score
+    # A wrong order (the collider first) scores worse, and the exact search agrees with trying every order.
+    local = LocalScores(prior, graph, z[:2048], 0.1, 0.01)
+    assert local.order_score([2, 0, 1, 3])[0] > score
+    every = min(local.order_score(list(o))[0] for o in itertools.permutations(range(4)))
+    assert score == pytest.approx(every)
     adopt_order(graph, order, kept)
     a = graph.strengths()
     assert a[0, 2] > 0.9 and a[1, 2] > 0.9
@@ -78,8 +82,11 @@ def test_complete_gates_open_every_forward_edge():
     assert gates[3].sum() == 3 and gates[:, 3].sum() == 0 and gates[1, 0] == 1 and gates[0, 1] == 0
 
 
-def test_local_search_is_used_beyond_the_exhaustive_limit():
-    """Eight latents (40 320 orders): insertion moves from a few starts still find a sparse order."""
+def test_local_search_is_used_beyond_the_exact_limit(monkeypatch):
+    """Past the exact limit, insertion moves from a few starts still return a valid order."""
+    import crl.graph_search as search
+
+    monkeypatch.setattr(search, "EXACT_LIMIT", 4)
     names = [f"m{k}.z{i}" for k in range(4) for i in range(2)]
     modality = [k for k in range(4) for _ in range(2)]
     graph = LatentGraph(names, modality, initial_strength=0.9)
