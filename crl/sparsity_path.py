@@ -34,7 +34,9 @@ def default_path_epochs(config: Any) -> int:
 
 def path_config(config: Any, weight: float, epochs: int) -> Any:
     """The configuration for one level: sparsity `weight`, penalties at full strength from the first step (the
-    graph is already formed, so no warm-up), `epochs` epochs and a short learning-rate warm-up."""
+    graph is already formed, so no warm-up), `epochs` epochs and a short learning-rate warm-up. The encoders
+    learn at graph.networks_lr_after_schedule (0 by default), so the levels share their latents and differ
+    in their graph only."""
     if weight < 0:
         raise ConfigError(f"sparsity weights must be >= 0 (got {weight})")
     loss = dataclasses.replace(config.loss, sparsity=float(weight), graph_warmup=0.0, acyclicity_warmup=0.0)

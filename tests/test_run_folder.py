@@ -135,6 +135,22 @@ def test_model_reloads_from_plain_tensors_and_encodes_the_same(tmp_path):
         encode_with_run(tmp_path, _cohort(n=30, features=6))
 
 
+def test_runs_saved_with_pairwise_orientations_still_load(tmp_path):
+    """Runs saved before orders were sampled have one orientation per pair and no 'orientation' setting in
+    their configuration: they load as such, with their graph unchanged."""
+    cohort = _cohort()
+    config = _config(cohort, "graph.orientation=pairwise", "train.epochs=1")
+    model = build_model(config, cohort.schema())
+    result = fit(model, cohort, config)
+    save_model(tmp_path, model, config, result.normaliser, cohort)
+    meta = json.loads((tmp_path / "model.json").read_text())
+    del meta["config"]["graph"]["orientation"]  # as an older crl wrote it
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    loaded, loaded_config, _ = load_run(tmp_path)
+    assert loaded_config.graph.orientation == "pairwise"
+    np.testing.assert_array_equal(loaded.strengths(), model.strengths())
+
+
 def test_load_run_explains_a_missing_model(tmp_path):
     with pytest.raises(RunError, match="does not exist"):
         load_run(tmp_path / "nowhere")
