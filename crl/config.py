@@ -104,7 +104,8 @@ class LossConfig:
     graph_warmup: fraction of training during which the prior sees every cross-modal edge (which pulls shared
     information into z and leaves the private part to eta) while the graph learns on the side, and no penalty
     applies (Adam moves a parameter with a tiny but steady gradient at full speed, so an early penalty would
-    close edges before the prior has learnt to use them).
+    close edges before the prior has learnt to use them). By default it is also the only phase in which the
+    encoders learn (graph.representation_lr_after_warmup), hence half of training.
     acyclicity: weight of the acyclicity penalty.
     acyclicity_warmup: fraction of training, after the graph warm-up, over which the warm-up gates fade out and
     the sparsity and acyclicity weights rise linearly to their values.
