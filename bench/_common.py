@@ -1,9 +1,14 @@
-"""Timing helpers shared by the UI benchmarks (bench/ui.py, bench/traversal.py)."""
+"""Helpers shared by the benchmarks: timing (bench/ui.py, bench/traversal.py) and results files."""
 
 from __future__ import annotations
 
+import json
 import statistics
+import sys
 import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def timed(fn, *args) -> float:
@@ -17,3 +22,14 @@ def summary(values: list[float]) -> tuple[float, float, float]:
     """(median, p90, max) of timings."""
     ordered = sorted(values)
     return statistics.median(ordered), ordered[int(0.9 * (len(ordered) - 1))], ordered[-1]
+
+
+def save_runs(name: str, args, rows: list[dict]) -> None:
+    """bench/results/<name>.json: the run's arguments and one object per measured run."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=2) + "\n")
+
+
+def invocation(script: str) -> str:
+    """How this benchmark was invoked, for the results file's Command line."""
+    return " ".join(["python", f"bench/{script}", *sys.argv[1:]])

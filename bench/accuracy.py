@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from _common import RESULTS, invocation, save_runs
 
 from crl.analysis.identifiability import check_identifiability
 from crl.config import apply_overrides, default_config
@@ -30,7 +29,6 @@ from crl.evaluate import score
 from crl.model import build_model
 from crl.train import encode_cohort, fit, latent_table
 
-RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("ours", "beta-vae", "no-graph")
 TARGETS = {"mcc": 0.9, "shd_cross_modal_case1": 1.0}
 
@@ -124,11 +122,8 @@ def summarise(rows: list[dict]) -> str:
 
 
 def write(rows: list[dict], args: argparse.Namespace, commands: list[str] | None = None) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(
-        json.dumps({"args": vars(args), "runs": rows}, indent=2) + "\n"
-    )
-    commands = commands or [f"python bench/accuracy.py {' '.join(sys.argv[1:])}"]
+    save_runs(args.name, args, rows)
+    commands = commands or [invocation("accuracy.py")]
     lines = [
         "# Accuracy benchmark",
         "",

@@ -11,22 +11,18 @@ Run alone: other processes on the two cores distort the seconds (ENVIRONMENT.md)
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _common import RESULTS, invocation, save_runs
 
 from crl.config import apply_overrides, default_config
 from crl.data.synthetic import generate
 from crl.metrics import mcc
 from crl.model import build_model
 from crl.train import encode_cohort, fit
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class MCCTracker:
@@ -85,12 +81,11 @@ def run(preset: str, seed: int, n: int, every: int, tolerance: float) -> dict:
 
 
 def write(rows: list[dict], args: argparse.Namespace) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "plateau.json").write_text(json.dumps({"args": vars(args), "runs": rows}, indent=2) + "\n")
+    save_runs("plateau", args, rows)
     lines = [
         "# Time to the MCC plateau",
         "",
-        f"Command: `python bench/plateau.py {' '.join(sys.argv[1:])}`  ",
+        f"Command: `{invocation('plateau.py')}`  ",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}; "
         "default settings of `crl train` (CPU).  ",
         f"Plateau: the first checkpoint (every {args.every} epochs) within {args.tolerance} of the run's best MCC. "

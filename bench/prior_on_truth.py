@@ -19,13 +19,11 @@ Writes bench/results/prior_on_truth.md and .json.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
+from _common import RESULTS, invocation, save_runs
 
 from crl.config import LossConfig
 from crl.data.synthetic import generate
@@ -35,7 +33,6 @@ from crl.metrics import cross_modal_mask, map_graph, mcc, shd
 from crl.prior import CausalFlowPrior
 from crl.train import schedule
 
-RESULTS = Path(__file__).resolve().parent / "results"
 VARIANTS = ("default", "freeze", "true-graph")
 
 
@@ -147,14 +144,11 @@ def main() -> None:
             print(
                 f"seed {seed} {variant:10s} MCC {r['mcc']:.3f} cross-SHD {r['shd_cross_modal']}", flush=True
             )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "prior_on_truth.json").write_text(
-        json.dumps({"args": vars(args), "runs": rows}, indent=2) + "\n"
-    )
+    save_runs("prior_on_truth", args, rows)
     lines = [
         "# The causal prior on the true latents",
         "",
-        f"Command: `python bench/prior_on_truth.py {' '.join(sys.argv[1:])}`  ",
+        f"Command: `{invocation('prior_on_truth.py')}`  ",
         f"Machine: {platform.machine()}, 1 torch thread, torch {torch.__version__}.  ",
         "Each rotation starts 0.6 rad from the truth; MCC of the rotated latents at the end (1 = the truth kept);",
         "cross-modal SHD of the learnt graph at strength 0.5 (`true-graph` does not learn one).",

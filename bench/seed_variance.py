@@ -10,22 +10,18 @@ loss barely moves, restarts chosen by validation loss cannot fix the spread.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _common import RESULTS, invocation, save_runs
 
 from crl.config import apply_overrides, default_config
 from crl.data.synthetic import generate
 from crl.metrics import mcc
 from crl.model import build_model
 from crl.train import encode_cohort, fit
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def run_one(cohort, truth: np.ndarray, model_seed: int, overrides: list[str]) -> dict:
@@ -48,14 +44,11 @@ def run_one(cohort, truth: np.ndarray, model_seed: int, overrides: list[str]) ->
 
 
 def write(rows: list[dict], args: argparse.Namespace) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "seed_variance.json").write_text(
-        json.dumps({"args": vars(args), "runs": rows}, indent=2) + "\n"
-    )
+    save_runs("seed_variance", args, rows)
     lines = [
         "# MCC spread over model seeds on a fixed cohort",
         "",
-        f"Command: `python bench/seed_variance.py {' '.join(sys.argv[1:])}`  ",
+        f"Command: `{invocation('seed_variance.py')}`  ",
         f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}; "
         "default settings of `crl train`.  ",
         "Each row: one data seed (fixed cohort), one model seed. `picked` marks the lowest validation loss of "
