@@ -232,28 +232,32 @@ class CRLModel(nn.Module):
         sparsity_weight: float | None = None,
         acyclicity_weight: float | None = None,
         warmup: float = 0.0,
+        frozen_representation: bool = False,
     ) -> LossRecord:
         """The training loss on a batch, one posterior sample per subject.
 
         sparsity_weight / acyclicity_weight override `config.loss` (training schedules them); without them the
         total uses the configured weights, as validation does. warmup in [0, 1] blends the graph's warm-up gates
         (all cross-modal edges open) into the sampled ones; training lowers it from 1 to 0.
+        frozen_representation: the encoders, decoders and rotations are not learning (training's second half),
+        so nothing back-propagates through them; the loss's value is unchanged.
         """
         weights = self.config.loss
-        rotations = self.rotations_now()
-        z_mean, z_logvar, e_mean, e_logvar = self.posterior(batch, rotations)
-        n = z_mean.shape[0]
-        z = z_mean + torch.exp(0.5 * z_logvar) * torch.randn(
-            z_mean.shape, generator=generator, device=z_mean.device, dtype=z_mean.dtype
-        )
-        eta = e_mean + torch.exp(0.5 * e_logvar) * torch.randn(
-            e_mean.shape, generator=generator, device=e_mean.device, dtype=e_mean.dtype
-        )
-        recon = self.decode(z, eta, rotations)
-        reconstruction = {
-            name: (recon[name].float() - batch[name].float()).pow(2).flatten(1).sum(1).mean()
-            for name in self.names
-        }
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_representation):
+            rotations = self.rotations_now()
+            z_mean, z_logvar, e_mean, e_logvar = self.posterior(batch, rotations)
+            n = z_mean.shape[0]
+            z = z_mean + torch.exp(0.5 * z_logvar) * torch.randn(
+                z_mean.shape, generator=generator, device=z_mean.device, dtype=z_mean.dtype
+            )
+            eta = e_mean + torch.exp(0.5 * e_logvar) * torch.randn(
+                e_mean.shape, generator=generator, device=e_mean.device, dtype=e_mean.dtype
+            )
+            recon = self.decode(z, eta, rotations)
+            reconstruction = {
+                name: (recon[name].float() - batch[name].float()).pow(2).flatten(1).sum(1).mean()
+                for name in self.names
+            }
         reconstruction_total = torch.stack(list(reconstruction.values())).sum()
 
         extras: dict[str, torch.Tensor] = {}

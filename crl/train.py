@@ -327,10 +327,11 @@ def fit(
     steps_per_epoch = max(1, len(train_idx) // batch_size)  # drop the ragged tail: equal-sized steps
     epochs = max(t.epochs, math.ceil(t.min_steps / steps_per_epoch))
     total_steps = epochs * steps_per_epoch
-    # Early stopping waits until the graph schedule is complete.
-    min_epochs = max(
-        t.min_epochs, math.ceil((config.loss.graph_warmup + config.loss.acyclicity_warmup) * epochs)
-    )
+    # Early stopping waits until the graph schedule is complete, and only epochs after it compete for the best
+    # weights: earlier ones can score well on a graph that is still dense (the baselines have no graph).
+    schedule_end = config.loss.graph_warmup + config.loss.acyclicity_warmup
+    schedule_steps = math.ceil(schedule_end * total_steps) if config.method == "ours" else 0
+    min_epochs = max(t.min_epochs, math.ceil(schedule_end * epochs))
     optimizer = _adam(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambdas(config, total_steps))
     plateau = (
@@ -434,6 +435,7 @@ def fit(
                     sparsity_weight=s_weight,
                     acyclicity_weight=a_weight,
                     warmup=warmup,
+                    frozen_representation=model.method == "ours" and optimizer.param_groups[0]["lr"] == 0.0,
                 )
             if not torch.isfinite(record.total).item():
                 raise _nonfinite_error(record, step, epoch)
@@ -486,7 +488,9 @@ def fit(
         improved = not math.isfinite(result.best_validation_loss) or (
             criterion < result.best_validation_loss - 1e-4 * abs(result.best_validation_loss)
         )
-        if improved:
+        if step < schedule_steps:
+            pass  # the graph is still being shaped: its validation loss does not judge the final model
+        elif improved:
             result.best_validation_loss = criterion
             result.best_epoch = epoch
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -93,6 +93,26 @@ def test_every_parameter_receives_a_gradient(method):
     assert set(silent) <= allowed_silent, silent
 
 
+def test_a_frozen_representation_skips_its_backward_pass_and_changes_nothing_else():
+    model = build_model(_config(), SCHEMA)
+    grads = []
+    for frozen in (False, True):
+        model.zero_grad(set_to_none=True)
+        record = model.loss(
+            _batch(), generator=torch.Generator().manual_seed(0), warmup=0.5, frozen_representation=frozen
+        )
+        record.total.backward()
+        grads.append({n: None if p.grad is None else p.grad.clone() for n, p in model.named_parameters()})
+        grads[-1]["total"] = record.total.detach()
+    learning, frozen = grads
+    assert torch.equal(learning["total"], frozen["total"])
+    representation = [n for n in learning if n.startswith(("encoders", "decoders", "rotations"))]
+    assert representation and all(frozen[n] is None for n in representation)
+    assert all(learning[n] is not None for n in representation)
+    rest = [n for n in learning if n != "total" and n not in representation]
+    assert rest and all(torch.allclose(learning[n], frozen[n], atol=1e-6) for n in rest)
+
+
 def test_encode_and_decode_shapes():
     model = build_model(_config(), SCHEMA)
     model.eval()
