@@ -61,7 +61,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from crl.analysis.export import export_run
 
-    path = export_run(Path(args.run), args.format, out=Path(args.out) if args.out else None, threshold=args.threshold)
+    path = export_run(
+        Path(args.run), args.format, out=Path(args.out) if args.out else None, threshold=args.threshold
+    )
     print(f"wrote {path}")
     return 0
 
@@ -86,9 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check a cohort folder and print every problem found")
     p.add_argument("dir")
-    p.add_argument("--nan-policy", default="error", choices=["error", "drop", "impute"], help="what to do with NaN/inf")
     p.add_argument(
-        "--length-policy", default="error", choices=["error", "pad", "crop", "resample"], help="unequal time series"
+        "--nan-policy", default="error", choices=["error", "drop", "impute"], help="what to do with NaN/inf"
+    )
+    p.add_argument(
+        "--length-policy",
+        default="error",
+        choices=["error", "pad", "crop", "resample"],
+        help="unequal time series",
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_validate)
@@ -97,15 +104,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="cohort folder")
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--config", default=None, help="TOML or JSON configuration file")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one config field")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override one config field"
+    )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--background", action="store_true", help="start as a background job and return at once")
     p.add_argument("--gpus", type=int, default=0, metavar="N", help="data-parallel on N GPUs (torchrun, DDP)")
     p.add_argument(
-        "--sparsity-path", default=None, metavar="W1,W2,...", help="after training, refit at these sparsity weights"
+        "--sparsity-path",
+        default=None,
+        metavar="W1,W2,...",
+        help="after training, refit at these sparsity weights",
     )
-    p.add_argument("--path-epochs", type=int, default=None, help="epochs per sparsity level (default: a quarter)")
+    p.add_argument(
+        "--path-epochs", type=int, default=None, help="epochs per sparsity level (default: a quarter)"
+    )
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("runs", help="list, stop, resume, rename or delete training runs")
@@ -118,7 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print JSON")
     r = runs.add_parser("stop", help="stop a running or queued job (it saves a checkpoint first)")
     r.add_argument("run")
-    r.add_argument("--grace", type=float, default=10.0, help="seconds before SIGTERM (half) and SIGKILL (all)")
+    r.add_argument(
+        "--grace", type=float, default=10.0, help="seconds before SIGTERM (half) and SIGKILL (all)"
+    )
     r = runs.add_parser("resume", help="continue a stopped or interrupted run from its last checkpoint")
     r.add_argument("run")
     r.add_argument("--background", action="store_true", help="resume as a background job and return at once")
@@ -137,18 +153,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="print a run's metrics as JSON")
     p.add_argument("run")
-    p.add_argument("--truth", default=None, help="synthetic cohort folder with truth/ (default: the run's cohort)")
+    p.add_argument(
+        "--truth", default=None, help="synthetic cohort folder with truth/ (default: the run's cohort)"
+    )
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("export", help="write a run's graph or report")
     p.add_argument("run")
     p.add_argument("--format", required=True, choices=["graphml", "dot", "json", "csv", "html", "svg"])
     p.add_argument("--out", default=None, help="file to write (default: graph.<format> in the run folder)")
-    p.add_argument("--threshold", type=float, default=None, help="edge-strength threshold (default: the run's)")
+    p.add_argument(
+        "--threshold", type=float, default=None, help="edge-strength threshold (default: the run's)"
+    )
     p.set_defaults(func=_cmd_export)
 
-    p = sub.add_parser("identifiability", help="which latents a graph can pin down one by one (METHOD.md §5b)")
-    p.add_argument("path", help="a synthetic cohort folder (its true graph) or a run folder (its learned graph)")
+    p = sub.add_parser(
+        "identifiability", help="which latents a graph can pin down one by one (METHOD.md §5b)"
+    )
+    p.add_argument(
+        "path", help="a synthetic cohort folder (its true graph) or a run folder (its learned graph)"
+    )
     p.add_argument("--threshold", type=float, default=None, help="edge-strength threshold for a run's graph")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_cmd_identifiability)

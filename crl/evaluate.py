@@ -29,14 +29,18 @@ def adjacency_from_edges(edges: pd.DataFrame, names: list[str], threshold: float
     index = {name: i for i, name in enumerate(names)}
     adjacency = np.zeros((len(names), len(names)), dtype=int)
     kept = edges[edges["weight"].astype(float) >= threshold]
-    for source, target in zip(kept["source"], kept["target"]):
+    for source, target in zip(kept["source"], kept["target"], strict=False):
         if source in index and target in index and source != target:
             adjacency[index[source], index[target]] = 1
     return adjacency
 
 
 def score(
-    latents: pd.DataFrame, edges: pd.DataFrame | None, truth: Truth, threshold: float = DEFAULT_THRESHOLD, seed: int = 0
+    latents: pd.DataFrame,
+    edges: pd.DataFrame | None,
+    truth: Truth,
+    threshold: float = DEFAULT_THRESHOLD,
+    seed: int = 0,
 ) -> dict:
     """Every metric of METHOD.md §6 for estimated latents (indexed by subject_id) and an edge table.
 
@@ -68,13 +72,15 @@ def score(
         "mcc_spearman": mcc(true, est, method="spearman").value,
         "mcc_per_modality": {name: r.value for name, r in block_result.per_block.items()},
         "r2": r2.mean,
-        "r2_per_latent": {name: float(v) for name, v in zip(true_names, r2.per_latent)},
+        "r2_per_latent": {name: float(v) for name, v in zip(true_names, r2.per_latent, strict=False)},
         "matching": {true_names[t]: est_names[e] for t, e in block_result.matching.items()},
     }
     if edges is not None:
         est_adj = adjacency_from_edges(edges, est_names, threshold)
         mapped = map_graph(est_adj, block_result.matching, n_true=len(true_names))
-        graph = shd(truth.adjacency().astype(int), mapped, cross_mask=cross_modal_mask(true_blocks, len(true_names)))
+        graph = shd(
+            truth.adjacency().astype(int), mapped, cross_mask=cross_modal_mask(true_blocks, len(true_names))
+        )
         result["threshold"] = threshold
         result["graph"] = graph.to_dict()
         result["shd"] = graph.total
@@ -86,7 +92,9 @@ def read_run(run: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame | None]:
     """(config, latents indexed by subject_id, edge table or None) from a run folder."""
     run = Path(run)
     if not (run / "latents.csv").exists():
-        raise RunError(f"{run} has no latents.csv: it is not a finished run folder (train it with `crl train`)")
+        raise RunError(
+            f"{run} has no latents.csv: it is not a finished run folder (train it with `crl train`)"
+        )
     config_path = run / "config.json"
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
     latents = pd.read_csv(run / "latents.csv", dtype={"subject_id": str}).set_index("subject_id")

@@ -464,7 +464,11 @@ def saved_row_index(tmp):
 
 
 WARNINGS = [
-    (saved_row_index, "saved_index", "1 unnamed column (Unnamed: 0) looks like a saved row index and was ignored"),
+    (
+        saved_row_index,
+        "saved_index",
+        "1 unnamed column (Unnamed: 0) looks like a saved row index and was ignored",
+    ),
     (unknown_top_key, "unknown_key", "unknown key 'nmae' ignored. Did you mean 'name'?"),
     (unknown_modality_key, "unknown_key", "unknown key 'latent' ignored. Did you mean 'latents'?"),
     (missing_name, "missing_key", "no 'name'; using the folder name 'cohort'"),

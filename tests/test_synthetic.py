@@ -137,7 +137,9 @@ def test_generate_passes_accept_through():
     cohort = generate("paper-case1", n=20, seed=5, accept=accept)
     assert len(calls) == 3
     assert np.array_equal(cohort.model.adjacency, calls[-1])
-    assert np.array_equal(generate("paper-case1", n=20, seed=5, identifiability="any").model.adjacency, calls[0])
+    assert np.array_equal(
+        generate("paper-case1", n=20, seed=5, identifiability="any").model.adjacency, calls[0]
+    )
 
 
 @pytest.mark.parametrize("preset", ["paper-case1", "paper-case2", "paper-case3", "timeseries"])
@@ -146,7 +148,9 @@ def test_presets_draw_identifiable_graphs_by_default(preset, seed):
     from crl.analysis.identifiability import check_identifiability
 
     cohort = generate(preset, n=50, seed=seed)
-    blocks = {m: [cohort.truth.latent_names.index(n) for n in names] for m, names in cohort.truth.blocks().items()}
+    blocks = {
+        m: [cohort.truth.latent_names.index(n) for n in names] for m, names in cohort.truth.blocks().items()
+    }
     assert check_identifiability(cohort.truth.adjacency(), blocks).identified
 
 
@@ -154,7 +158,9 @@ def test_block_only_preset_violates_the_condition():
     from crl.analysis.identifiability import check_identifiability
 
     cohort = generate("block-only", n=50, seed=0)
-    blocks = {m: [cohort.truth.latent_names.index(n) for n in names] for m, names in cohort.truth.blocks().items()}
+    blocks = {
+        m: [cohort.truth.latent_names.index(n) for n in names] for m, names in cohort.truth.blocks().items()
+    }
     report = check_identifiability(cohort.truth.adjacency(), blocks)
     assert not report.identified and report.block_only
 

@@ -25,7 +25,7 @@ def to_graphml(graph: LatentGraph, threshold: float, labels: dict[str, str] | No
         '  <key id="cross_modal" for="edge" attr.name="cross_modal" attr.type="boolean"/>',
         '  <graph id="latents" edgedefault="directed">',
     ]
-    for name, modality in zip(graph.names, graph.modality_of):
+    for name, modality in zip(graph.names, graph.modality_of, strict=False):
         lines.append(f"    <node id={quoteattr(name)}>")
         lines.append(f'      <data key="label">{escape(labels.get(name, name))}</data>')
         lines.append(f'      <data key="modality">{escape(modality)}</data>')
@@ -66,7 +66,8 @@ def to_json(graph: LatentGraph, threshold: float, labels: dict[str, str] | None 
     payload = {
         "threshold": threshold,
         "nodes": [
-            {"id": n, "label": labels.get(n, n), "modality": m} for n, m in zip(graph.names, graph.modality_of)
+            {"id": n, "label": labels.get(n, n), "modality": m}
+            for n, m in zip(graph.names, graph.modality_of, strict=False)
         ],
         "edges": graph.edges(threshold).to_dict(orient="records"),
     }
@@ -81,17 +82,28 @@ def to_html(graph: LatentGraph, threshold: float, labels: dict[str, str] | None 
     from crl.viz.network import latent_network_html
 
     labels = labels or {}
-    return latent_network_html([labels.get(n, n) for n in graph.names], graph.modality_of, graph.weights, threshold)
+    return latent_network_html(
+        [labels.get(n, n) for n in graph.names], graph.modality_of, graph.weights, threshold
+    )
 
 
 def to_svg(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
     from crl.viz.network_svg import latent_network_svg
 
     labels = labels or {}
-    return latent_network_svg([labels.get(n, n) for n in graph.names], graph.modality_of, graph.weights, threshold)
+    return latent_network_svg(
+        [labels.get(n, n) for n in graph.names], graph.modality_of, graph.weights, threshold
+    )
 
 
-WRITERS = {"graphml": to_graphml, "dot": to_dot, "json": to_json, "csv": to_csv, "html": to_html, "svg": to_svg}
+WRITERS = {
+    "graphml": to_graphml,
+    "dot": to_dot,
+    "json": to_json,
+    "csv": to_csv,
+    "html": to_html,
+    "svg": to_svg,
+}
 
 
 def export_graph(graph: LatentGraph, fmt: str, threshold: float, labels: dict[str, str] | None = None) -> str:

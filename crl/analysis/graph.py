@@ -66,7 +66,12 @@ class LatentGraph:
             names = list(dict.fromkeys(list(table["source"].astype(str)) + list(table["target"].astype(str))))
         index = {n: i for i, n in enumerate(names)}
         weights = np.zeros((len(names), len(names)))
-        for s, t, w in zip(table["source"].astype(str), table["target"].astype(str), table["weight"].astype(float)):
+        for s, t, w in zip(
+            table["source"].astype(str),
+            table["target"].astype(str),
+            table["weight"].astype(float),
+            strict=False,
+        ):
             if s in index and t in index:
                 weights[index[s], index[t]] = w
         return cls(tuple(names), weights)

@@ -5,4 +5,13 @@ from crl.data.load import load_cohort
 from crl.data.manifest import Problem
 from crl.data.validate import ValidationReport, validate_cohort
 
-__all__ = ["KINDS", "Cohort", "Modality", "Normaliser", "Problem", "ValidationReport", "load_cohort", "validate_cohort"]
+__all__ = [
+    "KINDS",
+    "Cohort",
+    "Modality",
+    "Normaliser",
+    "Problem",
+    "ValidationReport",
+    "load_cohort",
+    "validate_cohort",
+]
