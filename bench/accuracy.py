@@ -174,16 +174,22 @@ def main() -> None:
 
 
 def merge(args: argparse.Namespace) -> None:
-    """One table from several result files (e.g. presets run in two processes at once), with their commands."""
-    rows, commands = [], []
+    """One table from several result files (e.g. presets run in two processes at once), with their commands.
+
+    A later file's run replaces an earlier one of the same preset, seed, method and sparsity, so a rerun of one
+    method merges over the runs of the others."""
+    runs: dict[tuple, dict] = {}
+    commands = []
     for name in args.merge.split(","):
         data = json.loads((RESULTS / f"{name}.json").read_text())
-        rows += data["runs"]
+        for r in data["runs"]:
+            runs[(r["preset"], r["seed"], r["method"], r.get("sparsity"))] = r
         a = data["args"]
         torch.set_num_threads(int(a["threads"]))  # the Machine line reports the runs' own setting
         flags = [f"--presets {a['presets']}", f"--methods {a['methods']}", f"--seeds {a['seeds']}"]
         flags += [f"--threads {a['threads']}", *[f"--set {kv}" for kv in a["set"]], f"--name {name}"]
         commands.append("python bench/accuracy.py " + " ".join(flags))
+    rows = list(runs.values())
     write(rows, args, commands + [f"python bench/accuracy.py --merge {args.merge} --name {args.name}"])
 
 

@@ -7,11 +7,12 @@ objective does to learned latents too. Variants:
 
     default       the rotation learns throughout (as the engine did before session 3; sampled orders)
     freeze        the rotation stops after the warm-up (the engine's default since session 3)
+    search        the order search at the end of the warm-up, after which the rotation keeps learning
     true-graph    the gates are the true graph throughout: is the truth a stable point of the objective?
 
 For each: MCC of the rotated latents against the truth at the end, and the learnt graph's cross-modal SHD
-(edges at strength >= 0.5; with `freeze` the order search of crl.graph_search runs at the end of the warm-up).
-Writes bench/results/prior_on_truth.md and .json.
+(edges at strength >= 0.5; with `freeze` and `search` the order search of crl.graph_search runs at the end of the warm-up).
+Writes bench/results/prior_on_truth.md and .json (or `--name`).
 
     python bench/prior_on_truth.py                      # paper-case1, seeds 0-4, all three variants
 """
@@ -33,7 +34,7 @@ from crl.metrics import cross_modal_mask, map_graph, mcc, shd
 from crl.prior import CausalFlowPrior
 from crl.train import schedule
 
-VARIANTS = ("default", "freeze", "true-graph")
+VARIANTS = ("default", "freeze", "search", "true-graph")
 
 
 class _Schedule:
@@ -78,7 +79,7 @@ def run(preset: str, seed: int, variant: str, epochs: int, graph_warmup: float) 
         order = torch.randperm(len(truth))
         for b in range(steps_per_epoch):
             warm, s_weight, a_weight = schedule(config, step, total)
-            if variant == "freeze" and warm < 1 and not searched:
+            if variant in ("freeze", "search") and warm < 1 and not searched:
                 with torch.no_grad():
                     z_all = rotated(truth[:2048])
                 chosen, kept, _ = search_order(
@@ -134,6 +135,9 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--graph-warmup", type=float, default=LossConfig().graph_warmup)
+    parser.add_argument(
+        "--name", default="prior_on_truth", help="results file name in bench/results (no suffix)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -144,7 +148,7 @@ def main() -> None:
             print(
                 f"seed {seed} {variant:10s} MCC {r['mcc']:.3f} cross-SHD {r['shd_cross_modal']}", flush=True
             )
-    save_runs("prior_on_truth", args, rows)
+    save_runs(args.name, args, rows)
     lines = [
         "# The causal prior on the true latents",
         "",
@@ -171,7 +175,7 @@ def main() -> None:
             "—" if variant == "true-graph" else f"{np.mean([x['shd_cross_modal'] for x in vs]):.1f}",
         ]
     lines.append("| mean | " + " | ".join(means) + " |")
-    (RESULTS / "prior_on_truth.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
