@@ -128,7 +128,8 @@ class TrainConfig:
     Training runs `epochs` epochs, or more when that is fewer than `min_steps` optimisation steps (small
     cohorts), since the graph schedule (loss.graph_warmup, loss.acyclicity_warmup) needs steps, not passes.
     Early stopping (`patience` epochs without a better validation loss, after at least `min_epochs`) never
-    stops before that schedule is complete."""
+    stops before that schedule is complete, and the weights kept at the end are the best validation epoch's
+    among those after it."""
 
     epochs: int = 100
     min_steps: int = 0  # the UI promises "N epochs": stretching is opt-in (e.g. --set train.min_steps=3000)
