@@ -148,6 +148,10 @@ def prepare(model: nn.Module, context: DistContext | None = None) -> nn.Module:
     def loss(batch: dict[str, torch.Tensor], **kwargs: Any) -> Any:
         if not torch.is_grad_enabled():
             return plain_loss(batch, **kwargs)
+        # DDP (find_unused_parameters=False) expects a gradient for every parameter at every step, so the
+        # frozen representation is back-propagated through here too (its learning rate keeps it still).
+        if kwargs.get("frozen_representation"):
+            kwargs["frozen_representation"] = False
         return ddp(shard_batch(batch, rank, world), **kwargs)[0]
 
     model.loss = loss  # type: ignore[method-assign]
