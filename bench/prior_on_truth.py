@@ -11,10 +11,11 @@ objective does to learned latents too. Variants:
     true-graph    the gates are the true graph throughout: is the truth a stable point of the objective?
 
 For each: MCC of the rotated latents against the truth at the end, and the learnt graph's cross-modal SHD
-(edges at strength >= 0.5; with `freeze` and `search` the order search of crl.graph_search runs at the end of the warm-up).
+(edges at strength >= 0.5; with `freeze` and `search` the order search of crl.graph_search runs at the end of
+the warm-up).
 Writes bench/results/prior_on_truth.md and .json (or `--name`).
 
-    python bench/prior_on_truth.py                      # paper-case1, seeds 0-4, all three variants
+    python bench/prior_on_truth.py                      # paper-case1, seeds 0-4, all four variants
 """
 
 from __future__ import annotations
