@@ -81,6 +81,10 @@ def run_one(preset: str, seed: int, method: str, n: int | None, overrides: list[
         "r2": metrics["r2"],
         "shd_cross_modal": metrics.get("shd_cross_modal"),
         "adjacency_f1": metrics["graph"]["adjacency_f1"] if "graph" in metrics else None,
+        "cross_edges": None
+        if method == "beta-vae"
+        else int(((weights >= 0.5) & (model.graph.cross_mask.cpu().numpy() > 0)).sum()),
+        "validation_loss": result.best_validation_loss,
         "epochs": result.epochs_run,
         "train_seconds": seconds,
         "samples_per_second": result.epochs_run * len(result.train_indices) / max(seconds, 1e-9),

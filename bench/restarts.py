@@ -20,32 +20,18 @@ import platform
 import numpy as np
 import torch
 from _common import RESULTS, invocation, save_runs
-
-from crl.config import apply_overrides, default_config
-from crl.data.synthetic import generate
-from crl.metrics import mcc
-from crl.model import build_model
-from crl.train import encode_cohort, fit
+from accuracy import run_one
 
 
 def run(preset: str, data_seed: int, model_seed: int) -> dict:
-    synthetic = generate(preset, seed=data_seed)
-    cohort = synthetic.to_cohort()
-    config = apply_overrides(
-        default_config(cohort.schema()), [f"train.seed={model_seed}", "train.device=cpu"]
-    )
-    model = build_model(config, cohort.schema())
-    result = fit(model, cohort, config)
-    latents = np.concatenate(list(encode_cohort(model, cohort, result.normaliser).values()), axis=1)
-    cross = model.graph.cross_mask.cpu().numpy() > 0
+    """One restart: bench/accuracy.py's run on the data seed's cohort, with `train.seed` set to the model seed."""
+    row = run_one(preset, data_seed, "ours", None, [f"train.seed={model_seed}"])
     return {
         "preset": preset,
         "data_seed": data_seed,
         "model_seed": model_seed,
-        "mcc": mcc(synthetic.truth.latents.to_numpy(), latents).value,
-        "validation_loss": result.best_validation_loss,
-        "cross_edges": int(((model.strengths() >= 0.5) & cross).sum()),
-        "seconds": result.seconds,
+        **{key: row[key] for key in ("mcc", "validation_loss", "cross_edges")},
+        "seconds": row["train_seconds"],
     }
 
 

@@ -403,13 +403,14 @@ def fit(
         },
     )
     want_steps = any(getattr(c, "on_step", None) is not None for c in callbacks)
+    warmup_end_step = config.loss.graph_warmup * total_steps
     search_pending = (
         config.graph.search_order
         and model.method == "ours"
         and model.graph.by_order
         and bool(model.graph.free_mask.any())
         and config.loss.likelihood > 0
-        and step < config.loss.graph_warmup * total_steps
+        and step < warmup_end_step
     )
     search_generator = torch.Generator().manual_seed(t.seed + 3)
     model.train()
@@ -422,7 +423,7 @@ def fit(
         for b in range(steps_per_epoch):
             idx = train_index[order[b * batch_size : (b + 1) * batch_size]]
             batch = tensors.batch(idx)
-            if search_pending and step >= config.loss.graph_warmup * total_steps:
+            if search_pending and step >= warmup_end_step:
                 _search_graph(model, tensors, train_index, optimizer, search_generator)
                 search_pending = False
             warmup, s_weight, a_weight = schedule(config, step, total_steps)
