@@ -33,7 +33,9 @@ METHODS = ("ours", "beta-vae", "no-graph")
 TARGETS = {"mcc": 0.9, "shd_cross_modal_case1": 1.0}
 
 
-def run_one(preset: str, seed: int, method: str, n: int | None, overrides: list[str]) -> dict:
+def run_one(
+    preset: str, seed: int, method: str, n: int | None, overrides: list[str], split_seed: int | None = None
+) -> dict:
     synthetic = generate(preset, n=n, seed=seed)
     cohort = synthetic.to_cohort()
     truth = synthetic.truth
@@ -42,7 +44,7 @@ def run_one(preset: str, seed: int, method: str, n: int | None, overrides: list[
     )
     model = build_model(config, cohort.schema())
     started = time.perf_counter()
-    result = fit(model, cohort, config)
+    result = fit(model, cohort, config, split_seed=split_seed)
     seconds = time.perf_counter() - started
     latents = latent_table(model, cohort, encode_cohort(model, cohort, result.normaliser)).set_index(
         "subject_id"

@@ -22,6 +22,7 @@ ACYCLICITY = ("learned", "tiers")
 ORIENTATIONS = ("order", "pairwise")
 SCHEDULES = ("cosine", "plateau", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "off")
+MAX_RESTARTS = 20  # each restart is a full training run
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,11 @@ class TrainConfig:
     cohorts), since the graph schedule (loss.graph_warmup, loss.acyclicity_warmup) needs steps, not passes.
     Early stopping (`patience` epochs without a better validation loss, after at least `min_epochs`) never
     stops before that schedule is complete, and the weights kept at the end are the best validation epoch's
-    among those after it."""
+    among those after it.
+
+    `restarts` > 1 trains that many times from seeds `seed`, `seed + 1`, … on one validation split (drawn from
+    `seed`) and keeps the run with the lowest best validation loss (crl.restarts): which optimum training
+    reaches depends on the initial weights, at `restarts` times the time."""
 
     epochs: int = 100
     min_steps: int = 0  # the UI promises "N epochs": stretching is opt-in (e.g. --set train.min_steps=3000)
@@ -143,6 +148,7 @@ class TrainConfig:
     grad_clip: float = 10.0
     weight_decay: float = 0.0
     seed: int = 0
+    restarts: int = 1
     validation_fraction: float = 0.1
     device: str = "auto"
     mixed_precision: str = "auto"
@@ -344,6 +350,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"train.validation_fraction must lie in [0, 1) (got {t.validation_fraction})")
     if t.device != "auto" and t.device != "cpu" and not t.device.startswith("cuda"):
         raise ConfigError(f"train.device '{t.device}' is unknown; use auto, cpu, cuda or cuda:N")
+    if not 1 <= t.restarts <= MAX_RESTARTS:
+        raise ConfigError(f"train.restarts must lie between 1 and {MAX_RESTARTS} (got {t.restarts})")
     if t.patience < 1 or t.log_every < 1 or t.checkpoint_every < 1:
         raise ConfigError("train.patience, train.log_every and train.checkpoint_every must be >= 1")
 

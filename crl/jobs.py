@@ -359,6 +359,8 @@ class JobControl:
         self.progress.update(
             step=step, epoch=int(info["epoch"]), samples_per_second=info.get("samples_per_second")
         )
+        if "restart" in info:  # crl.restarts: which of the restarts is training
+            self.progress.update(restart=int(info["restart"]), restart_count=int(info["restarts"]))
         if now - self._last_status >= STATUS_SECONDS:
             self._last_status = now
             done = step - self._session_first_step
@@ -777,8 +779,9 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
     from crl.data.load import load_cohort
     from crl.errors import TrainingError
     from crl.model import build_model
+    from crl.restarts import fit_restarts, overall_position
     from crl.run_folder import RunFolder, RunFolderCallback
-    from crl.train import encode_cohort, fit, latent_table
+    from crl.train import encode_cohort, latent_table
 
     context = distributed.current()
     if context is not None:
@@ -793,24 +796,28 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
         if resume is None:
             run.start(config, cohort, device=device)
         else:
-            trim_metrics(run_dir, int(resume["step"]))
-            control.update_status(
-                resumed_from_step=int(resume["step"]), resumed_from_epoch=int(resume["epoch"])
-            )
+            step, epoch = overall_position(resume)
+            trim_metrics(run_dir, step)
+            control.update_status(resumed_from_step=step, resumed_from_epoch=epoch)
         if context is not None:
             control.update_status(world_size=context.world_size, backend=context.backend)
     control.save_state = (lambda state: save_training_state(run_dir, state)) if main else None
     control.checkpoint_every = config.train.checkpoint_every
     control.epoch_checkpoints = False  # RunFolderCallback (rank 0) saves every checkpoint_every epochs
-    model = build_model(config, cohort.schema())
-    distributed.prepare(model, context)
     callbacks = [RunFolderCallback(run, cohort, config), control] if main else [control]
     try:
-        result = fit(model, cohort, config, callbacks=callbacks, resume=resume)
+        result = fit_restarts(
+            lambda own: distributed.prepare(build_model(own, cohort.schema()), context),
+            cohort,
+            config,
+            callbacks=callbacks,
+            resume=resume,
+        )
     except torch.cuda.OutOfMemoryError:
         raise TrainingError(oom_message(config, device)) from None
     if not main:
         return
+    model = result.model
     latents = encode_cohort(model, cohort, result.normaliser)
     run.write_latents(latent_table(model, cohort, latents))
     run.write_graph(model.latent_names, model.strengths())

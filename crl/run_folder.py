@@ -177,6 +177,7 @@ class RunFolder:
             best_validation_loss=result.best_validation_loss,
             epochs_run=result.epochs_run,
             seconds=round(result.seconds, 3),
+            **({"restarts": result.restarts, "kept_restart": result.restart} if result.restarts else {}),
         )
 
     def fail(self, message: str) -> None:
@@ -266,6 +267,8 @@ class RunFolderCallback:
         }
         record.update(flatten_losses("validation.", info["validation"]))
         record.update(lr=info["lr"], seconds=info["seconds"], samples_per_second=info["samples_per_second"])
+        if "restart" in info:  # crl.restarts: which restart this epoch belongs to
+            record["restart"] = info["restart"]
         if epoch % self.config.train.log_every == 0:
             self.run.append_metrics(record)
         self.run.set_state(

@@ -127,6 +127,8 @@ class FitResult:
     stopped_by_callback: bool = False
     device: str = "cpu"
     seconds: float = 0.0
+    restarts: list[dict[str, Any]] = field(default_factory=list)  # one summary per restart (crl.restarts)
+    restart: int = 0  # the restart kept
 
 
 def _lr_lambda(config: Config, total_steps: int) -> Callable[[int], float]:
@@ -299,6 +301,7 @@ def fit(
     config: Config | None = None,
     callbacks: Sequence[Any] = (),
     resume: dict[str, Any] | None = None,
+    split_seed: int | None = None,
 ) -> FitResult:
     """Train `model` on `cohort` and return it with the best validation weights restored.
 
@@ -306,6 +309,7 @@ def fit(
     `on_step` / `on_epoch` may return True to stop training (e.g. a stop file). `on_epoch` info carries
     `training_state()`, a function returning everything needed to resume (see crl.checkpoint).
     `resume` is such a state: training continues from its epoch with its optimiser and generators.
+    `split_seed` draws the validation split (default `train.seed`); restarts share one (crl.restarts).
     """
     config = config or model.config
     t = config.train
@@ -314,7 +318,7 @@ def fit(
     started = time.perf_counter()
 
     check_finite(cohort, model.names)
-    train_idx, val_idx = cohort.split(t.seed, t.validation_fraction)
+    train_idx, val_idx = cohort.split(t.seed if split_seed is None else split_seed, t.validation_fraction)
     if len(train_idx) == 0:
         raise TrainingError("the cohort is too small to train on: no subjects left for training")
     normaliser = (
@@ -403,14 +407,16 @@ def fit(
         },
     )
     want_steps = any(getattr(c, "on_step", None) is not None for c in callbacks)
-    warmup_end_step = config.loss.graph_warmup * total_steps
+    # The order search runs just before the first step at or after the warm-up's end; a state saved at that
+    # step (a resume exactly at the boundary) has not run it yet.
+    search_step = math.ceil(config.loss.graph_warmup * total_steps)
     search_pending = (
         config.graph.search_order
         and model.method == "ours"
         and model.graph.by_order
         and bool(model.graph.free_mask.any())
         and config.loss.likelihood > 0
-        and step < warmup_end_step
+        and step <= search_step
     )
     search_generator = torch.Generator().manual_seed(t.seed + 3)
     model.train()
@@ -423,7 +429,7 @@ def fit(
         for b in range(steps_per_epoch):
             idx = train_index[order[b * batch_size : (b + 1) * batch_size]]
             batch = tensors.batch(idx)
-            if search_pending and step >= warmup_end_step:
+            if search_pending and step >= search_step:
                 _search_graph(model, tensors, train_index, optimizer, search_generator)
                 search_pending = False
             warmup, s_weight, a_weight = schedule(config, step, total_steps)
@@ -623,6 +629,7 @@ def train_cli(args) -> int:
     from crl.data.load import load_cohort
     from crl.distributed import under_torchrun
     from crl.jobs import oom_message, terminal_control
+    from crl.restarts import fit_restarts
     from crl.run_folder import RunFolder, RunFolderCallback
 
     if under_torchrun():  # one of several DDP processes: the job runner coordinates the ranks
@@ -644,11 +651,12 @@ def train_cli(args) -> int:
     # Heartbeat, graceful stop (Ctrl-C, SIGTERM, STOP file) with a checkpoint, so `crl runs resume` can continue.
     control = terminal_control(run.path)
     try:
-        model = build_model(config, cohort.schema())
+        callbacks = [RunFolderCallback(run, cohort, config), control]
         try:
-            result = fit(model, cohort, config, callbacks=[RunFolderCallback(run, cohort, config), control])
+            result = fit_restarts(lambda own: build_model(own, cohort.schema()), cohort, config, callbacks)
         except torch.cuda.OutOfMemoryError:
             raise TrainingError(oom_message(config, str(device))) from None
+        model = result.model
         latents = encode_cohort(model, cohort, result.normaliser)
         run.write_latents(latent_table(model, cohort, latents))
         run.write_graph(model.latent_names, model.strengths())

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from crl.config import ACYCLICITY, KIND_ENCODERS, METHODS, PRECISIONS, SCHEDULES, Config
+from crl.config import ACYCLICITY, KIND_ENCODERS, MAX_RESTARTS, METHODS, PRECISIONS, SCHEDULES, Config
 from crl.errors import ConfigError, CrlError
 from crl.ui import cache, routing, state
 from crl.ui import model_config as mc
@@ -197,6 +197,15 @@ ADVANCED_FIELDS = {  # behind 'Advanced settings'
         max_value=100_000,
         step=10,
         help="Early stopping never ends training before this epoch.",
+    ),
+    "train.restarts": NumberField(
+        "Restarts",
+        min_value=1,
+        max_value=MAX_RESTARTS,
+        step=1,
+        help="Train this many times from different initial weights (seed, seed + 1, …) and keep the run with "
+        "the lowest validation loss. Takes that many times longer; on a synthetic benchmark, 4 restarts "
+        "recovered the hidden variables more reliably than one run.",
     ),
 }
 

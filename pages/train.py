@@ -36,9 +36,10 @@ def _summary(config: Config, edited: bool) -> str:
     modalities = ", ".join(f"{escape_markdown(n)} ({m.latents})" for n, m in config.modalities.items())
     t, loss = config.train, config.loss
     origin = "your settings from the Model page" if edited else "the default settings"
+    seeds = f"seed {t.seed}" if t.restarts == 1 else f"{t.restarts} restarts from seed {t.seed}"
     return (
         f"With {origin}: latents per modality {modalities}; {t.epochs} epochs, batch {t.batch_size}, "
-        f"learning rate {t.lr:g}, sparsity {loss.sparsity:g}, seed {t.seed}, device {escape_markdown(t.device)}."
+        f"learning rate {t.lr:g}, sparsity {loss.sparsity:g}, {seeds}, device {escape_markdown(t.device)}."
     )
 
 

@@ -476,13 +476,13 @@ def test_sparsity_path_levels_and_a_warm_started_refit(cohort, job_env):
 def test_cuda_out_of_memory_becomes_a_readable_failure(cohort, job_env, monkeypatch):
     import torch
 
-    import crl.train
+    import crl.restarts
     from crl.jobs import prepare_job, run_job
 
     def exhausted(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(crl.train, "fit", exhausted)
+    monkeypatch.setattr(crl.restarts, "fit", exhausted)
     run = prepare_job(cohort, None, job_env, overrides=["train.batch_size=64"], device="cpu")
     assert run_job(run, queue=False) == 1
     status = job_status(run)
@@ -551,3 +551,23 @@ def test_sigterm_to_crl_train_stops_it_with_a_checkpoint_that_resumes(cohort, jo
     assert result.returncode == 0, result.stderr
     assert job_status(run)["state"] == "done"
     check_curves(run, 60)
+
+
+def test_a_job_with_restarts_logs_one_continuous_curve_and_records_each_restart(cohort, job_env):
+    from crl.jobs import prepare_job, run_job
+
+    settings = [
+        *exact_epochs(),
+        "train.epochs=3",
+        "train.min_epochs=3",
+        "train.batch_size=64",
+        "train.restarts=2",
+    ]
+    run = prepare_job(cohort, None, job_env, overrides=settings, device="cpu")
+    assert run_job(run, queue=False) == 0
+    status = job_status(run)
+    assert status["state"] == "done" and [r["seed"] for r in status["restarts"]] == [0, 1]
+    rows = check_curves(run, 6)
+    assert [row["restart"] for row in rows] == [0, 0, 0, 1, 1, 1]
+    kept = status["restarts"][status["kept_restart"]]
+    assert status["best_validation_loss"] == kept["best_validation_loss"]

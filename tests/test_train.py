@@ -409,6 +409,31 @@ def test_the_order_search_runs_once_at_the_end_of_the_warm_up(monkeypatch):
     assert len(calls) == 1
 
 
+def test_a_run_resumed_exactly_at_the_end_of_the_warm_up_still_searches_the_order(monkeypatch):
+    import crl.train as train_module
+
+    calls = []
+    real = train_module.search_order
+    monkeypatch.setattr(train_module, "search_order", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cohort = _cohort()
+    config = _config(cohort, "train.epochs=4", "loss.graph_warmup=0.5")
+
+    class StopAtTheBoundary:
+        def on_epoch(self, info):
+            self.state = info["training_state"]()
+            return info["epoch"] == 1  # two of four epochs: the warm-up is over, the search not yet run
+
+    stopper = StopAtTheBoundary()
+    fit(build_model(config, cohort.schema()), cohort, config, callbacks=[stopper])
+    assert calls == []
+    resumed = build_model(config, cohort.schema())
+    fit(resumed, cohort, config, resume=stopper.state)
+    whole = build_model(config, cohort.schema())
+    fit(whole, cohort, config)
+    assert calls == [1, 1]
+    assert all(torch.equal(v, whole.state_dict()[k]) for k, v in resumed.state_dict().items())
+
+
 def test_networks_lr_after_schedule_must_not_be_negative():
     with pytest.raises(ConfigError, match="networks_lr_after_schedule"):
         _config(_cohort(20), "graph.networks_lr_after_schedule=-1")

@@ -91,6 +91,22 @@ def test_progress_text_in_each_state():
     assert progress_text({}) == "Status: unknown."
 
 
+def test_progress_text_names_the_restart_training_and_the_one_kept():
+    running = {"state": "running", "epoch": 130, "epochs": 400, "restart": 1, "restart_count": 4}
+    assert "restart 2 of 4, epoch 130 of 400" in progress_text(running)
+    restarts = [{"restart": k, "seed": 7 + k, "best_validation_loss": 2.0 - k} for k in range(3)]
+    done = {
+        "state": "done",
+        "best_validation_loss": 0.5,
+        "best_epoch": 40,
+        "restarts": restarts,
+        "kept_restart": 2,
+    }
+    assert "best validation loss 0.5, from restart 3 of 3, seed 9." in progress_text(done)
+    single = {**done, "restarts": restarts[:1], "kept_restart": 0}
+    assert "(epoch 40)" in progress_text(single) and "restart" not in progress_text(single)
+
+
 def test_term_names_from_modality_names_are_escaped():
     payload = "<script>alert(1)</script>"
     fig = loss_curves(pd.DataFrame({"step": [1, 2], f"reconstruction.{payload}": [1.0, 0.5]}))

@@ -29,6 +29,7 @@ SECTION_FIELDS = {
         "batch_size",
         "lr",
         "seed",
+        "restarts",
         "device",
         "schedule",
         "patience",

@@ -210,7 +210,8 @@ def progress_text(status: Mapping) -> str:
 
     Understands `state` (queued/running/done/failed/stopped), `progress` (a 0-1 fraction or a dict with the
     keys below), `epoch`, `epochs` / `max_epochs`, `step`, `total_steps`, `device`, `eta_seconds` /
-    `seconds_left`, `elapsed` / `seconds`, `best_validation_loss`, `best_epoch`, `error`; missing keys are
+    `seconds_left`, `elapsed` / `seconds`, `best_validation_loss`, `best_epoch`, `restart` / `restart_count`
+    (while training) and `restarts` / `kept_restart` (crl.restarts), `error`; missing keys are
     simply left out of the sentence. Plain text: escape it before showing it as Markdown or HTML.
     """
     s = dict(status or {})
@@ -237,6 +238,9 @@ def progress_text(status: Mapping) -> str:
         where = f"step {int(step)} of {int(steps)}"
     elif step is not None:
         where = f"step {int(step)}"
+    restart, restart_count = _number(s, "restart"), _number(s, "restart_count")
+    if where and restart is not None and restart_count and restart_count > 1:
+        where = f"restart {int(restart) + 1} of {int(restart_count)}, {where}"
     best = _number(s, "best_validation_loss")
     best_epoch = _number(s, "best_epoch")
     best_text = ""
@@ -244,6 +248,13 @@ def progress_text(status: Mapping) -> str:
         best_text = f"best validation loss {best:.4g}" + (
             f" (epoch {int(best_epoch)})" if best_epoch is not None else ""
         )
+    kept, restarts = _number(s, "kept_restart"), s.get("restarts")
+    if best is not None and kept is not None and isinstance(restarts, list) and len(restarts) > 1:
+        seed = next(
+            (r.get("seed") for r in restarts if isinstance(r, Mapping) and r.get("restart") == kept), None
+        )
+        of = f"restart {int(kept) + 1} of {len(restarts)}" + (f", seed {seed}" if seed is not None else "")
+        best_text = f"best validation loss {best:.4g}, from {of}"
 
     if state == "queued":
         return "Waiting to start" + on + "."

@@ -1,0 +1,144 @@
+"""train.restarts: several seeds on one validation split, the lowest validation loss kept, resumable throughout."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from test_train import _cohort, _config, _fake_loader
+
+from crl.checkpoint import load_training_state, save_training_state
+from crl.errors import ConfigError
+from crl.model import build_model
+from crl.restarts import STATE_KEY, fit_restarts, overall_position, restart_config
+from crl.train import fit
+
+torch.set_num_threads(1)
+EPOCHS = 4
+
+
+def _build(cohort):
+    return lambda config: build_model(config, cohort.schema())
+
+
+def _equal(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+class Recorder:
+    """Every callback call, in order."""
+
+    def __init__(self, stop_at_epoch: int | None = None):
+        self.starts, self.epochs, self.restarts, self.steps, self.ends = [], [], [], [], []
+        self.stop_at_epoch = stop_at_epoch
+        self.state = None
+
+    def on_start(self, info):
+        self.starts.append(info)
+
+    def on_step(self, info):
+        self.steps.append(info["step"])
+
+    def on_epoch(self, info):
+        self.epochs.append(info["epoch"])
+        self.restarts.append(info["restart"])
+        if info["epoch"] == self.stop_at_epoch:
+            self.state = info["training_state"]()
+            return True
+        return False
+
+    def on_end(self, info):
+        self.ends.append(info)
+
+
+def test_restarts_keep_the_lowest_validation_loss_trained_exactly_as_that_seed_alone():
+    cohort = _cohort()
+    config = _config(cohort, "train.restarts=3", "train.seed=5")
+    recorder = Recorder()
+    result = fit_restarts(_build(cohort), cohort, config, callbacks=[recorder])
+
+    assert [r["seed"] for r in result.restarts] == [5, 6, 7]
+    losses = [r["best_validation_loss"] for r in result.restarts]
+    assert result.restart == int(np.argmin(losses)) and result.best_validation_loss == min(losses)
+    assert len(set(losses)) == 3  # the seeds really trained different models
+
+    # The kept model is the one its seed trains alone, on the split drawn from the first seed.
+    own = restart_config(config, result.restart)
+    alone = build_model(own, cohort.schema())
+    fit(alone, cohort, own, split_seed=5)
+    assert _equal(alone.state_dict(), result.model.state_dict())
+    assert not result.model.training
+
+    # Restart 0 is the single run: the same seed and split.
+    single = build_model(_config(cohort, "train.seed=5"), cohort.schema())
+    plain = fit(single, cohort, _config(cohort, "train.seed=5"))
+    assert plain.best_validation_loss == losses[0]
+    assert np.array_equal(plain.validation_indices, result.validation_indices)
+
+    # Callbacks see one long training.
+    assert len(recorder.starts) == 1 and recorder.starts[0]["epochs"] == 3 * EPOCHS
+    assert recorder.starts[0]["total_steps"] == 3 * plain.steps
+    assert recorder.epochs == list(range(3 * EPOCHS))
+    assert recorder.restarts == [0] * EPOCHS + [1] * EPOCHS + [2] * EPOCHS
+    assert recorder.steps == sorted(recorder.steps) and len(set(recorder.steps)) == len(recorder.steps)
+    assert len(recorder.ends) == 1 and recorder.ends[0]["restart"] == result.restart
+
+
+def test_a_run_stopped_inside_a_restart_resumes_there_and_ends_as_if_never_stopped(tmp_path):
+    cohort = _cohort()
+    config = _config(cohort, "train.restarts=3")
+    whole = fit_restarts(_build(cohort), cohort, config)
+
+    stopper = Recorder(stop_at_epoch=EPOCHS + 1)  # the second epoch of restart 1
+    stopped = fit_restarts(_build(cohort), cohort, config, callbacks=[stopper])
+    assert stopped.stopped_by_callback and [r["restart"] for r in stopped.restarts] == [0]
+    save_training_state(tmp_path, stopper.state)  # through the file, as a job does
+    state = load_training_state(tmp_path)
+    assert state[STATE_KEY]["index"] == 1 and overall_position(state)[1] == EPOCHS + 2
+
+    after = Recorder()
+    resumed = fit_restarts(_build(cohort), cohort, config, callbacks=[after], resume=state)
+    assert after.starts[0]["start_epoch"] == EPOCHS + 2 and after.epochs[0] == EPOCHS + 2
+    assert resumed.restarts == [
+        {**r, "seconds": s["seconds"]} for r, s in zip(whole.restarts, resumed.restarts, strict=True)
+    ]
+    assert resumed.restart == whole.restart
+    assert _equal(whole.model.state_dict(), resumed.model.state_dict())
+
+
+def test_a_resume_after_the_best_restart_restores_its_weights():
+    cohort = _cohort()
+    config = _config(cohort, "train.restarts=2")
+    whole = fit_restarts(_build(cohort), cohort, config)
+    stopper = Recorder(stop_at_epoch=EPOCHS)  # the first epoch of restart 1
+    fit_restarts(_build(cohort), cohort, config, callbacks=[stopper])
+    resumed = fit_restarts(_build(cohort), cohort, config, resume=stopper.state)
+    assert resumed.restart == whole.restart
+    assert _equal(whole.model.state_dict(), resumed.model.state_dict())
+    assert resumed.best_validation_loss == whole.best_validation_loss
+
+
+@pytest.mark.parametrize("value", [0, 21])
+def test_restarts_out_of_range_are_refused(value):
+    with pytest.raises(ConfigError, match="train.restarts must lie between 1 and 20"):
+        _config(_cohort(), f"train.restarts={value}")
+
+
+def test_crl_train_records_every_restart_in_the_run_folder(tmp_path, monkeypatch):
+    from crl.cli import main
+
+    cohort = _cohort()
+    _fake_loader(monkeypatch, cohort)
+    run = tmp_path / "run"
+    settings = ["train.epochs=3", "train.min_epochs=1", "train.batch_size=50", "train.restarts=2"]
+    args = ["train", str(tmp_path), "--out", str(run), "--device", "cpu"]
+    assert main(args + [item for s in settings for item in ("--set", s)]) == 0
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "done" and [r["seed"] for r in status["restarts"]] == [0, 1]
+    assert status["kept_restart"] in (0, 1) and status["progress"]["epoch"] == 6
+    kept = status["restarts"][status["kept_restart"]]
+    assert status["best_validation_loss"] == kept["best_validation_loss"]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == list(range(6)) and [r["restart"] for r in rows] == [0] * 3 + [1] * 3
