@@ -1087,11 +1087,17 @@ def runs_cli(args: Any) -> int:
                 "eta_seconds",
                 "samples_per_second",
                 "validation_loss",
+                "best_validation_loss",
                 "gpu_memory_mb",
                 "error",
             ):
                 if status.get(key) is not None:
                     print(f"{key}: {status[key]}")
+            for r in status.get("restarts") or []:  # crl.restarts: every restart's best validation loss
+                kept = " (kept)" if r.get("restart") == status.get("kept_restart") else ""
+                print(
+                    f"restart {r['restart']} (seed {r['seed']}): best validation loss {r['best_validation_loss']:.6g}{kept}"
+                )
         return 0
     if command == "stop":
         print(f"{run.name}: {stop_job(run, grace=args.grace)}")

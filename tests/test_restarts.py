@@ -126,7 +126,7 @@ def test_restarts_out_of_range_are_refused(value):
         _config(_cohort(), f"train.restarts={value}")
 
 
-def test_crl_train_records_every_restart_in_the_run_folder(tmp_path, monkeypatch):
+def test_crl_train_records_every_restart_in_the_run_folder(tmp_path, monkeypatch, capsys):
     from crl.cli import main
 
     cohort = _cohort()
@@ -142,3 +142,11 @@ def test_crl_train_records_every_restart_in_the_run_folder(tmp_path, monkeypatch
     assert status["best_validation_loss"] == kept["best_validation_loss"]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(6)) and [r["restart"] for r in rows] == [0] * 3 + [1] * 3
+
+    capsys.readouterr()
+    assert main(["runs", "status", str(run)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    kept_line = f"restart {status['kept_restart']} (seed {kept['seed']}): best validation loss"
+    assert [line for line in lines if line.endswith("(kept)")] == [
+        f"{kept_line} {kept['best_validation_loss']:.6g} (kept)"
+    ]

@@ -107,6 +107,24 @@ def test_progress_text_names_the_restart_training_and_the_one_kept():
     assert "(epoch 40)" in progress_text(single) and "restart" not in progress_text(single)
 
 
+def test_each_restart_begins_at_a_marked_line_and_is_not_plotted_as_a_loss():
+    rows = pd.DataFrame(
+        {
+            "step": [10, 20, 30, 40, 50, 60],
+            "restart": [0, 0, 1, 1, 2, 2],
+            "total": [3.0, 2.0, 3.1, 2.1, 3.2, 2.2],
+        }
+    )
+    fig = loss_curves(rows)
+    assert [trace.name for trace in fig.data] == ["Total loss"]
+    assert [shape.x0 for shape in fig.layout.shapes] == [30.0, 50.0]
+    assert [a.text for a in fig.layout.annotations if a.text.startswith("restart")] == [
+        "restart 2",
+        "restart 3",
+    ]
+    assert not loss_curves(rows.drop(columns="restart")).layout.shapes
+
+
 def test_term_names_from_modality_names_are_escaped():
     payload = "<script>alert(1)</script>"
     fig = loss_curves(pd.DataFrame({"step": [1, 2], f"reconstruction.{payload}": [1.0, 0.5]}))

@@ -25,6 +25,7 @@ _META = {
     "wall_time",
     "samples_per_second",
     "best_epoch",
+    "restart",
 }
 _VALIDATION_PREFIXES = ("validation.", "validation_", "val.", "val_", "valid_")
 _TRAIN_PREFIXES = ("train.", "train_", "training.", "losses.", "loss.")
@@ -87,6 +88,21 @@ def _classify(columns: Sequence[str]) -> list[tuple[str, str, str]]:
         seen.add((term, kind))
         out.append((column, term, kind))
     return out
+
+
+def _mark_restarts(fig: go.Figure, frame: pd.DataFrame, x: pd.Series) -> None:
+    """A dotted line where each restart (crl.restarts) begins, so its fresh curve does not read as a jump."""
+    if "restart" not in frame.columns:
+        return
+    restart = pd.to_numeric(frame["restart"], errors="coerce")
+    starts = x[restart.ne(restart.shift()) & restart.notna() & x.notna()].iloc[1:]
+    for position, index in zip(starts, restart[starts.index], strict=True):
+        fig.add_vline(
+            x=float(position),
+            line={"color": NEUTRAL_DARK, "width": 1, "dash": "dot"},
+            annotation={"text": f"restart {int(index) + 1}", "font": {"size": 11}},
+            annotation_position="top right",
+        )
 
 
 def loss_curves(
@@ -156,6 +172,7 @@ def loss_curves(
                 hovertemplate="%{y:.4g}",
             )
         )
+    _mark_restarts(fig, frame, x_all)
     x_title = {"step": "Training step", "epoch": "Epoch"}.get(x_column or "", "Logged entry")
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="Loss (log scale)" if log_y else "Loss", type="log" if log_y else "linear")
