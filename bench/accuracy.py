@@ -87,6 +87,7 @@ def run_one(
         if method == "beta-vae"
         else int(((weights >= 0.5) & (model.graph.cross_mask.cpu().numpy() > 0)).sum()),
         "validation_loss": result.best_validation_loss,
+        "validation_curve": [entry["validation_loss"] for entry in result.history],
         "epochs": result.epochs_run,
         "train_seconds": seconds,
         "samples_per_second": result.epochs_run * len(result.train_indices) / max(seconds, 1e-9),
