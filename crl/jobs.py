@@ -1095,9 +1095,8 @@ def runs_cli(args: Any) -> int:
                     print(f"{key}: {status[key]}")
             for r in status.get("restarts") or []:  # crl.restarts: every restart's best validation loss
                 kept = " (kept)" if r.get("restart") == status.get("kept_restart") else ""
-                print(
-                    f"restart {r['restart']} (seed {r['seed']}): best validation loss {r['best_validation_loss']:.6g}{kept}"
-                )
+                loss = f"best validation loss {r['best_validation_loss']:.6g}"
+                print(f"restart {r['restart']} (seed {r['seed']}): {loss}{kept}")
         return 0
     if command == "stop":
         print(f"{run.name}: {stop_job(run, grace=args.grace)}")
