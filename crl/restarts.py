@@ -164,7 +164,7 @@ def fit_restarts(
         chosen.best_validation_loss = best["summary"]["best_validation_loss"]
         chosen.best_epoch = best["summary"]["best_epoch"]
         chosen.epochs_run = best["summary"]["epochs_run"]
-        chosen.history = []
+        chosen.history = []  # its epochs were logged by the process that trained it
     chosen.model.eval()
     chosen.restarts, chosen.restart = finished, kept
     chosen.stopped_by_callback = result.stopped_by_callback

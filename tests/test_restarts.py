@@ -110,8 +110,9 @@ def test_a_run_stopped_inside_a_restart_resumes_there_and_ends_as_if_never_stopp
 
 def test_a_resume_after_the_best_restart_restores_its_weights():
     cohort = _cohort()
-    config = _config(cohort, "train.restarts=2")
+    config = _config(cohort, "train.restarts=2", "train.seed=1")
     whole = fit_restarts(_build(cohort), cohort, config)
+    assert whole.restart == 0  # the premise: the restart kept is the one finished before the stop
     stopper = Recorder(stop_at_epoch=EPOCHS)  # the first epoch of restart 1
     fit_restarts(_build(cohort), cohort, config, callbacks=[stopper])
     resumed = fit_restarts(_build(cohort), cohort, config, resume=stopper.state)
