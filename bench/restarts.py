@@ -5,9 +5,10 @@ every data seed d's cohort as `--set train.restarts=R` with `train.seed=d` does 
 … d+R-1 on the validation split drawn from d, each restart scored separately. Per cohort it reports the MCC of
 restart 0 (the single run bench/accuracy.py trains), of the restart with the lowest best validation loss
 (what `train.restarts` keeps), of the one with the fewest learnt cross-modal edges (the paper's
-identifiability principle; ties by loss), the mean over restarts (a random pick) and the best one.
-Writes bench/results/restarts.md and restarts.json (or `--name`); the JSON keeps each restart's validation loss
-per epoch, to ask how early the kept restart could have been told apart.
+identifiability principle; ties by loss), the mean over restarts (a random pick) and the best one, and the
+cross-modal SHD of restart 0 and of the kept one. Writes bench/results/restarts.md and restarts.json (or
+`--name`); the JSON keeps each restart's validation loss per epoch, to ask how early the kept restart could
+have been told apart.
 
     python bench/restarts.py                          # paper-case1, data seeds 0-4, 4 restarts each
     python bench/restarts.py --data-seeds 0,1 --restarts 3 --threads 2
