@@ -25,7 +25,7 @@ from _common import RESULTS, invocation, save_runs
 from crl.analysis.identifiability import check_identifiability
 from crl.config import apply_overrides, default_config
 from crl.data.synthetic import generate
-from crl.evaluate import score
+from crl.evaluate import DEFAULT_THRESHOLD, score
 from crl.model import build_model
 from crl.train import encode_cohort, fit, latent_table
 
@@ -85,7 +85,7 @@ def run_one(
         "adjacency_f1": metrics["graph"]["adjacency_f1"] if "graph" in metrics else None,
         "cross_edges": None
         if method == "beta-vae"
-        else int(((weights >= 0.5) & (model.graph.cross_mask.cpu().numpy() > 0)).sum()),
+        else int(((weights >= DEFAULT_THRESHOLD) & (model.graph.cross_mask.cpu().numpy() > 0)).sum()),
         "validation_loss": result.best_validation_loss,
         "validation_curve": [entry["validation_loss"] for entry in result.history],
         "epochs": result.epochs_run,

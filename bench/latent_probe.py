@@ -1,8 +1,8 @@
-"""What did a run's latents capture: the hidden causes, or the nuisance? (a linear probe per modality)
+"""What did a run's latents capture: the hidden causes, or the nuisance? (a probe per modality)
 
 For each modality, the R² of every true latent and every nuisance variable of a simulated cohort (its
-truth/latents.csv and truth/nuisance.csv) from a linear regression on that modality's learned latents
-(the run's latents.csv). A model that recovers the causes scores high on the true latents and near zero on
+truth/latents.csv and truth/nuisance.csv) from that modality's learned latents (the run's latents.csv): the
+held-out kernel-ridge R² of crl.metrics.r2_heldout, as `crl evaluate` reports, on a fixed 80/20 split. A model that recovers the causes scores high on the true latents and near zero on
 the nuisance, which belongs in its η dimensions. Writes bench/results/latent_probe-<name>.md.
 
     python bench/latent_probe.py assets/demo/run --name demo
@@ -17,14 +17,8 @@ import numpy as np
 import pandas as pd
 from _common import RESULTS, invocation
 
+from crl.metrics import r2_heldout
 from crl.run_folder import recorded_cohort_path
-
-
-def r2(features: np.ndarray, target: np.ndarray) -> float:
-    """In-sample R² of an ordinary least-squares fit with an intercept."""
-    design = np.c_[features, np.ones(len(features))]
-    coef = np.linalg.lstsq(design, target, rcond=None)[0]
-    return float(1.0 - np.mean((target - design @ coef) ** 2) / np.var(target))
 
 
 def probe(run: Path, cohort: Path) -> list[dict]:
@@ -40,15 +34,18 @@ def probe(run: Path, cohort: Path) -> list[dict]:
             table = pd.read_csv(cohort / "truth" / file)
             names.update(zip(table[key], table["name"], strict=True))
     subjects = learned.index.intersection(truth.index).intersection(nuisance.index)
+    order = np.random.default_rng(0).permutation(len(subjects))
+    train, test = order[len(order) // 5 :], order[: len(order) // 5]
     rows = []
     for modality in dict.fromkeys(c.split(".")[0] for c in learned.columns):
         mine = learned.loc[subjects, [c for c in learned.columns if c.startswith(modality + ".")]].to_numpy()
         for kind, table in (("cause", truth), ("nuisance", nuisance)):
-            for column in [c for c in table.columns if c.startswith(modality + ".")]:
-                value = r2(mine, table.loc[subjects, column].to_numpy())
-                rows.append(
-                    {"modality": modality, "kind": kind, "variable": names.get(column, column), "r2": value}
-                )
+            columns = [c for c in table.columns if c.startswith(modality + ".")]
+            scores = r2_heldout(table.loc[subjects, columns].to_numpy(), mine, train, test).per_latent
+            rows += [
+                {"modality": modality, "kind": kind, "variable": names.get(c, c), "r2": float(v)}
+                for c, v in zip(columns, scores, strict=True)
+            ]
     return rows
 
 
@@ -65,7 +62,7 @@ def main() -> None:
         raise SystemExit("the run records no cohort: pass --cohort")
     rows = probe(args.run, cohort)
     lines = [
-        "# Linear probe: R² of the true causes and of the nuisance from each modality's learned latents",
+        "# Probe: held-out R² of the true causes and of the nuisance from each modality's learned latents",
         "",
         f"Command: `{invocation('latent_probe.py')}`  ",
         f"Run {args.run}, cohort {cohort}. High on causes and low on nuisance is what recovery looks like.",

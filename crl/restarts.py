@@ -22,7 +22,7 @@ from typing import Any
 from crl.config import Config
 from crl.data.cohort import Cohort
 from crl.model import CRLModel
-from crl.train import FitResult, fit
+from crl.train import FitResult, call_hooks, fit
 
 STATE_KEY = "restarts"
 
@@ -63,14 +63,6 @@ class _Continued:
         self.carry = carry  # -> the finished restarts and the best one's weights, for the training state
         self.epoch_offset = self.step_offset = 0
 
-    def _forward(self, hook: str, info: dict[str, Any]) -> bool:
-        stop = False
-        for callback in self.callbacks:
-            fn = getattr(callback, hook, None)
-            if fn is not None and fn(info):
-                stop = True
-        return stop
-
     def _shift(self, info: dict[str, Any]) -> dict[str, Any]:
         out = {**info, "restart": self.index, "restarts": self.count}
         out["epoch"] = info["epoch"] + self.epoch_offset
@@ -83,7 +75,8 @@ class _Continued:
         self.epoch_offset = self.index * info["epochs"]
         self.step_offset = self.index * info["total_steps"]
         if self.announce:
-            self._forward(
+            call_hooks(
+                self.callbacks,
                 "on_start",
                 {
                     **info,
@@ -96,7 +89,7 @@ class _Continued:
             )
 
     def on_step(self, info: dict[str, Any]) -> bool:
-        return self._forward("on_step", self._shift(info))
+        return call_hooks(self.callbacks, "on_step", self._shift(info))
 
     def on_epoch(self, info: dict[str, Any]) -> bool:
         shifted = self._shift(info)
@@ -107,7 +100,7 @@ class _Continued:
                 **inner(),
                 STATE_KEY: {"index": self.index, "count": self.count, **offsets, **self.carry()},
             }
-        return self._forward("on_epoch", shifted)
+        return call_hooks(self.callbacks, "on_epoch", shifted)
 
 
 def fit_restarts(
@@ -169,7 +162,8 @@ def fit_restarts(
     chosen.restarts, chosen.restart = finished, kept
     chosen.stopped_by_callback = result.stopped_by_callback
     chosen.seconds = time.perf_counter() - started
-    adapter._forward(
+    call_hooks(
+        callbacks,
         "on_end",
         {
             "best_epoch": chosen.best_epoch,

@@ -285,7 +285,7 @@ def evaluate(
     return dict(zip(sums.keys(), values, strict=False))
 
 
-def _call(callbacks: Sequence[Any], hook: str, info: dict[str, Any]) -> bool:
+def call_hooks(callbacks: Sequence[Any], hook: str, info: dict[str, Any]) -> bool:
     """Run `hook` on every callback that has it; True when any asks training to stop."""
     stop = False
     for callback in callbacks:
@@ -393,7 +393,7 @@ def fit(
             "history": result.history,
         }
 
-    _call(
+    call_hooks(
         callbacks,
         "on_start",
         {
@@ -471,7 +471,7 @@ def fit(
                     * batch_size
                     / max(time.perf_counter() - epoch_started, 1e-9),
                 }
-                if _call(callbacks, "on_step", info):
+                if call_hooks(callbacks, "on_step", info):
                     stop = True
                     result.stopped_by_callback = True
                     break
@@ -518,7 +518,7 @@ def fit(
         result.history.append(entry)
         result.epochs_run = epoch + 1
         result.steps = step
-        if _call(callbacks, "on_epoch", {**entry, "model": model, "training_state": training_state}):
+        if call_hooks(callbacks, "on_epoch", {**entry, "model": model, "training_state": training_state}):
             stop = True
             result.stopped_by_callback = True
         if stop:
@@ -531,7 +531,7 @@ def fit(
         model.load_state_dict(best_state)
     model.eval()
     result.seconds = time.perf_counter() - started
-    _call(
+    call_hooks(
         callbacks,
         "on_end",
         {
