@@ -23,6 +23,7 @@ ORIENTATIONS = ("order", "pairwise")
 SCHEDULES = ("cosine", "plateau", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "off")
 MAX_RESTARTS = 20  # each restart is a full training run
+MAX_REALIGN = 50  # each realignment encodes up to train.REALIGN_SUBJECTS subjects
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,15 @@ class PriorConfig:
     hidden / layers: each latent's conditioner MLP.
     rotation: learn a rotation of each modality's [z, eta] that the decoder undoes, so the prior can turn the
     latents inside a block without the autoencoder resisting (reconstruction is blind to it).
+    realign: how many times, evenly spread over the warm-up, to turn each modality's rotation so that z spans
+    what the other modalities predict of [z, eta] (crl.realign); it pulls a true latent back out of eta, which
+    gradient steps do not. 0 never does.
     """
 
     hidden: int = 32
     layers: int = 2
     rotation: bool = True
+    realign: int = 4
 
 
 @dataclass(frozen=True)
@@ -329,6 +334,8 @@ def validate(config: Config) -> None:
         raise ConfigError(
             f"prior.hidden and prior.layers must be >= 1 (got {config.prior.hidden}, {config.prior.layers})"
         )
+    if not 0 <= config.prior.realign <= MAX_REALIGN:
+        raise ConfigError(f"prior.realign must lie between 0 and {MAX_REALIGN} (got {config.prior.realign})")
     for f in dataclasses.fields(LossConfig):
         value = getattr(config.loss, f.name)
         if value < 0 or not math.isfinite(value):

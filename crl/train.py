@@ -17,6 +17,7 @@ from crl.errors import TrainingError
 from crl.graph_search import adopt_order, search_order
 from crl.model import CRLModel, LossRecord, build_model
 from crl.nn import normaliser_tensors, to_model_layout
+from crl.realign import realign_blocks
 
 # Cohorts whose arrays exceed this stay in host memory and are copied to the GPU batch by batch.
 DEVICE_RESIDENT_BYTES = 2 * 1024**3
@@ -241,6 +242,40 @@ def _search_graph(
         optimizer.state.pop(parameter, None)
 
 
+# Subjects whose encodings a block realignment regresses on each other.
+REALIGN_SUBJECTS = 4096
+
+
+def realign_steps(config: Config, total_steps: int) -> list[int]:
+    """The steps before which crl.realign turns the blocks: `prior.realign` of them, evenly inside the warm-up."""
+    count = config.prior.realign if config.method == "ours" and config.prior.rotation else 0
+    warm = config.loss.graph_warmup * total_steps
+    return [math.ceil(warm * (i + 1) / (count + 1)) for i in range(count)]
+
+
+def _realign(
+    model: CRLModel,
+    tensors: CohortTensors,
+    train_index: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> dict[str, float]:
+    """Turn each modality's z towards what the other modalities predict (crl.realign); the rotations'
+    optimiser state is reset so old momentum does not turn them back."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        chunks = torch.split(train_index[:REALIGN_SUBJECTS], 256)
+        means = [model.posterior(tensors.batch(chunk)) for chunk in chunks]
+    model.train(was_training)
+    z = torch.cat([m[0].float() for m in means]).cpu()
+    eta = torch.cat([m[2].float() for m in means]).cpu()
+    moved = realign_blocks(model, z, eta, generator)
+    for parameter in model.rotations.parameters():
+        optimizer.state.pop(parameter, None)
+    return moved
+
+
 def _nonfinite_error(record: LossRecord, step: int, epoch: int) -> TrainingError:
     bad = [name for name, value in record.as_floats().items() if not math.isfinite(value)]
     terms = ", ".join(bad) if bad else "total"
@@ -419,6 +454,8 @@ def fit(
         and step <= search_step
     )
     search_generator = torch.Generator().manual_seed(t.seed + 3)
+    # Realignments pending are those at or after the current step (a state saved at one has not run it).
+    pending_realign = [s for s in realign_steps(config, total_steps) if s >= step]
     model.train()
     epoch = start_epoch - 1
     stop = False
@@ -429,6 +466,11 @@ def fit(
         for b in range(steps_per_epoch):
             idx = train_index[order[b * batch_size : (b + 1) * batch_size]]
             batch = tensors.batch(idx)
+            while pending_realign and step >= pending_realign[0]:
+                pending_realign.pop(0)
+                _realign(
+                    model, tensors, train_index, optimizer, torch.Generator().manual_seed(t.seed + 4 + step)
+                )
             if search_pending and step >= search_step:
                 _search_graph(model, tensors, train_index, optimizer, search_generator)
                 search_pending = False

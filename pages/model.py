@@ -8,7 +8,16 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from crl.config import ACYCLICITY, KIND_ENCODERS, MAX_RESTARTS, METHODS, PRECISIONS, SCHEDULES, Config
+from crl.config import (
+    ACYCLICITY,
+    KIND_ENCODERS,
+    MAX_REALIGN,
+    MAX_RESTARTS,
+    METHODS,
+    PRECISIONS,
+    SCHEDULES,
+    Config,
+)
 from crl.errors import ConfigError, CrlError
 from crl.ui import cache, routing, state
 from crl.ui import model_config as mc
@@ -176,6 +185,16 @@ ADVANCED_FIELDS = {  # behind 'Advanced settings'
         step=0.05,
         help="The encoders learn the hidden variables during this fraction of training; then they "
         "stand still while the links between them are learned, with sparsity and acyclicity.",
+    ),
+    "prior.realign": NumberField(
+        "Block realignments",
+        min_value=0,
+        max_value=MAX_REALIGN,
+        step=1,
+        help="How often, during the warm-up, to turn each modality's hidden variables towards what the other "
+        "modalities predict of it. This pulls a hidden cause back that training had filed as "
+        "modality-specific noise; on the paper's first synthetic case it raised MCC from 0.78 to 0.84. "
+        "0 turns it off.",
     ),
     "train.validation_fraction": NumberField(
         "Validation fraction",

@@ -272,7 +272,9 @@ def test_crl_train_rejects_unknown_settings(tmp_path, monkeypatch, capsys):
 # ---------------------------------------------------------------------------------------------- accuracy
 def test_a_short_seeded_fit_recovers_the_latents_of_a_small_synthetic_cohort():
     """Paper case 1 in miniature (2 modalities x (2 latents + 1 eta), 2000 subjects): MCC above 0.8,
-    and well above what the same network learns without a graph."""
+    and well above what the same network learns without a graph. 1000 steps: after a block realignment
+    (crl.realign) the latents need some hundred steps to settle inside their block; at 500 this seed ended at
+    0.79 with realignment (0.87 without), at 1000 at 0.95 (0.94 without)."""
     from crl.data.synthetic import generate
     from crl.metrics import mcc
     from crl.train import encode_cohort
@@ -287,7 +289,7 @@ def test_a_short_seeded_fit_recovers_the_latents_of_a_small_synthetic_cohort():
             [
                 "train.device=cpu",
                 "train.epochs=1",
-                "train.min_steps=500",
+                "train.min_steps=1000",
                 "train.batch_size=128",
                 "train.lr=4e-3",
             ]

@@ -23,6 +23,7 @@ MODALITY_FIELDS = ("encoder", "depth", "width", "latents", "eta")
 # Settings drawn as widgets; every other field keeps the value of the stored configuration.
 SECTION_FIELDS = {
     "graph": ("acyclicity", "tiers", "required", "forbidden"),
+    "prior": ("realign",),
     "loss": ("reconstruction", "likelihood", "sparsity", "acyclicity", "graph_warmup"),
     "train": (
         "epochs",
@@ -199,7 +200,7 @@ def from_widgets(base: Config) -> Config:
         labels = read(f"graph.{field}", None)
         if labels is not None:
             graph[field] = [list(parse_edge(label)) for label in labels]
-    for section in ("loss", "train"):
+    for section in ("prior", "loss", "train"):
         for field in SECTION_FIELDS[section]:
             data[section][field] = read(f"{section}.{field}", data[section][field])
     data["method"] = read("method", data["method"])
