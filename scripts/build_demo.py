@@ -31,14 +31,15 @@ N_SUBJECTS = 2000
 SEED = 0
 # Convolutional encoders at the engine's default width (32) take hours per model on 2 CPU cores and write a
 # 48 MB checkpoint; these keep the engine's families and loss but make the networks small enough to train in
-# CPU time and ship. eta: the demo's photographs vary in 6 nuisance ways (illumination, pigmentation,
-# rotation, two offsets, camera noise) and its sleep recordings in 3; with the default single eta dimension
-# those would crowd the 3 latents out of a modality.
+# CPU time and ship. eta: the demo's photographs vary in 6 named nuisance ways (illumination, pigmentation,
+# rotation, two offsets, camera noise) plus each subject's own vessel layout, and its sleep recordings in 3;
+# with the default single eta dimension those would crowd the 3 latents out of a modality. 12 per eye rather
+# than 6 gives the layout room too (docs/demo.md has the build measured both ways).
 DEMO_SETTINGS = [
     "modalities.fundus_left.width=12",
     "modalities.fundus_right.width=12",
-    "modalities.fundus_left.eta=6",
-    "modalities.fundus_right.eta=6",
+    "modalities.fundus_left.eta=12",
+    "modalities.fundus_right.eta=12",
     "modalities.sleep.width=16",
     "modalities.sleep.eta=3",
     "train.batch_size=128",
