@@ -8,7 +8,7 @@ question directly, the way canonical correlation analysis would: on held-out sub
 combinations of a modality's [z, eta] do the other modalities' encodings predict best (a ridge regression on
 random Fourier features of the others, so the relation may be nonlinear)? The modality's rotation is then
 turned so that its z axes span those combinations, each as close to its current axis as the new subspace
-allows: when the split is already right, nothing moves.
+allows: when the split is already right, the turn is no larger than the estimate's noise.
 """
 
 from __future__ import annotations

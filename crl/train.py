@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from crl import distributed
 from crl.config import Config
 from crl.data.cohort import Cohort, Normaliser
 from crl.errors import TrainingError
@@ -271,8 +272,12 @@ def _realign(
     z = torch.cat([m[0].float() for m in means]).cpu()
     eta = torch.cat([m[2].float() for m in means]).cpu()
     moved = realign_blocks(model, z, eta, generator)
+    context = distributed.current()
     for parameter in model.rotations.parameters():
         optimizer.state.pop(parameter, None)
+        if context is not None and context.world_size > 1:
+            # Ranks encode on different devices: rank 0's turn, to the last bit, keeps every rank's weights equal.
+            torch.distributed.broadcast(parameter.data, src=0)
     return moved
 
 
