@@ -1,5 +1,5 @@
-"""Block realignment finds the part of a modality the others predict, turns z onto it, and leaves a split that
-is already right alone; training runs it inside the warm-up, and a resumed run repeats it exactly."""
+"""Block realignment finds the part of a modality the others predict, turns z onto it, and barely moves a split
+that is already right; training runs it inside the warm-up, and a resumed run repeats it exactly."""
 
 from __future__ import annotations
 
