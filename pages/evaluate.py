@@ -103,7 +103,8 @@ def _single_run(run: Path) -> None:
     truth = [true_labels.get(n, n) for n in match.true_names]
     figure = correlation_heatmap(truth, learned, match.corr, match.matching)
     st.plotly_chart(figure, theme=None, key=f"mcc-matrix:{run}")
-    left, middle, right = st.columns(3)
+    # The middle table's plain latent names are the longest: without the extra room they cut its R² off.
+    left, middle, right = st.columns([1, 1.4, 1])
     with left:
         st.markdown("**MCC per modality**")
         per = pd.DataFrame(
@@ -203,12 +204,15 @@ def _compare(runs: list[Path]) -> None:
             "Edge F1": st.column_config.NumberColumn(format="%.2f"),
         },
     )
+    log_y = st.toggle(
+        "Log scale", key="compare_log", help="Useful once the loss has fallen by orders of magnitude."
+    )
     per_row = 2
     for start in range(0, len(runs), per_row):
         cols = st.columns(per_row)
         for col, run in zip(cols, runs[start : start + per_row], strict=False):
             with col:
-                figure = loss_curves(run_cache.metrics_log(run), height=380)
+                figure = loss_curves(run_cache.metrics_log(run), log_y=log_y, height=380)
                 # Side by side the plots are narrow: the legend goes underneath instead of eating the width.
                 figure.update_layout(
                     title={"text": plain(state.run_label(run))},
