@@ -248,10 +248,11 @@ REALIGN_SUBJECTS = 4096
 
 
 def realign_steps(config: Config, total_steps: int) -> list[int]:
-    """The steps before which crl.realign turns the blocks: `prior.realign` of them, evenly inside the warm-up."""
+    """The steps before which crl.realign turns the blocks: `prior.realign` of them, evenly inside the warm-up.
+    None without a warm-up (a sparsity-path level refits the graph of latents that must stay as they are)."""
     count = config.prior.realign if config.method == "ours" and config.prior.rotation else 0
     warm = config.loss.graph_warmup * total_steps
-    return [math.ceil(warm * (i + 1) / (count + 1)) for i in range(count)]
+    return sorted({s for i in range(count) if 0 < (s := math.ceil(warm * (i + 1) / (count + 1))) < warm})
 
 
 def _realign(

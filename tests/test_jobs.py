@@ -455,6 +455,11 @@ def test_sparsity_path_levels_and_a_warm_started_refit(cohort, job_env):
             assert (folder / name).exists(), name
         assert len(read_jsonl(folder / "metrics.jsonl")) == 2
     assert levels[0]["warm_start"] == "" and levels[1]["warm_start"] == f"path/{levels[0]['folder']}"
+    # The levels refit the graph only: their latents are the run's own (no encoder step, no realignment).
+    assert all(
+        (run / "path" / lv["folder"] / "latents.csv").read_text() == (run / "latents.csv").read_text()
+        for lv in levels
+    )
     main_first = read_jsonl(run / "metrics.jsonl")[0]["validation_loss"]
     level_first = read_jsonl(run / "path" / levels[0]["folder"] / "metrics.jsonl")[0]["validation_loss"]
     assert level_first < main_first  # warm-started, not from scratch

@@ -107,3 +107,6 @@ def test_training_realigns_inside_the_warm_up_and_a_resumed_run_repeats_it(monke
     assert all(torch.equal(v, whole.state_dict()[k]) for k, v in resumed.state_dict().items())
     off = apply_overrides(config, ["prior.realign=0"])
     assert realign_steps(off, 100) == []
+    no_warmup = apply_overrides(config, ["loss.graph_warmup=0"])  # a sparsity-path level
+    assert realign_steps(no_warmup, 100) == []
+    assert realign_steps(config, 4) == [1]  # a tiny warm-up of 2 steps: one turn, not four at step 1
