@@ -219,6 +219,18 @@ def schedule(config: Config, step: int, total_steps: int) -> tuple[float, float,
 SEARCH_SUBJECTS = 2048
 
 
+def _posterior_means(
+    model: CRLModel, tensors: CohortTensors, index: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means (z, eta) of the subjects `index`, in evaluation mode, float32 on the model's device."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        means = [model.posterior(tensors.batch(chunk)) for chunk in torch.split(index, 256)]
+    model.train(was_training)
+    return torch.cat([m[0].float() for m in means]), torch.cat([m[2].float() for m in means])
+
+
 def _search_graph(
     model: CRLModel,
     tensors: CohortTensors,
@@ -229,12 +241,7 @@ def _search_graph(
     """At the end of the warm-up, point the graph at the sparsest causal order of the current latents
     (crl.graph_search); the graph's optimiser state is reset so old momentum does not pull it back."""
     loss = model.config.loss
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        chunks = torch.split(train_index[:SEARCH_SUBJECTS], 256)
-        z = torch.cat([model.posterior(tensors.batch(chunk))[0].float() for chunk in chunks])
-    model.train(was_training)
+    z, _ = _posterior_means(model, tensors, train_index[:SEARCH_SUBJECTS])
     order, kept, _ = search_order(
         model.prior, model.graph, z, cross_cost=loss.sparsity / loss.likelihood, generator=generator
     )
@@ -261,25 +268,17 @@ def _realign(
     train_index: torch.Tensor,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
-) -> dict[str, float]:
+) -> None:
     """Turn each modality's z towards what the other modalities predict (crl.realign); the rotations'
     optimiser state is reset so old momentum does not turn them back."""
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        chunks = torch.split(train_index[:REALIGN_SUBJECTS], 256)
-        means = [model.posterior(tensors.batch(chunk)) for chunk in chunks]
-    model.train(was_training)
-    z = torch.cat([m[0].float() for m in means]).cpu()
-    eta = torch.cat([m[2].float() for m in means]).cpu()
-    moved = realign_blocks(model, z, eta, generator)
+    z, eta = _posterior_means(model, tensors, train_index[:REALIGN_SUBJECTS])
+    realign_blocks(model, z.cpu(), eta.cpu(), generator)
     context = distributed.current()
     for parameter in model.rotations.parameters():
         optimizer.state.pop(parameter, None)
         if context is not None and context.world_size > 1:
             # Ranks encode on different devices: rank 0's turn, to the last bit, keeps every rank's weights equal.
             torch.distributed.broadcast(parameter.data, src=0)
-    return moved
 
 
 def _nonfinite_error(record: LossRecord, step: int, epoch: int) -> TrainingError:
