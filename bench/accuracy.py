@@ -106,10 +106,22 @@ COLUMNS = {
 
 
 def summarise(rows: list[dict]) -> str:
-    """A markdown table: one line per preset x method (x sparsity), each metric as mean ± sd over seeds."""
+    """Markdown tables: one line per preset x method, each metric as mean ± sd over seeds; runs of a sparsity
+    sweep (`--sparsity`) get a table of their own, one line per weight."""
+    plain = [r for r in rows if r.get("sparsity") is None]
+    sweep = [r for r in rows if r.get("sparsity") is not None]
+    tables = [_table(plain, ["preset", "method"])] if plain else []
+    if sweep:
+        tables.append(
+            "Sparsity sweep (`--sparsity`: the weight of the cross-modal L1 term, loss.sparsity):\n\n"
+            + _table(sweep, ["preset", "method", "sparsity"])
+        )
+    return "\n\n".join(tables)
+
+
+def _table(rows: list[dict], keys: list[str]) -> str:
     frame = pd.DataFrame(rows)
     frame[list(COLUMNS)] = frame[list(COLUMNS)].astype(float)
-    keys = ["preset", "method"] + (["sparsity"] if "sparsity" in frame else [])
     grouped = frame.groupby(keys, sort=False)
     mean, sd, size = grouped[list(COLUMNS)].mean(), grouped[list(COLUMNS)].std(), grouped.size()
     lines = [
@@ -194,6 +206,7 @@ def merge(args: argparse.Namespace) -> None:
         a = data["args"]
         torch.set_num_threads(int(a["threads"]))  # the Machine line reports the runs' own setting
         flags = [f"--presets {a['presets']}", f"--methods {a['methods']}", f"--seeds {a['seeds']}"]
+        flags += [f"--{key} {a[key]}" for key in ("n", "epochs", "sparsity") if a.get(key) is not None]
         flags += [f"--threads {a['threads']}", *[f"--set {kv}" for kv in a["set"]], f"--name {name}"]
         commands.append("python bench/accuracy.py " + " ".join(flags))
     rows = list(runs.values())

@@ -115,8 +115,9 @@ LOSS_FIELDS = {  # the loss weights
         max_value=100.0,
         step=0.001,
         format="%.4g",
-        help="Weight of the L1 penalty on cross-modal edge strengths: the sparsest graph that explains the "
-        "data identifies each latent.",
+        help="Weight of the L1 penalty on cross-modal edge strengths: higher keeps fewer links between "
+        "modalities. With the default phases it shapes the graph only: the latents are settled when the "
+        "warm-up ends, before the penalty starts (paper case 2: the same latents at every weight from 0 to 0.1).",
     ),
     "loss.likelihood": NumberField(
         "Independence / likelihood (α_I)",
