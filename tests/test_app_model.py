@@ -262,3 +262,23 @@ def test_a_trained_model_for_other_modalities_is_refused_and_nothing_changes(cas
     assert not at.exception, at.exception
     assert "Demo model" in _errors(at) and "modalities" in _errors(at)
     assert _session_config(at) == before
+
+
+def test_the_demo_cohort_starts_from_its_shipped_models_settings():
+    from crl.ui.demo import SHIPPED, demo_run_dir
+
+    shipped = json.loads((demo_run_dir() / "config.json").read_text())["config"]
+    at = _model_page(SHIPPED)
+    config = _session_config(at)
+    # The demo's small networks and 12 eta dimensions per eye, not the engine's defaults (width 32, 1 eta).
+    assert config.modalities["fundus_left"].eta == shipped["modalities"]["fundus_left"]["eta"] == 12
+    assert (
+        at.session_state[P + "modalities.fundus_left.width"] == shipped["modalities"]["fundus_left"]["width"]
+    )
+    assert config.train.epochs == shipped["train"]["epochs"]
+    assert config.train.device == "auto"  # built on a CPU; here CUDA is used when present
+    at.number_input(key=P + "modalities.fundus_left.eta").set_value(4).run()
+    assert _session_config(at).modalities["fundus_left"].eta == 4
+    at.button(key="model_reset").click().run()
+    assert not at.exception, at.exception
+    assert _session_config(at).modalities["fundus_left"].eta == 12  # reset goes back to the demo's settings

@@ -7,6 +7,7 @@ writes the widgets' values back, so the Train page always trains the settings la
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import streamlit as st
 
 from crl.config import KIND_ENCODERS, Config, check_schema, default_config
 from crl.errors import ConfigError
+from crl.ui import demo
+from crl.ui.config_file import read_config_file
 
 CONFIG_KEY = "model_config"
 PREFIX = "model_cfg."
@@ -108,6 +111,23 @@ def _same_modalities(config: Config, schema: dict[str, dict[str, Any]]) -> bool:
     return True
 
 
+def cohort_defaults(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
+    """The settings a cohort starts from: the engine's defaults, except that the built-in demo cohort starts from
+    the settings of the model shipped with it. Otherwise the Model page would show (and Train would train) other
+    networks than the demo's, with convolutional encoders that take hours per model on a CPU."""
+    defaults = default_config(schema)
+    shipped = demo.demo_run_dir()
+    if shipped is not None and Path(cohort_dir).resolve() == demo.SHIPPED.resolve():
+        try:
+            config = read_config_file("config.json", (shipped / "config.json").read_bytes(), schema)
+        except (ConfigError, OSError):
+            return defaults  # an unreadable shipped run: the engine's defaults still train
+        # The machine it was built on is not this one: CUDA when present, as everywhere else.
+        machine = {"device": defaults.train.device, "mixed_precision": defaults.train.mixed_precision}
+        return dataclasses.replace(config, train=dataclasses.replace(config.train, **machine))
+    return defaults
+
+
 def current(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
     """The configuration to train `cohort_dir` with: the one edited on the Model page, else the cohort's defaults.
 
@@ -122,7 +142,7 @@ def current(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
             config = None
         if config is not None and _same_modalities(config, schema):
             return config
-    return default_config(schema)
+    return cohort_defaults(cohort_dir, schema)
 
 
 def adopt(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
@@ -138,7 +158,7 @@ def adopt(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
 
 def is_edited(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> bool:
     """Whether the session holds settings other than the cohort's defaults."""
-    return current(cohort_dir, schema).to_dict() != default_config(schema).to_dict()
+    return current(cohort_dir, schema).to_dict() != cohort_defaults(cohort_dir, schema).to_dict()
 
 
 def store(config: Config, cohort_dir: Path) -> None:
@@ -147,7 +167,7 @@ def store(config: Config, cohort_dir: Path) -> None:
 
 def reset(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
     """Back to the cohort's defaults, in the store and in every widget."""
-    config = default_config(schema)
+    config = cohort_defaults(cohort_dir, schema)
     store(config, cohort_dir)
     load_into_widgets(config)
     return config
