@@ -140,14 +140,17 @@ def _table(rows: list[dict], keys: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write(rows: list[dict], args: argparse.Namespace, commands: list[str] | None = None) -> None:
+def write(
+    rows: list[dict], args: argparse.Namespace, commands: list[str] | None = None, threads: str | None = None
+) -> None:
     save_runs(args.name, args, rows)
     commands = commands or [invocation("accuracy.py")]
     lines = [
         "# Accuracy benchmark",
         "",
         *[f"Command: `{command}`  " for command in commands],
-        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}.  ",
+        f"Machine: {platform.machine()}, {threads or f'{torch.get_num_threads()} torch threads'}, "
+        f"torch {torch.__version__}.  ",
         "Mean ± sd over seeds (each seed is a new cohort and new initial weights; per-run numbers in the JSON).",
         "Targets (issue 3): MCC ≥ 0.9 on cases 1–3, cross-modal SHD ≤ 1 on case 1, ours ahead of β-VAE and",
         "no-graph. MCC, identifiable / block-only latents: mean |corr| of the matched latents that the true graph",
@@ -199,18 +202,23 @@ def merge(args: argparse.Namespace) -> None:
     method merges over the runs of the others."""
     runs: dict[tuple, dict] = {}
     commands = []
+    threads: set[int] = set()
     for name in args.merge.split(","):
         data = json.loads((RESULTS / f"{name}.json").read_text())
         for r in data["runs"]:
             runs[(r["preset"], r["seed"], r["method"], r.get("sparsity"))] = r
         a = data["args"]
-        torch.set_num_threads(int(a["threads"]))  # the Machine line reports the runs' own setting
+        threads.add(int(a["threads"]))
         flags = [f"--presets {a['presets']}", f"--methods {a['methods']}", f"--seeds {a['seeds']}"]
         flags += [f"--{key} {a[key]}" for key in ("n", "epochs", "sparsity") if a.get(key) is not None]
         flags += [f"--threads {a['threads']}", *[f"--set {kv}" for kv in a["set"]], f"--name {name}"]
         commands.append("python bench/accuracy.py " + " ".join(flags))
     rows = list(runs.values())
-    write(rows, args, commands + [f"python bench/accuracy.py --merge {args.merge} --name {args.name}"])
+    # The Machine line reports the runs' own setting, or that each command says it.
+    used = (
+        f"{threads.pop()} torch threads" if len(threads) == 1 else "torch threads as each command's --threads"
+    )
+    write(rows, args, commands + [f"python bench/accuracy.py --merge {args.merge} --name {args.name}"], used)
 
 
 def _report(rows: list[dict], args: argparse.Namespace) -> None:
