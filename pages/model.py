@@ -279,7 +279,7 @@ def _apply_upload(folder, schema) -> None:
 def _apply_run_settings(run, folder, schema) -> None:
     """Button callback: the current trained model's settings replace every setting, when its modalities fit."""
     try:
-        config = read_config_file("config.json", (run / "config.json").read_bytes(), schema)
+        config = mc.run_settings(run, schema)
     except (ConfigError, OSError) as error:
         st.session_state[UPLOAD_MESSAGE] = ("error", f"{state.run_label(run)}: {error}")
         return

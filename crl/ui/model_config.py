@@ -111,6 +111,12 @@ def _same_modalities(config: Config, schema: dict[str, dict[str, Any]]) -> bool:
     return True
 
 
+def run_settings(run: Path, schema: dict[str, dict[str, Any]]) -> Config:
+    """The settings a trained run was trained with, for a cohort of `schema`. Raises ConfigError (modalities that
+    do not fit, a damaged file) or OSError (no config.json)."""
+    return read_config_file("config.json", (Path(run) / "config.json").read_bytes(), schema)
+
+
 def cohort_defaults(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
     """The settings a cohort starts from: the engine's defaults, except that the built-in demo cohort starts from
     the settings of the model shipped with it. Otherwise the Model page would show (and Train would train) other
@@ -119,7 +125,7 @@ def cohort_defaults(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Conf
     shipped = demo.demo_run_dir()
     if shipped is not None and Path(cohort_dir).resolve() == demo.SHIPPED.resolve():
         try:
-            config = read_config_file("config.json", (shipped / "config.json").read_bytes(), schema)
+            config = run_settings(shipped, schema)
         except (ConfigError, OSError):
             return defaults  # an unreadable shipped run: the engine's defaults still train
         # The machine it was built on is not this one: CUDA when present, as everywhere else.
