@@ -22,6 +22,8 @@ ACYCLICITY = ("learned", "tiers")
 ORIENTATIONS = ("order", "pairwise")
 SCHEDULES = ("cosine", "plateau", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "off")
+FLOWS = ("affine", "spline")
+MAX_BINS = 64
 MAX_RESTARTS = 20  # each restart is a full training run
 MAX_REALIGN = 50  # each realignment encodes up to train.REALIGN_SUBJECTS subjects
 
@@ -87,6 +89,9 @@ class PriorConfig:
     """The latent causal prior's flows and the per-modality rotation in front of them.
 
     hidden / layers: each latent's conditioner MLP.
+    flow: "affine" (each latent Gaussian given its parents, with a mean and scale that depend on them) or
+    "spline" (a monotone rational-quadratic spline after the affine map, for non-Gaussian noise); bins: the
+    spline's segments.
     rotation: learn a rotation of each modality's [z, eta] that the decoder undoes, so the prior can turn the
     latents inside a block without the autoencoder resisting (reconstruction is blind to it).
     realign: how many times, evenly spread over the warm-up, to turn each modality's rotation so that z spans
@@ -96,6 +101,8 @@ class PriorConfig:
 
     hidden: int = 32
     layers: int = 2
+    flow: str = "affine"
+    bins: int = 8
     rotation: bool = True
     realign: int = 4
 
@@ -334,6 +341,10 @@ def validate(config: Config) -> None:
         raise ConfigError(
             f"prior.hidden and prior.layers must be >= 1 (got {config.prior.hidden}, {config.prior.layers})"
         )
+    if config.prior.flow not in FLOWS:
+        raise ConfigError(f"prior.flow must be one of {', '.join(FLOWS)} (got '{config.prior.flow}')")
+    if not 2 <= config.prior.bins <= MAX_BINS:
+        raise ConfigError(f"prior.bins must lie between 2 and {MAX_BINS} (got {config.prior.bins})")
     if not 0 <= config.prior.realign <= MAX_REALIGN:
         raise ConfigError(f"prior.realign must lie between 0 and {MAX_REALIGN} (got {config.prior.realign})")
     for f in dataclasses.fields(LossConfig):

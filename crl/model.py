@@ -135,7 +135,13 @@ class CRLModel(nn.Module):
         )
         # beta-VAE has the standard normal prior and no flow (unused parameters would also break DDP).
         self.prior = (
-            CausalFlowPrior(self.n_latent, hidden=config.prior.hidden, layers=config.prior.layers)
+            CausalFlowPrior(
+                self.n_latent,
+                hidden=config.prior.hidden,
+                layers=config.prior.layers,
+                flow=config.prior.flow,
+                bins=config.prior.bins,
+            )
             if self.method != "beta-vae"
             else None
         )

@@ -1,9 +1,12 @@
-"""The latent causal prior: per-latent conditional affine flows z_i -> eps_i given gated parents, exact log-det.
+"""The latent causal prior: per-latent conditional flows z_i -> eps_i given gated parents, exact log-det.
 
-For every latent i, `eps_i = (z_i - mu_i(pa)) * exp(-s_i(pa))` where `pa = z * gate[:, i]` (the graph's column
-i) and (mu_i, s_i) come from latent i's own small MLP. All latents' MLPs run as one batched einsum over weight
-tensors with a leading `(n_latent, ...)` axis. Each map is invertible in z_i given its parents, with
-`log|d eps_i / d z_i| = -s_i`, so on a DAG `log p(z) = sum_i [log N(eps_i; 0, 1) - s_i]` (METHOD.md section 3).
+For every latent i, `u_i = (z_i - mu_i(pa)) * exp(-s_i(pa))` where `pa = z * gate[:, i]` (the graph's column
+i) and (mu_i, s_i) come from latent i's own small MLP. The affine flow stops there (`eps_i = u_i`: a Gaussian
+additive-noise model); the spline flow follows with a monotone rational-quadratic spline whose knots the same MLP
+gives (`eps_i = r_i(u_i; pa)`, Durkan et al. 2019, via zuko), so noises need not be Gaussian. All latents' MLPs
+run as one batched einsum over weight tensors with a leading `(n_latent, ...)` axis. Each map is invertible in
+z_i given its parents, with `log|d eps_i / d z_i| = -s_i + log r_i'(u_i)`, so on a DAG
+`log p(z) = sum_i [log N(eps_i; 0, 1) + log|d eps_i / d z_i|]` (METHOD.md section 3).
 """
 
 from __future__ import annotations
@@ -14,7 +17,12 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from zuko.transforms import MonotonicRQSTransform
 
+from crl.config import FLOWS
+
+# The spline acts on [-SPLINE_BOUND, SPLINE_BOUND] of the standardised u_i and is the identity outside it.
+SPLINE_BOUND = 5.0
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 # Bounds the conditional log-scale so one latent cannot buy unbounded density by a near-zero noise scale.
 LOG_SCALE_BOUND = 6.0
@@ -26,11 +34,18 @@ def standard_normal_log_prob(x: torch.Tensor) -> torch.Tensor:
 
 
 class CausalFlowPrior(nn.Module):
-    """Conditional affine flows for `n_latent` latents; conditioners have `layers` hidden layers of `hidden` units."""
+    """Conditional flows for `n_latent` latents; conditioners have `layers` hidden layers of `hidden` units.
 
-    def __init__(self, n_latent: int, hidden: int = 32, layers: int = 2):
+    flow: "affine" or "spline" (with `bins` spline segments).
+    """
+
+    def __init__(self, n_latent: int, hidden: int = 32, layers: int = 2, flow: str = "affine", bins: int = 8):
         super().__init__()
+        if flow not in FLOWS:
+            raise ValueError(f"unknown flow '{flow}'; choose one of {', '.join(FLOWS)}")
         self.n_latent = n_latent
+        self.flow = flow
+        self.bins = bins
         n, h = n_latent, hidden
         # w_in[t, s, :] carries source latent s into target t's conditioner; w_gate[t, s, :] tells it whether
         # the edge s -> t is open, so an absent parent is not mistaken for a parent whose value is 0.
@@ -39,21 +54,43 @@ class CausalFlowPrior(nn.Module):
         self.b_in = nn.Parameter(torch.zeros(n, h))
         self.w_hidden = nn.Parameter(torch.randn(max(layers - 1, 0), n, h, h) / math.sqrt(h))
         self.b_hidden = nn.Parameter(torch.zeros(max(layers - 1, 0), n, h))
-        # Near-zero output weights: the prior starts close to N(0, I) yet every parameter, the graph's
-        # included, receives gradient from the first step.
-        self.w_out = nn.Parameter(0.01 * torch.randn(n, h, 2))
-        self.b_out = nn.Parameter(torch.zeros(n, 2))
+        # Outputs per latent: shift, log-scale and, for the spline, 3 * bins - 1 knot parameters. Near-zero
+        # output weights: the prior starts close to N(0, I) (a spline with zero parameters is the identity) yet
+        # every parameter, the graph's included, receives gradient from the first step.
+        n_out = 2 + (3 * bins - 1 if flow == "spline" else 0)
+        self.w_out = nn.Parameter(0.01 * torch.randn(n, h, n_out))
+        self.b_out = nn.Parameter(torch.zeros(n, n_out))
 
-    def _head(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """First-layer pre-activations `(..., target, hidden)` -> shift and log-scale `(..., target)`."""
+    def _head(self, pre: torch.Tensor) -> torch.Tensor:
+        """First-layer pre-activations `(..., target, hidden)` -> each target's flow parameters `(..., target, out)`."""
         h = F.silu(pre)
         for k in range(self.w_hidden.shape[0]):
             h = F.silu(torch.einsum("...th,thk->...tk", h, self.w_hidden[k]) + self.b_hidden[k])
-        out = torch.einsum("...th,thk->...tk", h, self.w_out) + self.b_out
-        return out[..., 0], LOG_SCALE_BOUND * torch.tanh(out[..., 1] / LOG_SCALE_BOUND)
+        return torch.einsum("...th,thk->...tk", h, self.w_out) + self.b_out
 
-    def conditioner(self, z: torch.Tensor, gates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Shift and log-scale `(batch, n_latent)` of every latent given its gated parents.
+    def _spline(self, params: torch.Tensor) -> MonotonicRQSTransform:
+        k = self.bins
+        knots = params[..., 2:]
+        return MonotonicRQSTransform(knots[..., :k], knots[..., k : 2 * k], knots[..., 2 * k :], bound=SPLINE_BOUND)
+
+    def _to_noise(self, z: torch.Tensor, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each latent's noise and log|d eps / d z| (both shaped like z) from its flow parameters."""
+        shift = params[..., 0]
+        log_scale = LOG_SCALE_BOUND * torch.tanh(params[..., 1] / LOG_SCALE_BOUND)
+        u = (z - shift) * torch.exp(-log_scale)
+        if self.flow == "affine":
+            return u, -log_scale
+        eps, log_slope = self._spline(params).call_and_ladj(u)
+        return eps, log_slope - log_scale
+
+    def _from_noise(self, eps: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """The inverse of `_to_noise`: each latent from its noise and flow parameters."""
+        u = eps if self.flow == "affine" else self._spline(params).inv(eps)
+        log_scale = LOG_SCALE_BOUND * torch.tanh(params[..., 1] / LOG_SCALE_BOUND)
+        return u * torch.exp(log_scale) + params[..., 0]
+
+    def conditioner(self, z: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """Flow parameters `(batch, n_latent, out)` of every latent given its gated parents.
 
         z: `(batch, n_latent)`; gates: `(batch, n_latent, n_latent)` or `(n_latent, n_latent)`, `[source, target]`.
         """
@@ -67,9 +104,11 @@ class CausalFlowPrior(nn.Module):
 
     def forward(self, z: torch.Tensor, gates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Noise estimates eps `(batch, n_latent)` and per-latent log|d eps_i / d z_i| `(batch, n_latent)`."""
-        shift, log_scale = self.conditioner(z, gates)
-        eps = (z - shift) * torch.exp(-log_scale)
-        return eps, -log_scale
+        return self._to_noise(z, self.conditioner(z, gates))
+
+    def solve(self, z: torch.Tensor, eps: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """Every latent `(batch, n_latent)` from its noise given the parents' values in `z` (one causal step)."""
+        return self._from_noise(eps, self.conditioner(z, gates))
 
     def log_prob(self, z: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
         """log p(z) `(batch,)` by change of variables (exact when the gated graph is acyclic)."""
@@ -91,14 +130,12 @@ class CausalFlowPrior(nn.Module):
         pre = torch.einsum("bts,btsh->bth", gates_t, contribution) + self.b_in
         pre_on = pre[:, :, None, :] + ((1.0 - gates_t)[..., None] * contribution)
         pre_off = pre[:, :, None, :] - (gates_t[..., None] * contribution)
-        target = z[:, :, None]
+        target = z[:, None, :]  # (batch, 1, target), against parameters (batch, source, target, out)
         nll = []
         for variant in (pre_on, pre_off):
-            shift, log_scale = self._head(variant.transpose(1, 2))  # (batch, source, target)
-            shift, log_scale = shift.transpose(1, 2), log_scale.transpose(1, 2)  # (batch, target, source)
-            eps = (target - shift) * torch.exp(-log_scale)
-            nll.append(-(standard_normal_log_prob(eps) - log_scale))
-        return (nll[0] - nll[1]).mean(0).t()  # (source, target)
+            eps, log_det = self._to_noise(target, self._head(variant.transpose(1, 2)))
+            nll.append(-(standard_normal_log_prob(eps) + log_det))  # (batch, source, target)
+        return (nll[0] - nll[1]).mean(0)  # (source, target)
 
     def inverse(self, eps: torch.Tensor, gates: torch.Tensor, order: Sequence[int]) -> torch.Tensor:
         """Latents `(batch, n_latent)` from noises, solving one latent at a time in the causal `order`.
@@ -107,7 +144,7 @@ class CausalFlowPrior(nn.Module):
         """
         z = torch.zeros_like(eps)
         for i in order:
-            shift, log_scale = self.conditioner(z, gates)
+            solved = self.solve(z, eps, gates)
             z = z.clone()
-            z[:, i] = eps[:, i] * torch.exp(log_scale[:, i]) + shift[:, i]
+            z[:, i] = solved[:, i]
         return z

@@ -240,8 +240,7 @@ def predict(
                 z[:, i] = e[:, i]
             else:
                 # Parents come earlier in `order`, so they are final when latent i is solved.
-                shift, log_scale = model.prior.conditioner(z, gates)
-                z[:, i] = e[:, i] * torch.exp(log_scale[:, i]) + shift[:, i]
+                z[:, i] = model.prior.solve(z, e, gates)[:, i]
     out = z.cpu().numpy()
     return out[0] if single else out
 
