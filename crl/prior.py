@@ -71,7 +71,9 @@ class CausalFlowPrior(nn.Module):
     def _spline(self, params: torch.Tensor) -> MonotonicRQSTransform:
         k = self.bins
         knots = params[..., 2:]
-        return MonotonicRQSTransform(knots[..., :k], knots[..., k : 2 * k], knots[..., 2 * k :], bound=SPLINE_BOUND)
+        return MonotonicRQSTransform(
+            knots[..., :k], knots[..., k : 2 * k], knots[..., 2 * k :], bound=SPLINE_BOUND
+        )
 
     def _to_noise(self, z: torch.Tensor, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each latent's noise and log|d eps / d z| (both shaped like z) from its flow parameters."""
