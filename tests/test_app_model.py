@@ -121,8 +121,10 @@ def test_saved_toml_and_json_load_back(case1, downloads):
     at.multiselect(key=P + "graph.tiers").set_value(["m2", "m1"]).run()
     at.multiselect(key=P + "graph.required").set_value(["m2.z0 → m1.z1"]).run()
     at.multiselect(key=P + "graph.forbidden").set_value(["m1.z0 → m2.z0"]).run()
+    at.selectbox(key=P + "prior.flow").set_value("spline").run()
     edited = _session_config(at)
     assert edited.graph.tiers == ("m2", "m1") and edited.graph.required == (("m2.z0", "m1.z1"),)
+    assert edited.prior.flow == "spline"
     saved_toml, saved_json = downloads["model_save_toml"], downloads["model_save_json"]
     assert tomllib.loads(saved_toml.decode())["loss"]["sparsity"] == pytest.approx(0.2)
 
@@ -133,6 +135,7 @@ def test_saved_toml_and_json_load_back(case1, downloads):
         assert _session_config(at).to_dict() == edited.to_dict()
         assert at.number_input(key=P + "modalities.m1.width").value == 48
         assert at.multiselect(key=P + "graph.tiers").value == ["m2", "m1"]
+        assert at.selectbox(key=P + "prior.flow").value == "spline"
         assert any(name in s.value.replace("\\", "") for s in at.success)
         at.file_uploader(key="model_config_upload").set_value(None).run()
 
@@ -224,6 +227,23 @@ def test_toml_writer_quotes_odd_modality_names():
         read_config_file("notes.txt", b"method = 'ours'", schema)
     with pytest.raises(ConfigError, match="not UTF-8"):
         read_config_file("x.toml", b"\xff\xfe", schema)
+
+
+def test_toml_file_keeps_a_changed_setting_in_every_section():
+    """The TOML writer once left the prior section out, so a saved flow or realignment count came back default."""
+    schema = {"labs": {"kind": "tabular", "shape": [5], "latents": 2}}
+    changed = {
+        "prior": {"flow": "spline", "realign": 7},
+        "graph": {"temperature": 0.3},
+        "loss": {"beta": 2.0},
+        "train": {"patience": 7},
+    }
+    data = default_config(schema).to_dict()
+    assert set(changed) == {k for k, v in data.items() if isinstance(v, dict)} - {"modalities"}
+    for section, values in changed.items():
+        data[section].update(values)
+    config = Config.from_dict(data)
+    assert read_config_file("x.toml", config_to_toml(config).encode(), schema).to_dict() == config.to_dict()
 
 
 def test_the_current_trained_models_settings_can_be_loaded_in_one_click(case1, tmp_path):

@@ -45,8 +45,9 @@ def config_to_toml(config: Config, cohort_name: str = "") -> str:
     lines.append(f"method = {_value(data['method'])}")
     for name, spec in data["modalities"].items():
         _table(lines, f"modalities.{_key(name)}", spec)
-    for section in ("graph", "loss", "train"):
-        _table(lines, section, data[section])
+    for section, values in data.items():  # every section, so a new one cannot be left out of the file
+        if isinstance(values, dict) and section != "modalities":
+            _table(lines, section, values)
     return "\n".join(lines) + "\n"
 
 

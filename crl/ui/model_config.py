@@ -26,7 +26,7 @@ MODALITY_FIELDS = ("encoder", "depth", "width", "latents", "eta")
 # Settings drawn as widgets; every other field keeps the value of the stored configuration.
 SECTION_FIELDS = {
     "graph": ("acyclicity", "tiers", "required", "forbidden"),
-    "prior": ("realign",),
+    "prior": ("realign", "flow"),
     "loss": ("reconstruction", "likelihood", "sparsity", "acyclicity", "graph_warmup"),
     "train": (
         "epochs",
