@@ -7,6 +7,7 @@ Run alone: two torch processes on two cores slow each other down many times (ENV
     python bench/accuracy.py                       # the full table: cases 1-3, 5 seeds, three methods
     python bench/accuracy.py --presets images --methods ours,beta-vae --seeds 2
     python bench/accuracy.py --presets paper-case2 --methods ours --sparsity 0,0.001,0.01,0.1 --name sparsity
+    python bench/accuracy.py --presets paper-case1 --methods ours --data noise=mixed   # non-Gaussian noises
     python bench/accuracy.py --merge part1,part2 --name accuracy   # one table from runs made in parallel
 """
 
@@ -34,9 +35,16 @@ TARGETS = {"mcc": 0.9, "shd_cross_modal_case1": 1.0}
 
 
 def run_one(
-    preset: str, seed: int, method: str, n: int | None, overrides: list[str], split_seed: int | None = None
+    preset: str,
+    seed: int,
+    method: str,
+    n: int | None,
+    overrides: list[str],
+    split_seed: int | None = None,
+    data: dict | None = None,
 ) -> dict:
-    synthetic = generate(preset, n=n, seed=seed)
+    """Train one method on one synthetic cohort and score it; data: the generator's own overrides."""
+    synthetic = generate(preset, n=n, seed=seed, **(data or {}))
     cohort = synthetic.to_cohort()
     truth = synthetic.truth
     config = apply_overrides(
@@ -174,6 +182,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--sparsity", default=None, help="comma-separated loss.sparsity values to sweep")
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="cohort generator setting, e.g. noise=mixed",
+    )
     parser.add_argument("--name", default="accuracy", help="results file name in bench/results (no suffix)")
     parser.add_argument("--merge", default=None, help="comma-separated result names to combine into --name")
     args = parser.parse_args()
@@ -184,15 +199,31 @@ def main() -> None:
     overrides = list(args.set) + ([f"train.epochs={args.epochs}"] if args.epochs else [])
     rows = []
     levels = [float(x) for x in args.sparsity.split(",")] if args.sparsity else [None]
+    data = dict(_data_setting(kv) for kv in args.data)
     for preset in args.presets.split(","):
         for seed in range(args.seeds):
             for method in args.methods.split(","):
                 for level in levels:
                     extra = [] if level is None else [f"loss.sparsity={level}"]
-                    rows.append(run_one(preset, seed, method, args.n, overrides + extra))
+                    rows.append(run_one(preset, seed, method, args.n, overrides + extra, data=data))
                     if level is not None:
                         rows[-1]["sparsity"] = level
+                    if data:  # another kind of cohort: its own rows in tables and merges
+                        rows[-1]["preset"] += f" ({', '.join(args.data)})"
                     _report(rows, args)
+
+
+def _data_setting(text: str) -> tuple[str, object]:
+    """'noise=mixed' -> ('noise', 'mixed'); numbers become numbers ('cross_density=0.3')."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise SystemExit(f"--data {text}: write it as KEY=VALUE, e.g. noise=mixed")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
 
 
 def merge(args: argparse.Namespace) -> None:
@@ -211,7 +242,8 @@ def merge(args: argparse.Namespace) -> None:
         threads.add(int(a["threads"]))
         flags = [f"--presets {a['presets']}", f"--methods {a['methods']}", f"--seeds {a['seeds']}"]
         flags += [f"--{key} {a[key]}" for key in ("n", "epochs", "sparsity") if a.get(key) is not None]
-        flags += [f"--threads {a['threads']}", *[f"--set {kv}" for kv in a["set"]], f"--name {name}"]
+        flags += [f"--threads {a['threads']}", *[f"--set {kv}" for kv in a["set"]]]
+        flags += [*[f"--data {kv}" for kv in a.get("data", [])], f"--name {name}"]
         commands.append("python bench/accuracy.py " + " ".join(flags))
     rows = list(runs.values())
     # The Machine line reports the runs' own setting, or that each command says it.
