@@ -69,6 +69,7 @@ class CausalFlowPrior(nn.Module):
         return torch.einsum("...th,thk->...tk", h, self.w_out) + self.b_out
 
     def _spline(self, params: torch.Tensor) -> MonotonicRQSTransform:
+        """Each latent's monotone spline from its knot parameters (widths, heights, inner slopes)."""
         k = self.bins
         knots = params[..., 2:]
         return MonotonicRQSTransform(
