@@ -858,9 +858,11 @@ def _refit(
     from crl.checkpoint import load_model
     from crl.data.load import load_cohort
     from crl.sparsity_path import fit_path
+    from crl.train import resolve_device
 
     cohort = load_cohort(Path(spec["cohort"]))
-    model, config = load_model(run_dir, device=device)[:2]
+    # A foreground refit takes no queue slot, so "auto" arrives here unresolved.
+    model, config = load_model(run_dir, device=resolve_device(device))[:2]
     config = _with_device(config, device)
     control.update_status(phase="sparsity path")
     fit_path(

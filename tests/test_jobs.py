@@ -441,7 +441,7 @@ def test_sparsity_path_levels_and_a_warm_started_refit(cohort, job_env):
         None,
         job_env,
         overrides=[*exact_epochs(), "train.epochs=4"],
-        device="cpu",
+        device="auto",  # the default; the foreground refit below once passed "auto" on to torch and crashed
         sparsity_path=[0.1, 0.001],
         path_epochs=2,
     )
