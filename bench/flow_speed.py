@@ -13,48 +13,18 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import time
 
 import torch
 from _common import RESULTS, invocation, save_runs
+from _stepping import training_stepper
 
-from crl.config import FLOWS, apply_overrides, default_config
+from crl.config import FLOWS
 from crl.data.synthetic import generate
-from crl.model import build_model
-from crl.train import CohortTensors, _adam
-
-
-def _stepper(cohort, flow: str):
-    """A function that trains `n` steps of the model with this flow and returns samples/s."""
-    config = apply_overrides(default_config(cohort.schema()), ["train.device=cpu", f"prior.flow={flow}"])
-    torch.manual_seed(0)
-    model = build_model(config, cohort.schema())
-    normaliser = cohort.fit_normaliser(list(range(len(cohort))))
-    tensors = CohortTensors(cohort, normaliser, torch.device("cpu"), model.names)
-    optimizer = _adam(model, config)
-    generator = torch.Generator().manual_seed(0)
-    batch = config.train.batch_size
-
-    def run(n_steps: int, frozen: bool) -> float:
-        started = time.perf_counter()
-        for _ in range(n_steps):
-            idx = torch.randint(0, len(cohort), (batch,), generator=generator)
-            record = model.loss(
-                tensors.batch(idx), generator=generator, sparsity_weight=config.loss.sparsity,
-                acyclicity_weight=config.loss.acyclicity, frozen_representation=frozen,
-            )  # fmt: skip
-            optimizer.zero_grad(set_to_none=True)
-            record.total.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-            optimizer.step()
-        return n_steps * batch / (time.perf_counter() - started)
-
-    return run, batch
 
 
 def measure(preset: str, steps: int, rounds: int) -> dict:
     cohort = generate(preset, seed=0).to_cohort()
-    steppers = {flow: _stepper(cohort, flow) for flow in FLOWS}
+    steppers = {flow: training_stepper(cohort, [f"prior.flow={flow}"]) for flow in FLOWS}
     result: dict = {"preset": preset, "batch": steppers["affine"][1]}
     for frozen in (False, True):
         speeds: dict[str, list[float]] = {flow: [] for flow in FLOWS}

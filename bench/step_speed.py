@@ -14,46 +14,22 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import time
 
 import torch
 from _common import RESULTS, invocation, save_runs
+from _stepping import training_stepper
 
-from crl.config import apply_overrides, default_config
 from crl.data.synthetic import generate
-from crl.model import build_model
-from crl.train import CohortTensors, _adam
 
 
 def samples_per_second(preset: str, steps: int, rounds: int) -> dict:
-    cohort = generate(preset, seed=0).to_cohort()
-    config = apply_overrides(default_config(cohort.schema()), ["train.device=cpu"])
-    model = build_model(config, cohort.schema())
-    normaliser = cohort.fit_normaliser(list(range(len(cohort))))
-    tensors = CohortTensors(cohort, normaliser, torch.device("cpu"), model.names)
-    optimizer = _adam(model, config)
-    generator = torch.Generator().manual_seed(0)
-    batch = config.train.batch_size
+    run, batch = training_stepper(generate(preset, seed=0).to_cohort(), [])
 
-    def run(frozen: bool, n_steps: int) -> float:
-        started = time.perf_counter()
-        for _ in range(n_steps):
-            idx = torch.randint(0, len(cohort), (batch,), generator=generator)
-            record = model.loss(
-                tensors.batch(idx), generator=generator, sparsity_weight=config.loss.sparsity,
-                acyclicity_weight=config.loss.acyclicity, frozen_representation=frozen,
-            )  # fmt: skip
-            optimizer.zero_grad(set_to_none=True)
-            record.total.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-            optimizer.step()
-        return n_steps * batch / (time.perf_counter() - started)
-
-    run(False, 2), run(True, 2)  # warm caches and allocator
+    run(2, False), run(2, True)  # warm caches and allocator
     learning, frozen = [], []
     for _ in range(rounds):
-        learning.append(run(False, steps))
-        frozen.append(run(True, steps))
+        learning.append(run(steps, False))
+        frozen.append(run(steps, True))
     a, b = statistics.median(learning), statistics.median(frozen)
     return {"preset": preset, "batch": batch, "learning": a, "frozen": b, "ratio": b / a}
 

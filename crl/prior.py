@@ -76,10 +76,14 @@ class CausalFlowPrior(nn.Module):
             knots[..., :k], knots[..., k : 2 * k], knots[..., 2 * k :], bound=SPLINE_BOUND
         )
 
+    @staticmethod
+    def _shift_and_log_scale(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The affine part of each latent's flow, its log-scale bounded by LOG_SCALE_BOUND."""
+        return params[..., 0], LOG_SCALE_BOUND * torch.tanh(params[..., 1] / LOG_SCALE_BOUND)
+
     def _to_noise(self, z: torch.Tensor, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Each latent's noise and log|d eps / d z| (both shaped like z) from its flow parameters."""
-        shift = params[..., 0]
-        log_scale = LOG_SCALE_BOUND * torch.tanh(params[..., 1] / LOG_SCALE_BOUND)
+        shift, log_scale = self._shift_and_log_scale(params)
         u = (z - shift) * torch.exp(-log_scale)
         if self.flow == "affine":
             return u, -log_scale
@@ -89,8 +93,8 @@ class CausalFlowPrior(nn.Module):
     def _from_noise(self, eps: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """The inverse of `_to_noise`: each latent from its noise and flow parameters."""
         u = eps if self.flow == "affine" else self._spline(params).inv(eps)
-        log_scale = LOG_SCALE_BOUND * torch.tanh(params[..., 1] / LOG_SCALE_BOUND)
-        return u * torch.exp(log_scale) + params[..., 0]
+        shift, log_scale = self._shift_and_log_scale(params)
+        return u * torch.exp(log_scale) + shift
 
     def conditioner(self, z: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
         """Flow parameters `(batch, n_latent, out)` of every latent given its gated parents.
