@@ -1,4 +1,4 @@
-"""One model's training steps, timed: what bench/step_speed.py and bench/flow_speed.py compare."""
+"""One model's training steps, timed: what bench/step_speed.py, bench/flow_speed.py and bench/gpu.py compare."""
 
 from __future__ import annotations
 
@@ -10,34 +10,47 @@ import torch
 from crl.config import apply_overrides, default_config
 from crl.data.cohort import Cohort
 from crl.model import build_model
-from crl.train import CohortTensors, _adam
+from crl.train import CohortTensors, _adam, autocast_dtype, resolve_device
 
 
-def training_stepper(cohort: Cohort, overrides: list[str]) -> tuple[Callable[[int, bool], float], int]:
-    """(run, batch size) for a CPU model with the default config plus `overrides`; `run(n_steps, frozen)`
-    trains that many steps (frozen: the representation stands still, as after the warm-up) and returns
-    samples/s."""
-    config = apply_overrides(default_config(cohort.schema()), ["train.device=cpu", *overrides])
+def training_stepper(
+    cohort: Cohort, overrides: list[str], device: str = "cpu"
+) -> tuple[Callable[[int, bool], float], int]:
+    """(run, batch size) for a model with the default config plus `overrides` on `device`, in the precision
+    `crl train` would use there; `run(n_steps, frozen)` trains that many steps (frozen: the representation
+    stands still, as after the warm-up) and returns samples/s."""
+    config = apply_overrides(default_config(cohort.schema()), [f"train.device={device}", *overrides])
+    where = resolve_device(config.train.device)
+    dtype = autocast_dtype(where, config.train.mixed_precision)
     torch.manual_seed(0)
-    model = build_model(config, cohort.schema())
+    model = build_model(config, cohort.schema()).to(where)
     normaliser = cohort.fit_normaliser(list(range(len(cohort))))
-    tensors = CohortTensors(cohort, normaliser, torch.device("cpu"), model.names)
+    tensors = CohortTensors(cohort, normaliser, where, model.names)
     optimizer = _adam(model, config)
-    generator = torch.Generator().manual_seed(0)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    indices = torch.Generator().manual_seed(0)
+    samples = torch.Generator(device=where).manual_seed(1)
     batch = config.train.batch_size
 
     def run(n_steps: int, frozen: bool) -> float:
+        if where.type == "cuda":
+            torch.cuda.synchronize(where)
         started = time.perf_counter()
         for _ in range(n_steps):
-            idx = torch.randint(0, len(cohort), (batch,), generator=generator)
-            record = model.loss(
-                tensors.batch(idx), generator=generator, sparsity_weight=config.loss.sparsity,
-                acyclicity_weight=config.loss.acyclicity, frozen_representation=frozen,
-            )  # fmt: skip
+            idx = torch.randint(0, len(cohort), (batch,), generator=indices)
+            with torch.autocast(where.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                record = model.loss(
+                    tensors.batch(idx), generator=samples, sparsity_weight=config.loss.sparsity,
+                    acyclicity_weight=config.loss.acyclicity, frozen_representation=frozen,
+                )  # fmt: skip
             optimizer.zero_grad(set_to_none=True)
-            record.total.backward()
+            scaler.scale(record.total).backward()
+            scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.train.grad_clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
+        if where.type == "cuda":
+            torch.cuda.synchronize(where)
         return n_steps * batch / (time.perf_counter() - started)
 
     return run, batch

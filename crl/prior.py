@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from zuko.transforms import MonotonicRQSTransform
 
 from crl.config import FLOWS
+from crl.errors import ConfigError
+
+if TYPE_CHECKING:
+    from zuko.transforms import MonotonicRQSTransform
 
 # The spline acts on [-SPLINE_BOUND, SPLINE_BOUND] of the standardised u_i and is the identity outside it.
 SPLINE_BOUND = 5.0
@@ -33,6 +37,17 @@ def standard_normal_log_prob(x: torch.Tensor) -> torch.Tensor:
     return -0.5 * x.pow(2) - LOG_SQRT_2PI
 
 
+def _require_zuko() -> None:
+    """ConfigError when zuko, which only the spline flow needs, is missing (a GPU box that cannot install it)."""
+    try:
+        import zuko  # noqa: F401
+    except ImportError as error:
+        raise ConfigError(
+            "the spline flow (prior.flow=spline) needs the zuko package, which this Python lacks: "
+            "pip install zuko, or train with the affine flow (--set prior.flow=affine)"
+        ) from error
+
+
 class CausalFlowPrior(nn.Module):
     """Conditional flows for `n_latent` latents; conditioners have `layers` hidden layers of `hidden` units.
 
@@ -43,6 +58,8 @@ class CausalFlowPrior(nn.Module):
         super().__init__()
         if flow not in FLOWS:
             raise ValueError(f"unknown flow '{flow}'; choose one of {', '.join(FLOWS)}")
+        if flow == "spline":
+            _require_zuko()
         self.n_latent = n_latent
         self.flow = flow
         self.bins = bins
@@ -70,6 +87,8 @@ class CausalFlowPrior(nn.Module):
 
     def _spline(self, params: torch.Tensor) -> MonotonicRQSTransform:
         """Each latent's monotone spline from its knot parameters (widths, heights, inner slopes)."""
+        from zuko.transforms import MonotonicRQSTransform
+
         k = self.bins
         knots = params[..., 2:]
         return MonotonicRQSTransform(
