@@ -55,7 +55,9 @@ class LocalScores:
         latents outside the set; kept edges `(n, n)`, columns of those latents)."""
         if before not in self.cache:
             graph, n = self.graph, self.graph.n_latent
-            inside = torch.tensor([(before >> i) & 1 for i in range(n)], dtype=self.z.dtype)
+            inside = torch.tensor(
+                [(before >> i) & 1 for i in range(n)], dtype=self.z.dtype, device=self.z.device
+            )
             full = graph.free_mask * inside[:, None] * (1.0 - inside)[None, :] + graph.required_mask
             batch = self.z.shape[0]
             effects = self.prior.edge_effects(self.z, full.expand(batch, -1, -1))  # NLL(on) - NLL(off)
@@ -81,7 +83,7 @@ def _may_follow(graph: LatentGraph, before: int, latent: int) -> bool:
     """Whether `latent` may come right after the set `before`: no latent of an earlier tier is still to come,
     and the sources of its required edges are already placed."""
     n = graph.n_latent
-    offset = graph.order_offset if graph.by_order else torch.zeros(n)
+    offset = graph.order_offset if graph.by_order else torch.zeros(n, device=graph.free_mask.device)
     later = [u for u in range(n) if not (before >> u) & 1 and u != latent]
     if later and float(offset[later].max()) > float(offset[latent]):
         return False
@@ -119,7 +121,11 @@ def _allowed(graph: LatentGraph, order: Sequence[int]) -> bool:
 
 
 def _current_order(graph: LatentGraph) -> list[int]:
-    key = graph.order + graph.order_offset if graph.by_order else torch.zeros(graph.n_latent)
+    key = (
+        graph.order + graph.order_offset
+        if graph.by_order
+        else torch.zeros(graph.n_latent, device=graph.free_mask.device)
+    )
     return [int(i) for i in torch.argsort(key, descending=True, stable=True)]
 
 
@@ -130,7 +136,7 @@ def _local_search(
     n = graph.n_latent
     best: tuple[float, list[int]] | None = None
     starts = [_current_order(graph)] + [
-        [int(i) for i in torch.randperm(n, generator=generator)] for _ in range(restarts)
+        [int(i) for i in torch.randperm(n, generator=generator, device="cpu")] for _ in range(restarts)
     ]
     for current in starts:
         if not _allowed(graph, current):

@@ -29,8 +29,8 @@ def _features(others: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Standardised encodings and random Fourier features of them (a Gaussian kernel of width sqrt(dim))."""
     x = (others - others.mean(0)) / others.std(0).clamp_min(1e-6)
     d = x.shape[1]
-    w = torch.randn(d, FEATURES, generator=generator, dtype=x.dtype) / math.sqrt(d)
-    b = torch.rand(FEATURES, generator=generator, dtype=x.dtype) * 2 * math.pi
+    w = torch.randn(d, FEATURES, generator=generator, dtype=x.dtype, device=x.device) / math.sqrt(d)
+    b = torch.rand(FEATURES, generator=generator, dtype=x.dtype, device=x.device) * 2 * math.pi
     f = torch.cat([x, torch.cos(x @ w + b)], 1)
     return (f - f.mean(0)) / f.std(0).clamp_min(1e-6)
 
@@ -40,9 +40,9 @@ def _heldout_predictions(
 ) -> torch.Tensor:
     """Ridge predictions of `own` from `features`, each subject predicted by the fit on the other half."""
     n = own.shape[0]
-    halves = torch.randperm(n, generator=generator).chunk(2)
+    halves = torch.randperm(n, generator=generator, device=own.device).chunk(2)
     predictions = torch.zeros_like(own)
-    eye = torch.eye(features.shape[1], dtype=own.dtype)
+    eye = torch.eye(features.shape[1], dtype=own.dtype, device=own.device)
     for fit, held in (halves, halves[::-1]):
         f = features[fit]
         coef = torch.linalg.solve(f.T @ f + RIDGE * len(fit) * eye, f.T @ own[fit])
@@ -58,7 +58,7 @@ def predictable_directions(
     own = own.double() - own.double().mean(0)
     predicted = _heldout_predictions(own, _features(others.double(), generator), generator)
     n = own.shape[0]
-    cov = own.T @ own / n + 1e-6 * torch.eye(own.shape[1], dtype=own.dtype)
+    cov = own.T @ own / n + 1e-6 * torch.eye(own.shape[1], dtype=own.dtype, device=own.device)
     cross = own.T @ predicted / n
     cross = (cross + cross.T) / 2  # held-out explained covariance: noise fits average to zero
     inv = torch.linalg.inv(torch.linalg.cholesky(cov))
@@ -77,7 +77,7 @@ def aligned_turn(combos: torch.Tensor, k: int) -> torch.Tensor:
     """An orthogonal `(d, d)` matrix whose first k columns span the first k `combos`, the rest their orthogonal
     complement, each block as close to the identity's columns as it can be, and with determinant +1."""
     d = combos.shape[0]
-    eye = torch.eye(d, dtype=combos.dtype)
+    eye = torch.eye(d, dtype=combos.dtype, device=combos.device)
     q_full, _ = torch.linalg.qr(combos)
     turn = torch.cat(
         [_closest_basis(q_full[:, :k], eye[:, :k]), _closest_basis(q_full[:, k:], eye[:, k:])], 1
@@ -90,7 +90,7 @@ def aligned_turn(combos: torch.Tensor, k: int) -> torch.Tensor:
 def skew_log(rotation: torch.Tensor) -> torch.Tensor:
     """A skew-symmetric S with exp(S) = `rotation` (a rotation matrix), via scipy's matrix logarithm."""
     log = np.real(scipy.linalg.logm(rotation.detach().double().cpu().numpy()))
-    return torch.as_tensor((log - log.T) / 2)
+    return torch.from_numpy((log - log.T) / 2)
 
 
 @torch.no_grad()

@@ -88,7 +88,7 @@ class CohortTensors:
         for name in names:
             modality = cohort.modalities[name]
             if modality.kind == "image":
-                self.data[name] = torch.as_tensor(np.ascontiguousarray(modality.data)).to(self.storage)
+                self.data[name] = torch.from_numpy(np.ascontiguousarray(modality.data)).to(self.storage)
                 centre, scale = normaliser_tensors("image", normaliser.centre[name], normaliser.scale[name])
                 self.image_norm[name] = (centre.to(device), scale.to(device))
             else:
@@ -306,7 +306,7 @@ def evaluate(
     model.eval()
     sums: dict[str, torch.Tensor] = {}
     count = 0
-    index = torch.as_tensor(indices, dtype=torch.long)
+    index = torch.as_tensor(indices, dtype=torch.long, device="cpu")
     with torch.no_grad():
         for start in range(0, len(index), batch_size):
             chunk = index[start : start + batch_size]
@@ -386,7 +386,7 @@ def fit(
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     order_generator = torch.Generator().manual_seed(t.seed)
     sample_generator = torch.Generator(device=device).manual_seed(t.seed + 1)
-    train_index = torch.as_tensor(train_idx, dtype=torch.long)
+    train_index = torch.as_tensor(train_idx, dtype=torch.long, device="cpu")
 
     result = FitResult(model, normaliser, train_idx, val_idx, device=str(device))
     best_state: dict[str, torch.Tensor] | None = None
@@ -466,7 +466,7 @@ def fit(
     stop = False
     for epoch in range(start_epoch, epochs):
         epoch_started = time.perf_counter()
-        order = torch.randperm(len(train_index), generator=order_generator)
+        order = torch.randperm(len(train_index), generator=order_generator, device="cpu")
         sums: dict[str, torch.Tensor] = {}
         for b in range(steps_per_epoch):
             idx = train_index[order[b * batch_size : (b + 1) * batch_size]]
@@ -607,7 +607,7 @@ def encode_cohort(
     parts: dict[str, list[np.ndarray]] = {name: [] for name in model.names}
     with torch.no_grad():
         for start in range(0, len(cohort), batch_size):
-            idx = torch.arange(start, min(start + batch_size, len(cohort)))
+            idx = torch.arange(start, min(start + batch_size, len(cohort)), device="cpu")
             for name, z in model.encode(tensors.batch(idx)).items():
                 parts[name].append(z.float().cpu().numpy())
     model.train(was_training)

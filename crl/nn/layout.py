@@ -30,8 +30,8 @@ def to_model_layout(kind: str, x: torch.Tensor) -> torch.Tensor:
 
 def normaliser_tensors(kind: str, centre: np.ndarray, scale: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Centre and scale shaped to broadcast against a model-layout batch (leading batch axis added)."""
-    c = torch.as_tensor(np.asarray(centre, dtype=np.float32))
-    s = torch.as_tensor(np.asarray(scale, dtype=np.float32))
+    c = torch.from_numpy(np.asarray(centre, dtype=np.float32))
+    s = torch.from_numpy(np.asarray(scale, dtype=np.float32))
     if kind == "image":
         # Cohort centre/scale broadcast over (H, W, C); the model wants (C, H, W).
         c = c.reshape(-1)[:1].reshape(1, 1, 1, 1) if c.numel() == 1 else to_model_layout(kind, c.unsqueeze(0))
