@@ -8,8 +8,8 @@ finished run, so a run cut off by its time limit still leaves what it measured.
 - Speed: samples/s of training steps at batch 512 (images and paper-case1) in the precision `crl train` picks
   there (`auto`: bf16 autocast on CUDA), in full precision (`off`) and with TF32 matrix products; with the
   representation learning (the warm-up) and frozen (after it), alternated in rounds.
-- Accuracy: the images preset, ours, with images-realign.md's settings, at several epoch counts × seeds, trained
-  in parallel worker processes on the one device; also each fit's end-to-end samples/s.
+- Accuracy: the images preset, ours, with images-realign.md's settings, at several epoch counts × seeds, in
+  worker processes (one at a time by default); also each fit's end-to-end samples/s.
 
     python bench/gpu.py                                   # on the GPU, about 5 minutes
     python bench/gpu.py --quick --device cpu --name gpu-check   # checks the script itself, here, in a minute
@@ -122,19 +122,24 @@ def report(args: argparse.Namespace, device_name: str, speed_rows: list[dict], r
         "",
         f"Command: `{invocation('gpu.py')}`  ",
         f"Machine: {device_name}; torch {torch.__version__}, python {platform.python_version()}.  ",
-        "",
-        "## Training-step speed",
-        "",
-        "Median samples/s over rounds alternating steps with the representation learning (the warm-up) and",
-        "frozen (after it); `auto` is the precision `crl train` picks (bf16 autocast on CUDA), `off` full fp32,",
-        "`off+tf32` full fp32 with TF32 matrix products.",
-        "",
-        "| preset | batch | precision | learning (warm-up) | frozen (after it) |",
-        "|---|---|---|---|---|",
-        *[
-            f"| {r['preset']} | {r['batch']} | {r['precision']} | {r['learning']:.0f} | {r['frozen']:.0f} |"
-            for r in speed_rows
-        ],
+    ]
+    if speed_rows:
+        lines += [
+            "",
+            "## Training-step speed",
+            "",
+            "Median samples/s over rounds alternating steps with the representation learning (the warm-up) and",
+            "frozen (after it); `auto` is the precision `crl train` picks (bf16 autocast on CUDA), `off` full fp32,",
+            "`off+tf32` full fp32 with TF32 matrix products.",
+            "",
+            "| preset | batch | precision | learning (warm-up) | frozen (after it) |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {r['preset']} | {r['batch']} | {r['precision']} | {r['learning']:.0f} | {r['frozen']:.0f} |"
+                for r in speed_rows
+            ],
+        ]
+    lines += [
         "",
         "## The images preset at more epochs",
         "",
@@ -164,17 +169,19 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--epochs", default="100", help="comma-separated epoch counts for the images runs")
+    parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
-        "--epochs", default="20,100,300", help="comma-separated epoch counts for the images runs"
-    )
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument(
-        "--workers", type=int, default=None, help="parallel runs (default: one per job, at most 15)"
+        "--workers",
+        type=int,
+        default=1,
+        help="runs at a time; processes sharing one GPU take turns on it (15 finished none in 240 s)",
     )
     parser.add_argument("--budget", type=float, default=240.0, help="seconds for the images runs")
     parser.add_argument(
         "--quick", action="store_true", help="tiny settings: checks the script, measures nothing"
     )
+    parser.add_argument("--parts", default="speed,images", help="which measurements: speed, images or both")
     parser.add_argument("--name", default="gpu")
     args = parser.parse_args()
 
@@ -189,12 +196,16 @@ def main() -> None:
         torch.set_num_threads(min(2, os.cpu_count() or 1))
     steps, rounds, n = (2, 1, 300) if args.quick else (20, 3, None)
     presets = ["images", "paper-case1"]
-    speed_rows = speed(args.device, presets, 64 if args.quick else 512, steps, rounds)
+    parts = args.parts.split(",")
+    speed_rows = (
+        speed(args.device, presets, 64 if args.quick else 512, steps, rounds) if "speed" in parts else []
+    )
     report(args, device_name, speed_rows, [])
+    if "images" not in parts:
+        return
 
     jobs = [(int(e), seed, args.device, n) for e in args.epochs.split(",") for seed in range(args.seeds)]
-    workers = args.workers or min(len(jobs), 15)
-    rows = accuracy(jobs, workers, args.budget, lambda done: report(args, device_name, speed_rows, done))
+    rows = accuracy(jobs, args.workers, args.budget, lambda done: report(args, device_name, speed_rows, done))
     report(args, device_name, speed_rows, rows)
 
 
