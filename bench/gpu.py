@@ -5,9 +5,9 @@ what the training path needs (torch, numpy, pandas, scipy, pillow; no streamlit,
 runs from a checkout without installing it. Writes bench/results/<name>.md and .json, rewritten after every
 finished run, so a run cut off by its time limit still leaves what it measured.
 
-- Speed: samples/s of training steps at batch 512 (images and paper-case1) in the precision `crl train` picks
-  there (`auto`: bf16 autocast on CUDA), in full precision (`off`) and with TF32 matrix products; with the
-  representation learning (the warm-up) and frozen (after it), alternated in rounds.
+- Speed: samples/s of training steps at batch 512 (images and paper-case1) with bf16 autocast, in full precision
+  (`off`, what `auto` picks) and with TF32 matrix products; with the representation learning (the warm-up) and
+  frozen (after it), alternated in rounds.
 - Accuracy: the images preset, ours, with images-realign.md's settings, at several epoch counts × seeds, in
   worker processes (one at a time by default); also each fit's end-to-end samples/s.
 
@@ -45,7 +45,7 @@ def speed(device: str, presets: list[str], batch: int, steps: int, rounds: int) 
     rows = []
     for preset in presets:
         cohort = generate(preset, seed=0).to_cohort()
-        for precision in ("auto", "off", "off+tf32"):
+        for precision in ("bf16", "off", "off+tf32"):
             # tf32: full-precision tensors, matrix products on the tensor cores with 10-bit mantissas.
             torch.backends.cuda.matmul.allow_tf32 = precision.endswith("tf32")
             run, _ = training_stepper(
@@ -129,8 +129,7 @@ def report(args: argparse.Namespace, device_name: str, speed_rows: list[dict], r
             "## Training-step speed",
             "",
             "Median samples/s over rounds alternating steps with the representation learning (the warm-up) and",
-            "frozen (after it); `auto` is the precision `crl train` picks (bf16 autocast on CUDA), `off` full fp32,",
-            "`off+tf32` full fp32 with TF32 matrix products.",
+            "frozen (after it); `bf16` autocast, `off` full fp32 (what `auto` picks), `off+tf32` with TF32 products.",
             "",
             "| preset | batch | precision | learning (warm-up) | frozen (after it) |",
             "|---|---|---|---|---|",

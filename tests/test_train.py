@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import torch
 
-from crl.config import Config, apply_overrides, default_config
+from crl.config import PRECISIONS, Config, apply_overrides, default_config
 from crl.data.cohort import Cohort, Modality
 from crl.errors import ConfigError, TrainingError
 from crl.model import build_model
-from crl.train import evaluate, fit, resolve_device
+from crl.train import autocast_dtype, evaluate, fit, resolve_device
 
 torch.set_num_threads(1)
 
@@ -101,6 +101,13 @@ def test_default_config_picks_encoders_by_kind_and_latents_from_the_manifest():
     assert [m.encoder for m in config.modalities.values()] == ["mlp", "cnn1d", "resnet"]
     assert [m.latents for m in config.modalities.values()] == [3, 2, 4]
     assert list(config.modalities) == ["labs", "sleep", "eye"]
+
+
+def test_precision_is_full_unless_a_narrow_type_is_asked_for_on_cuda():
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert autocast_dtype(cuda, "auto") is None and autocast_dtype(cuda, "off") is None
+    assert autocast_dtype(cuda, "bf16") == torch.bfloat16 and autocast_dtype(cuda, "fp16") == torch.float16
+    assert all(autocast_dtype(cpu, setting) is None for setting in PRECISIONS)
 
 
 def test_device_resolution():
