@@ -45,6 +45,12 @@ METHOD_NAMES = {
     "no-graph": "No graph (flow prior with every edge closed)",
 }
 FLOW_NAMES = {"affine": "Gaussian (affine flow)", "spline": "Any shape (spline flow)"}
+PRECISION_NAMES = {
+    "auto": "auto (full precision)",
+    "bf16": "bf16 (mixed)",
+    "fp16": "fp16 (mixed)",
+    "off": "off (full precision)",
+}
 FLOW_HELP = (
     "How each hidden variable varies around what its causes predict. Gaussian is the paper's choice and the "
     "fastest. A spline also fits skewed, heavy-tailed or two-peaked variation; each training step takes 1.4 to "
@@ -488,6 +494,7 @@ def _draw_training(config: Config) -> None:
             "Mixed precision (GPU only)",
             PRECISIONS,
             key=mc.key("train.mixed_precision"),
+            format_func=lambda p: PRECISION_NAMES.get(p, p),
             help="auto trains in full precision: on an H200, bf16 made these networks' training steps no "
             "faster (0.71–1.01× the speed of full precision). bf16 or fp16 may pay for large image networks.",
         )
