@@ -39,8 +39,19 @@ def _summary(config: Config, edited: bool) -> str:
     seeds = f"seed {t.seed}" if t.restarts == 1 else f"{t.restarts} restarts from seed {t.seed}"
     return (
         f"With {origin}: latents per modality {modalities}; {t.epochs} epochs, batch {t.batch_size}, "
-        f"learning rate {t.lr:g}, sparsity {loss.sparsity:g}, {seeds}, device {escape_markdown(t.device)}."
+        f"learning rate {t.lr:g}, sparsity {loss.sparsity:g}, {seeds}, device {_device_text(t.device)}."
     )
+
+
+def _device_text(device: str) -> str:
+    """The device setting, and for "auto" what it picks on this machine, so nobody wonders whether the GPU is used."""
+    import torch
+
+    if device != "auto":
+        return escape_markdown(device)
+    if torch.cuda.is_available():
+        return f"auto (this machine's GPU, {escape_markdown(torch.cuda.get_device_name(0))})"
+    return "auto (the CPU: this machine has no usable GPU)"
 
 
 def _preflight(config: Config, schema: dict) -> None:
@@ -144,7 +155,8 @@ if not infos:
     st.info(
         "No runs of yours yet: start one above. A table cohort trains in a minute or two on a CPU; images "
         "take much longer there (the built-in demo model, with small networks, took about half an hour), "
-        "so a GPU helps. The demo model is already on the Latent graph page."
+        "and a GPU helps: the synthetic images preset trained 35–40 times faster on one H200. "
+        "The demo model is already on the Latent graph page."
     )
     st.stop()
 

@@ -230,3 +230,13 @@ def test_status_helpers_read_what_jobs_write():
     assert "Stopped early at epoch 190 of 300" in early
     assert "Stopped early" not in status_line({"state": "done", "epoch": 300, "epochs": 300})
     assert status_line({**running, "phase": "sparsity path"}).startswith("Sparsity path: training on cuda:0")
+
+
+def test_the_summary_says_which_device_auto_picks(cohort, runs):
+    import torch
+
+    picked = "this machine's GPU" if torch.cuda.is_available() else "the CPU: this machine has no usable GPU"
+    shown = " ".join(_plain(m.value) for m in _train_page(cohort).markdown)
+    assert f"device auto ({picked}" in shown
+    shown = " ".join(_plain(m.value) for m in _train_page(cohort, "train.device=cpu").markdown)
+    assert "device cpu." in shown and "device auto" not in shown
