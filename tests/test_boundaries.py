@@ -61,7 +61,7 @@ def _run_without(packages: set[str], code: str) -> subprocess.CompletedProcess:
 
 
 def test_training_path_runs_without_ui_packages():
-    """A GPU box may lack streamlit/plotly/pyvis: the CLI and training modules must import without them."""
+    """A GPU box may lack streamlit/plotly/pyvis (and zuko, causal-learn): the CLI and training modules import."""
     result = _run_without(
         UI_PACKAGES | OPTIONAL_PACKAGES,
         f"import crl, crl.cli\nfor m in {TRAINING_PATH!r}:\n    __import__(m)\nprint('ok')\n",
