@@ -114,8 +114,6 @@ def accuracy(jobs: list[tuple[int, int, str, int | None]], workers: int, budget:
 
 
 def report(args: argparse.Namespace, device_name: str, speed_rows: list[dict], rows: list[dict]) -> None:
-    from accuracy import summarise
-
     save_runs(args.name, args, [*({"kind": "speed", **r} for r in speed_rows), *rows])
     lines = [
         "# GPU check: training speed and the images preset trained longer",
@@ -138,7 +136,16 @@ def report(args: argparse.Namespace, device_name: str, speed_rows: list[dict], r
                 for r in speed_rows
             ],
         ]
-    lines += [
+    if "images" in args.parts.split(","):
+        lines += _images_section(args, rows)
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+
+
+def _images_section(args: argparse.Namespace, rows: list[dict]) -> list[str]:
+    """Markdown lines for the images runs: the summary table, one line per run, and what did not finish."""
+    from accuracy import summarise
+
+    lines = [
         "",
         "## The images preset at more epochs",
         "",
@@ -159,8 +166,8 @@ def report(args: argparse.Namespace, device_name: str, speed_rows: list[dict], r
         ]
     missing = args.seeds * len(args.epochs.split(",")) - len(rows)
     if missing:
-        lines += ["", f"{missing} runs did not finish within the time budget ({args.budget:.0f} s)."]
-    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+        lines += ["", f"{missing} runs not finished (time budget {args.budget:.0f} s)."]
+    return lines
 
 
 def main() -> None:
