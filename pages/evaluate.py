@@ -9,7 +9,7 @@ import streamlit as st
 
 from crl.ui import graph_widgets as gw
 from crl.ui import routing, run_cache, state
-from crl.viz.curves import loss_curves
+from crl.viz.curves import compare_curves, loss_curves
 from crl.viz.heatmap import correlation_heatmap
 from crl.viz.style import plain
 
@@ -207,18 +207,13 @@ def _compare(runs: list[Path]) -> None:
     log_y = st.toggle(
         "Log scale", key="compare_log", help="Useful once the loss has fallen by orders of magnitude."
     )
-    per_row = 2
-    for start in range(0, len(runs), per_row):
-        cols = st.columns(per_row)
-        for col, run in zip(cols, runs[start : start + per_row], strict=False):
-            with col:
-                figure = loss_curves(run_cache.metrics_log(run), log_y=log_y, height=380)
-                # Side by side the plots are narrow: the legend goes underneath instead of eating the width.
-                figure.update_layout(
-                    title={"text": plain(state.run_label(run))},
-                    legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0},
-                )
-                st.plotly_chart(figure, theme=None, key=f"curves:{run}")
+    logs = [(state.run_label(run), run_cache.metrics_log(run)) for run in runs]
+    st.plotly_chart(compare_curves(logs, log_y=log_y), theme=None, key="curves:compared")
+    with st.expander("Every loss term, run by run"):
+        for run, (label, log) in zip(runs, logs, strict=True):
+            figure = loss_curves(log, log_y=log_y, height=380)
+            figure.update_layout(title={"text": plain(label)})
+            st.plotly_chart(figure, theme=None, key=f"curves:{run}")
 
 
 run = gw.run_picker("evaluate-run")

@@ -57,7 +57,9 @@ def test_compare_runs_lists_metrics_and_draws_loss_curves(runs, cohort):
     assert table.set_index("Run").loc["good", "MCC"] > table.set_index("Run").loc["noisy", "MCC"]
     assert list(table["Logged steps"]) == [12, 30]
     curves = [c for c in at.get("plotly_chart") if "curves:" in str(c.proto.id) or "curves" in str(c.key)]
-    assert len(curves) == 2
+    assert len(curves) == 3  # the runs laid over each other, then each run's own terms
+    overlaid = json.loads(curves[0].proto.spec)["data"]
+    assert [t["name"] for t in overlaid if t.get("showlegend", True)] == ["noisy", "good"]
     at.multiselect[0].set_value([str(noisy)]).run()
     assert len(at.dataframe[-1].value) == 1
 

@@ -129,3 +129,25 @@ def test_term_names_from_modality_names_are_escaped():
     payload = "<script>alert(1)</script>"
     fig = loss_curves(pd.DataFrame({"step": [1, 2], f"reconstruction.{payload}": [1.0, 0.5]}))
     assert fig.data[0].name == "Reconstruction: &lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def test_runs_compared_in_one_chart_a_colour_each_validation_dashed():
+    from crl.viz.curves import compare_curves
+
+    fig = compare_curves([("first", _nested()), ("second", _nested(3)), ("empty", pd.DataFrame())])
+    names = [t.name for t in fig.data]
+    assert names == ["first", "first (validation)", "second", "second (validation)"]
+    first, first_validation, second, _ = fig.data
+    assert first.line.color == first_validation.line.color != second.line.color
+    assert first_validation.line.dash == "dash" and first.line.dash == "solid"
+    assert not first_validation.showlegend  # one legend entry per run toggles both of its lines
+    assert list(first.y) == [3.0 - e * 0.1 for e in range(5)]
+    assert fig.layout.xaxis.title.text == "Training step"
+
+
+def test_compared_runs_without_losses_give_a_plain_message():
+    from crl.viz.curves import compare_curves
+
+    fig = compare_curves([("empty", pd.DataFrame())])
+    assert not fig.data
+    assert "None of these runs" in fig.layout.annotations[0].text

@@ -1,4 +1,5 @@
-"""Training curves (one line per loss term, validation dashed) and a one-line progress sentence."""
+"""Training curves (one line per loss term, validation dashed), several runs laid over each other, and a one-line
+progress sentence."""
 
 from __future__ import annotations
 
@@ -105,6 +106,53 @@ def _mark_restarts(fig: go.Figure, frame: pd.DataFrame, x: pd.Series) -> None:
         )
 
 
+class _Log:
+    """A metrics.jsonl table read for plotting: its loss series and the x they are drawn against."""
+
+    def __init__(self, metrics: pd.DataFrame) -> None:
+        self.frame = _flatten(metrics.reset_index(drop=True))
+        x_column = next((c for c in ("step", "epoch") if c in self.frame.columns), None)
+        self.x_title = {"step": "Training step", "epoch": "Epoch"}.get(x_column or "", "Logged entry")
+        self.x = (
+            pd.to_numeric(self.frame[x_column], errors="coerce")
+            if x_column
+            else pd.Series(np.arange(len(self.frame)), index=self.frame.index)
+        )
+        numeric = [
+            c
+            for c in self.frame.columns
+            if pd.api.types.is_numeric_dtype(self.frame[c]) and self.frame[c].notna().any()
+        ]
+        self.series = _classify(numeric)  # (column, term, 'train' | 'validation')
+
+    def line(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of one column, rows without either dropped, in x order."""
+        values = pd.to_numeric(self.frame[column], errors="coerce")
+        keep = values.notna() & self.x.notna()
+        x = self.x[keep].to_numpy()
+        y = values[keep].to_numpy(dtype=float)
+        order = np.argsort(x, kind="stable")
+        return x[order], y[order]
+
+
+def _note_hidden_by_log(fig: go.Figure, names: Sequence[str]) -> None:
+    """Say which lines a log axis cannot draw (zero or negative values), rather than dropping them silently."""
+    if names:
+        fig.add_annotation(
+            text=plain(
+                "Zero or negative values cannot be drawn on a log scale: " + ", ".join(dict.fromkeys(names))
+            ),
+            x=0.0,
+            y=1.0,
+            xref="paper",
+            yref="paper",
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            font={"size": 12, "color": "#616E7C"},
+        )
+
+
 def loss_curves(
     metrics: pd.DataFrame,
     *,
@@ -121,15 +169,8 @@ def loss_curves(
     """
     if metrics is None or len(metrics) == 0:
         return empty_figure("No training metrics yet: the curves appear after the first logged step.")
-    frame = _flatten(metrics.reset_index(drop=True))
-    x_column = next((c for c in ("step", "epoch") if c in frame.columns), None)
-    x_all = (
-        pd.to_numeric(frame[x_column], errors="coerce")
-        if x_column
-        else pd.Series(np.arange(len(frame)), index=frame.index)
-    )
-    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c]) and frame[c].notna().any()]
-    series = _classify(numeric)
+    log = _Log(metrics)
+    series = log.series
     if not series:
         return empty_figure("The training log has no loss values to plot yet.")
 
@@ -146,12 +187,7 @@ def loss_curves(
     pairs = {(term, kind) for _, term, kind in series}
     hidden_by_log = []
     for column, term, kind in series:
-        values = pd.to_numeric(frame[column], errors="coerce")
-        keep = values.notna() & x_all.notna()
-        x = x_all[keep].to_numpy()
-        y = values[keep].to_numpy(dtype=float)
-        order = np.argsort(x, kind="stable")
-        x, y = x[order], y[order]
+        x, y = log.line(column)
         if log_y and (y <= 0).any():
             hidden_by_log.append(term_label(term))
         fig.add_trace(
@@ -172,9 +208,8 @@ def loss_curves(
                 hovertemplate="%{y:.4g}",
             )
         )
-    _mark_restarts(fig, frame, x_all)
-    x_title = {"step": "Training step", "epoch": "Epoch"}.get(x_column or "", "Logged entry")
-    fig.update_xaxes(title_text=x_title)
+    _mark_restarts(fig, log.frame, log.x)
+    fig.update_xaxes(title_text=log.x_title)
     fig.update_yaxes(title_text="Loss (log scale)" if log_y else "Loss", type="log" if log_y else "linear")
     fig.update_layout(
         hovermode="x unified",
@@ -185,22 +220,60 @@ def loss_curves(
             "groupclick": "togglegroup",
         },
     )
-    if hidden_by_log:
-        fig.add_annotation(
-            text=plain(
-                "Zero or negative values cannot be drawn on a log scale: "
-                + ", ".join(dict.fromkeys(hidden_by_log))
-            ),
-            x=0.0,
-            y=1.0,
-            xref="paper",
-            yref="paper",
-            xanchor="left",
-            yanchor="bottom",
-            showarrow=False,
-            font={"size": 12, "color": "#616E7C"},
-        )
+    _note_hidden_by_log(fig, hidden_by_log)
     return apply_style(fig, title="Training progress", height=height)
+
+
+def compare_curves(
+    logs: Sequence[tuple[str, pd.DataFrame]], *, log_y: bool = False, height: int = 420
+) -> go.Figure:
+    """The total loss of several runs in one chart, a colour per run and validation dashed: comparing runs means
+    laying their curves over each other, which separate charts with their own axes do not allow.
+
+    logs: (run name, metrics.jsonl rows) pairs, in legend order.
+    """
+    fig = go.Figure()
+    palette = iter(OKABE_ITO * 4)
+    x_titles, hidden_by_log = set(), []
+    for name, metrics in logs:
+        colour = next(palette)
+        if metrics is None or len(metrics) == 0:
+            continue
+        log = _Log(metrics)
+        x_titles.add(log.x_title)
+        totals = [(column, kind) for column, term, kind in log.series if term in ("total", "loss")]
+        for column, kind in totals:
+            x, y = log.line(column)
+            if log_y and (y <= 0).any():
+                hidden_by_log.append(name)
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    mode="lines+markers" if len(x) < 3 else "lines",
+                    name=plain(name + (" (validation)" if kind == "validation" else "")),
+                    legendgroup=name,  # one click hides a run's training and validation lines together
+                    showlegend=kind == "train" or not any(k == "train" for _, k in totals),
+                    line={"color": colour, "width": 2.2, "dash": "dash" if kind == "validation" else "solid"},
+                    hovertemplate="%{y:.4g}",
+                )
+            )
+    if not fig.data:
+        return empty_figure("None of these runs has logged a loss yet.")
+    fig.update_xaxes(title_text=" / ".join(sorted(x_titles)))
+    fig.update_yaxes(
+        title_text="Total loss (log scale)" if log_y else "Total loss", type="log" if log_y else "linear"
+    )
+    dashed = any(trace.line.dash == "dash" for trace in fig.data)
+    fig.update_layout(
+        hovermode="x unified",
+        legend={
+            "title": {"text": "<i>dashed: validation</i>" if dashed else ""},
+            "groupclick": "togglegroup",
+        },
+    )
+    _note_hidden_by_log(fig, hidden_by_log)
+    return apply_style(fig, title="Total loss, run by run", height=height)
 
 
 def _duration(seconds: float) -> str:
