@@ -484,6 +484,8 @@ _OPTIONS = {
             "color": TEXT_COLOUR,
             "strokeWidth": 3,
             "strokeColor": "#FFFFFF",
+            # A box behind each name: links drawn under a label would otherwise strike through its words.
+            "background": "rgba(255, 255, 255, 0.85)",
         }
     },
     "edges": {
