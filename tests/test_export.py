@@ -89,3 +89,18 @@ def test_svg_is_a_picture_of_the_kept_edges_with_escaped_names(graph):
     assert "apnea <severity>" in texts and 'b<script>"x' in texts  # shown literally, never as markup
     assert "<script" not in svg
     assert len(export_graph(graph, "svg", 0.1)) > len(export_graph(graph, "svg", 0.95))
+
+
+def test_a_run_exports_with_the_names_saved_in_it(tmp_path, graph, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = [(s, t, graph.weights[i, j]) for i, s in enumerate(NAMES) for j, t in enumerate(NAMES) if i != j]
+    pd.DataFrame(rows, columns=["source", "target", "weight"]).to_csv(run / "graph.csv", index=False)
+    (run / "names.json").write_text(json.dumps({"names": {"a.z0": "apnea severity"}}))
+    payload = json.loads(export_run(run, "json").read_text())
+    labels = {n["id"]: n["label"] for n in payload["nodes"]}
+    assert labels["a.z0"] == "apnea severity"  # the user's name from the dashboard
+    assert labels["a.z1"] == "A 2"  # unnamed: the dashboard's default
+    (run / "names.json").write_text("{broken")
+    assert main(["export", str(run), "--format", "svg"]) == 1  # a damaged names file is named, not ignored
+    assert "names.json is not readable JSON" in capsys.readouterr().err

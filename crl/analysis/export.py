@@ -9,6 +9,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from crl.analysis.graph import LatentGraph, load_graph
+from crl.analysis.names import default_names, load_names
 from crl.errors import CrlError
 
 FORMATS = ("graphml", "dot", "json", "csv", "html", "svg")
@@ -121,10 +122,12 @@ def _run_threshold(run: Path) -> float:
 
 
 def export_run(run: Path, fmt: str, out: Path | None = None, threshold: float | None = None) -> Path:
-    """Writes `<run>/graph.<fmt>` (or `out`) atomically and returns its path."""
+    """Writes `<run>/graph.<fmt>` (or `out`) atomically and returns its path. Latents are labelled as the
+    dashboard names them when no cohort is at hand: the run's names.json, else "Sleep 1"; ids stay as on disk."""
     run = Path(run)
     graph = load_graph(run)
-    text = export_graph(graph, fmt, _run_threshold(run) if threshold is None else threshold)
+    labels = load_names(run, default_names(graph.names))
+    text = export_graph(graph, fmt, _run_threshold(run) if threshold is None else threshold, labels)
     out = Path(out) if out else run / f"graph.{fmt if fmt != 'csv' else 'edges.csv'}"
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")

@@ -95,7 +95,9 @@ def latent_network_svg(
         for k, line in enumerate(name.splitlines() or [""]):
             out.append(
                 f'<text x="{x:.1f}" y="{y + NODE_RADIUS + 14 + 13 * k:.1f}" text-anchor="middle" font-size="12" '
-                f'fill="#222222">{escape(line)}</text>'
+                # A white halo under the letters (paint-order), so links passing beneath stay off the words.
+                f'fill="#222222" stroke="#FFFFFF" stroke-width="4" stroke-linejoin="round" paint-order="stroke">'
+                f"{escape(line)}</text>"
             )
     legend_x = 20.0
     for modality, colour in colours.items():
