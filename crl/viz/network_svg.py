@@ -17,18 +17,26 @@ from crl.viz.palette import NEUTRAL_DARK, darker, modality_colours
 NODE_RADIUS = 14.0
 MARGIN = 90.0
 FONT = "Helvetica, Arial, sans-serif"
+# How far the arrow marker's tip reaches past its path's end, in stroke widths: the marker is 5 stroke widths
+# long (markerWidth) over a 10-unit viewBox, anchored 2 units from its base (refX), so 5 * (10 - 2) / 10.
+ARROW_TIP = 4.0
 
 
-def _edge_path(start: np.ndarray, end: np.ndarray, bend: float) -> tuple[str, np.ndarray]:
-    """A quadratic curve from node edge to node edge (bent so i->j and j->i stay apart) and its end point."""
+def _edge_path(start: np.ndarray, end: np.ndarray, bend: float, head: float) -> str:
+    """A quadratic curve from node edge to node edge, bent so i->j and j->i stay apart. Each end is placed along
+    the curve's own tangent there, and the far one `head` px early, so the arrow head's tip touches the node."""
     direction = end - start
     length = float(np.hypot(*direction)) or 1.0
-    unit = direction / length
-    normal = np.array([-unit[1], unit[0]])
-    a = start + unit * NODE_RADIUS
-    b = end - unit * (NODE_RADIUS + 6.0)  # leave room for the arrow head
-    control = (a + b) / 2 + normal * bend * length
-    return f"M{a[0]:.1f},{a[1]:.1f} Q{control[0]:.1f},{control[1]:.1f} {b[0]:.1f},{b[1]:.1f}", b
+    normal = np.array([-direction[1], direction[0]]) / length
+    control = (start + end) / 2 + normal * bend * length
+
+    def towards(point: np.ndarray, target: np.ndarray, distance: float) -> np.ndarray:
+        step = target - point
+        return point + step * (distance / (float(np.hypot(*step)) or 1.0))
+
+    a = towards(start, control, NODE_RADIUS)
+    b = towards(end, control, NODE_RADIUS + head)
+    return f"M{a[0]:.1f},{a[1]:.1f} Q{control[0]:.1f},{control[1]:.1f} {b[0]:.1f},{b[1]:.1f}"
 
 
 def latent_network_svg(
@@ -63,8 +71,8 @@ def latent_network_svg(
             value = w[i, j]
             if i == j or value == 0.0 or abs(value) < threshold:
                 continue
-            path, _ = _edge_path(xy[i], xy[j], 0.12)
             stroke = 1.0 + 3.0 * (abs(value) / scale if scale > 0 else 1.0)
+            path = _edge_path(xy[i], xy[j], 0.12, ARROW_TIP * stroke + 1.0)
             out.append(
                 f'<path d="{path}" fill="none" stroke="{NEUTRAL_DARK}" stroke-width="{stroke:.2f}" '
                 f'stroke-opacity="0.8" marker-end="url(#arrow)"><title>'
