@@ -104,3 +104,18 @@ def test_a_run_exports_with_the_names_saved_in_it(tmp_path, graph, capsys):
     (run / "names.json").write_text("{broken")
     assert main(["export", str(run), "--format", "svg"]) == 1  # a damaged names file is named, not ignored
     assert "names.json is not readable JSON" in capsys.readouterr().err
+
+
+def test_svg_arrow_heads_stop_at_the_rim_of_their_node(graph):
+    from crl.viz.network_svg import ARROW_TIP, NODE_RADIUS
+
+    root = ET.fromstring(export_graph(graph, "svg", 0.5))
+    ns = "{http://www.w3.org/2000/svg}"
+    centres = np.array(
+        [[float(c.get("cx")), float(c.get("cy"))] for c in root.iter(f"{ns}circle") if float(c.get("r")) > 10]
+    )
+    for arrow in (p for p in root.iter(f"{ns}path") if p.get("marker-end")):
+        end = np.array([float(v) for v in arrow.get("d").split()[-1].split(",")])
+        reach = ARROW_TIP * float(arrow.get("stroke-width"))  # how far the head's tip lies past the end
+        gap = np.hypot(*(centres - end).T).min() - reach
+        assert NODE_RADIUS <= gap <= NODE_RADIUS + 2  # the tip touches a node's rim, not its centre
