@@ -174,7 +174,15 @@ def _round(value):
     return round(value, 2) if isinstance(value, float) else value
 
 
+def _cohort_labels(folders: list[Path | None]) -> dict[Path, str]:
+    """Each cohort's name, with its folder added where two cohorts share a name (presets written twice do)."""
+    names = {folder: state.cohort_label(folder) for folder in folders if folder is not None}
+    shared = {name for name in names.values() if list(names.values()).count(name) > 1}
+    return {folder: f"{name} ({folder.name})" if name in shared else name for folder, name in names.items()}
+
+
 def _compare(runs: list[Path]) -> None:
+    cohorts = _cohort_labels([_cohort_of(run) for run in runs])
     rows = []
     for run in runs:
         log = run_cache.metrics_log(run)
@@ -182,6 +190,7 @@ def _compare(runs: list[Path]) -> None:
         rows.append(
             {
                 "Run": state.run_label(run),
+                "Cohort": cohorts.get(_cohort_of(run), "—"),
                 "State": run_cache.status(run).get("state", "—"),
                 "Logged steps": len(log),
                 "Final validation loss": run_cache.last_value(log, *VALIDATION_COLUMNS),
@@ -207,6 +216,12 @@ def _compare(runs: list[Path]) -> None:
     log_y = st.toggle(
         "Log scale", key="compare_log", help="Useful once the loss has fallen by orders of magnitude."
     )
+    if len(cohorts) > 1:
+        st.caption(
+            f"These runs trained on {len(cohorts)} different cohorts "
+            f"({gw.md(', '.join(cohorts.values()))}): their losses are on different scales, so "
+            "compare their shapes rather than their heights."
+        )
     logs = [(state.run_label(run), run_cache.metrics_log(run)) for run in runs]
     st.plotly_chart(compare_curves(logs, log_y=log_y), theme=None, key="curves:compared")
     with st.expander("Every loss term, run by run"):

@@ -64,6 +64,22 @@ def test_compare_runs_lists_metrics_and_draws_loss_curves(runs, cohort):
     assert len(at.dataframe[-1].value) == 1
 
 
+def test_runs_on_different_cohorts_are_named_and_flagged(runs, cohort, tmp_path):
+    other = write_preset("paper-case2", tmp_path / "other", n=300, seed=6)
+    fake_run(runs / "here", cohort)
+    there = fake_run(runs / "there", other, seed=1)
+    at = _open(run_dir=str(there))
+    table = at.dataframe[-1].value.set_index("Run")
+    # Both manifests say "paper-case2": the folder tells them apart.
+    assert {table.loc["here", "Cohort"], table.loc["there", "Cohort"]} == {
+        "paper-case2 (case2)",
+        "paper-case2 (other)",
+    }
+    assert any("2 different cohorts" in c.value for c in at.caption)
+    at.multiselect[0].set_value([str(there)]).run()
+    assert not any("different cohorts" in c.value for c in at.caption)
+
+
 def test_cohort_without_truth_gets_a_clear_message(runs, cohort, tmp_path):
     bare = tmp_path / "bare"
     shutil.copytree(cohort, bare)
