@@ -112,7 +112,7 @@ def _truth_panel(run: Path, cohort: Path, graph: LatentGraph, adjacency: np.ndar
 
     try:
         match = run_cache.truth_match(run, cohort)
-        result, table = compare_graph(match, adjacency, labels)
+        result, table = compare_graph(match, adjacency, labels, run_cache.true_names(cohort))
     except Exception as error:  # noqa: BLE001 - any failure becomes a readable message
         gw.show_error(error, "Comparing with the true graph")
         return

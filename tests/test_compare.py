@@ -64,6 +64,14 @@ def test_reversed_link_is_one_row(tmp_path, cohort):
     result, table = compare_graph(match, adjacency)
     assert result.reversals == 1
     assert (table["status"] == "reversed").sum() == 1 and "missing" not in set(table["status"])
+    # The true side in plain words where the cohort names its latents, in the truth's direction.
+    plain = {name: f"true {k}" for k, name in enumerate(match.true_names)}
+    _, named = compare_graph(match, adjacency, true_labels=plain)
+    reversed_row = named[named["status"] == "reversed"].iloc[0]
+    source, target = (
+        match.true_names.index(n) for n in table[table["status"] == "reversed"].iloc[0]["true"].split(" → ")
+    )
+    assert reversed_row["true"] == f"true {source} → true {target}"
 
 
 def test_wrong_cohort_is_explained(tmp_path, cohort):

@@ -80,7 +80,10 @@ def match_to_truth(latents: pd.DataFrame, truth: Truth) -> TruthMatch:
 
 
 def compare_graph(
-    match: TruthMatch, learned_adjacency: np.ndarray, labels: Mapping[str, str] | None = None
+    match: TruthMatch,
+    learned_adjacency: np.ndarray,
+    labels: Mapping[str, str] | None = None,
+    true_labels: Mapping[str, str] | None = None,
 ) -> tuple[SHDResult, pd.DataFrame]:
     """SHD and edge scores of a learned 0/1 adjacency `(d, d)` (learned order, source row), and an edge table.
 
@@ -88,9 +91,11 @@ def compare_graph(
     names, or ""), `true` (in true names, or ""), `status` (found, missing, extra, reversed), `cross_modal`.
     Learned edges touching a latent left unmatched are not scored (they have no true counterpart).
     labels: display names for learned latents in the table (default: their column names).
+    true_labels: the same for true latents (the cohort's plain names, as the Evaluate page shows them).
     """
-    labels = labels or {}
+    labels, true_labels = labels or {}, true_labels or {}
     shown = [labels.get(n, n) for n in match.learned_names]
+    true_shown = [true_labels.get(n, n) for n in match.true_names]
     n_true = len(match.true_names)
     mapped = map_graph(np.asarray(learned_adjacency).astype(int), match.matching, n_true=n_true)
     blocks = _blocks(match.true_names)
@@ -105,7 +110,7 @@ def compare_graph(
             learned = ""
             if est[i, j]:
                 learned = f"{shown[match.matching[i]]} → {shown[match.matching[j]]}"
-            true_edge = f"{match.true_names[i]} → {match.true_names[j]}" if truth[i, j] else ""
+            true_edge = f"{true_shown[i]} → {true_shown[j]}" if truth[i, j] else ""
             if truth[i, j] and est[i, j]:
                 status = "found"
             elif est[i, j] and truth[j, i] and not est[j, i]:
@@ -117,7 +122,7 @@ def compare_graph(
             else:
                 status = "extra"
             if status == "reversed":
-                true_edge = f"{match.true_names[j]} → {match.true_names[i]}"
+                true_edge = f"{true_shown[j]} → {true_shown[i]}"
             rows.append((learned, true_edge, status, bool(cross[i, j])))
     table = pd.DataFrame(rows, columns=["learned", "true", "status", "cross_modal"])
     order = {"missing": 0, "reversed": 1, "extra": 2, "found": 3}  # mistakes first: what a reader looks for
