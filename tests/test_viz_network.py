@@ -140,6 +140,8 @@ def test_covariates_are_grey_boxes_linked_to_latents():
     links = [e for e in _dataset(page, "edges") if e["from"] == covariates[0]["id"]]
     assert sorted(e["to"] for e in links) == [2, 4]
     assert all(not e["arrows"]["to"]["enabled"] for e in links)
+    # Not dashed: in vis-network a dashed link makes the dashed borders of block-identified latents look solid.
+    assert not any(e.get("dashes") for e in links)
     assert "0.400" in next(e for e in links if e["to"] == 2)["title"]
 
 

@@ -409,8 +409,9 @@ def latent_network_html(
                 "id": f"link:{cov_id[c]}:{i}",
                 "from": cov_id[c],
                 "to": i,
+                # Grey, straight and without arrow heads tells them from causal links. Not dashed: vis-network
+                # then draws the dashed borders of block-identified latents nearly solid.
                 "arrows": {"to": {"enabled": False}},
-                "dashes": [6, 4],
                 "smooth": False,
                 "width": round(1.0 + 3.0 * strength, 2),
                 "color": {"color": rgba(COVARIATE_COLOUR, 0.45 + 0.5 * strength), "highlight": "#000000"},
