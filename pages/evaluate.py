@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -177,20 +178,22 @@ def _round(value):
 def _cohort_labels(folders: list[Path | None]) -> dict[Path, str]:
     """Each cohort's name, with its folder added where two cohorts share a name (presets written twice do)."""
     names = {folder: state.cohort_label(folder) for folder in folders if folder is not None}
-    shared = {name for name in names.values() if list(names.values()).count(name) > 1}
+    shared = {name for name, count in Counter(names.values()).items() if count > 1}
     return {folder: f"{name} ({folder.name})" if name in shared else name for folder, name in names.items()}
 
 
 def _compare(runs: list[Path]) -> None:
-    cohorts = _cohort_labels([_cohort_of(run) for run in runs])
+    folders = {run: _cohort_of(run) for run in runs}
+    cohorts = _cohort_labels(list(folders.values()))
+    logs = {run: run_cache.metrics_log(run) for run in runs}
     rows = []
     for run in runs:
-        log = run_cache.metrics_log(run)
+        log = logs[run]
         scores, why = _scores(run)
         rows.append(
             {
                 "Run": state.run_label(run),
-                "Cohort": cohorts.get(_cohort_of(run), "—"),
+                "Cohort": cohorts.get(folders[run], "—"),
                 "State": run_cache.status(run).get("state", "—"),
                 "Logged steps": len(log),
                 "Final validation loss": run_cache.last_value(log, *VALIDATION_COLUMNS),
@@ -222,10 +225,10 @@ def _compare(runs: list[Path]) -> None:
             f"({gw.md(', '.join(cohorts.values()))}): their losses are on different scales, so "
             "compare their shapes rather than their heights."
         )
-    logs = [(state.run_label(run), run_cache.metrics_log(run)) for run in runs]
-    st.plotly_chart(compare_curves(logs, log_y=log_y), theme=None, key="curves:compared")
+    named = [(state.run_label(run), logs[run]) for run in runs]
+    st.plotly_chart(compare_curves(named, log_y=log_y), theme=None, key="curves:compared")
     with st.expander("Every loss term, run by run"):
-        for run, (label, log) in zip(runs, logs, strict=True):
+        for run, (label, log) in zip(runs, named, strict=True):
             figure = loss_curves(log, log_y=log_y, height=380)
             figure.update_layout(title={"text": plain(label)})
             st.plotly_chart(figure, theme=None, key=f"curves:{run}")
