@@ -8,9 +8,10 @@ from collections.abc import Callable
 import torch
 
 from crl.config import apply_overrides, default_config
+from crl.core.model import build_model
 from crl.data.cohort import Cohort
-from crl.model import build_model
-from crl.train import CohortTensors, _adam, autocast_dtype, resolve_device
+from crl.engine.device import autocast_dtype, resolve_device
+from crl.engine.fit import CohortTensors, _adam
 
 
 def training_stepper(

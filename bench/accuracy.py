@@ -23,12 +23,12 @@ import pandas as pd
 import torch
 from _common import RESULTS, invocation, save_runs
 
-from crl.analysis.identifiability import check_identifiability
+from crl.analysis.evaluate import DEFAULT_THRESHOLD, score
 from crl.config import apply_overrides, default_config
+from crl.core.model import build_model
 from crl.data.synthetic import generate
-from crl.evaluate import DEFAULT_THRESHOLD, score
-from crl.model import build_model
-from crl.train import encode_cohort, fit, latent_table
+from crl.engine.fit import encode_cohort, fit, latent_table
+from crl.graphs.identifiability import check_identifiability
 
 METHODS = ("ours", "beta-vae", "no-graph")
 TARGETS = {"mcc": 0.9, "shd_cross_modal_case1": 1.0}

@@ -2,7 +2,7 @@
 
 For each modality, the R² of every true latent and every nuisance variable of a simulated cohort (its
 truth/latents.csv and truth/nuisance.csv) from that modality's learned latents (the run's latents.csv): the
-held-out kernel-ridge R² of crl.metrics.r2_heldout, as `crl evaluate` reports, on a fixed 80/20 split. A model that recovers the causes scores high on the true latents and near zero on
+held-out kernel-ridge R² of crl.analysis.metrics.r2_heldout, as `crl evaluate` reports, on a fixed 80/20 split. A model that recovers the causes scores high on the true latents and near zero on
 the nuisance, which belongs in its η dimensions. Writes bench/results/latent_probe-<name>.md.
 
     python bench/latent_probe.py assets/demo/run --name demo
@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from _common import RESULTS, invocation
 
-from crl.metrics import r2_heldout
-from crl.run_folder import recorded_cohort_path
+from crl.analysis.metrics import r2_heldout
+from crl.runs.folder import recorded_cohort_path
 
 
 def probe(run: Path, cohort: Path) -> list[dict]:

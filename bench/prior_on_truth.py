@@ -2,7 +2,7 @@
 
 No encoders: each synthetic cohort's true latents (standardised) go through a learnable per-modality rotation
 (started 0.6 rad away from the truth) into the same flows, graph, warm-up, sparsity and acyclicity schedule that
-training uses (crl.model's loss with the reconstruction left out). Whatever the rotation does here, the prior's
+training uses (crl.core.model's loss with the reconstruction left out). Whatever the rotation does here, the prior's
 objective does to learned latents too. Variants:
 
     default       the rotation learns throughout (as the engine did before session 3; sampled orders)
@@ -11,7 +11,7 @@ objective does to learned latents too. Variants:
     true-graph    the gates are the true graph throughout: is the truth a stable point of the objective?
 
 For each: MCC of the rotated latents against the truth at the end, and the learnt graph's cross-modal SHD
-(edges at strength >= 0.5; with `freeze` and `search` the order search of crl.graph_search runs at the end of
+(edges at strength >= 0.5; with `freeze` and `search` the order search of crl.core.graph_search runs at the end of
 the warm-up).
 Writes bench/results/prior_on_truth.md and .json (or `--name`).
 
@@ -27,19 +27,19 @@ import numpy as np
 import torch
 from _common import RESULTS, invocation, save_runs
 
+from crl.analysis.metrics import cross_modal_mask, map_graph, mcc, shd
 from crl.config import LossConfig
+from crl.core.graph_search import adopt_order, search_order
+from crl.core.latent_graph import LatentGraph
+from crl.core.prior import CausalFlowPrior
 from crl.data.synthetic import generate
-from crl.graph import LatentGraph
-from crl.graph_search import adopt_order, search_order
-from crl.metrics import cross_modal_mask, map_graph, mcc, shd
-from crl.prior import CausalFlowPrior
-from crl.train import schedule
+from crl.engine.fit import schedule
 
 VARIANTS = ("default", "freeze", "search", "true-graph")
 
 
 class _Schedule:
-    """The minimal Config stand-in `crl.train.schedule` reads (only `.loss`)."""
+    """The minimal Config stand-in `crl.engine.fit.schedule` reads (only `.loss`)."""
 
     def __init__(self, loss: LossConfig) -> None:
         self.loss = loss

@@ -1,7 +1,7 @@
 """Restarts: does keeping the lowest validation loss of several seeds (`train.restarts`) recover more?
 
 Which local optimum training ends in depends on the initial weights (bench/results/FINDINGS.md). This trains
-every data seed d's cohort as `--set train.restarts=R` with `train.seed=d` does (crl.restarts): seeds d, d+1,
+every data seed d's cohort as `--set train.restarts=R` with `train.seed=d` does (crl.engine.restarts): seeds d, d+1,
 … d+R-1 on the validation split drawn from d, each restart scored separately. Per cohort it reports the MCC of
 restart 0 (the single run bench/accuracy.py trains), of the restart with the lowest best validation loss
 (what `train.restarts` keeps), of the one with the fewest learnt cross-modal edges (the paper's
@@ -28,7 +28,7 @@ from accuracy import run_one
 
 def run(preset: str, data_seed: int, model_seed: int) -> dict:
     """One restart: bench/accuracy.py's run on the data seed's cohort with `train.seed` set to the model seed,
-    on the data seed's validation split (as crl.restarts trains restart `model_seed - data_seed`)."""
+    on the data seed's validation split (as crl.engine.restarts trains restart `model_seed - data_seed`)."""
     row = run_one(preset, data_seed, "ours", None, [f"train.seed={model_seed}"], split_seed=data_seed)
     return {
         "preset": preset,

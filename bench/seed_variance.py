@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from _common import RESULTS, invocation, save_runs
 
+from crl.analysis.metrics import mcc
 from crl.config import apply_overrides, default_config
+from crl.core.model import build_model
 from crl.data.synthetic import generate
-from crl.metrics import mcc
-from crl.model import build_model
-from crl.train import encode_cohort, fit
+from crl.engine.fit import encode_cohort, fit
 
 
 def run_one(cohort, truth: np.ndarray, model_seed: int, overrides: list[str]) -> dict:

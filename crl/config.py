@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import tomllib
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,10 +67,10 @@ class GraphConfig:
     representation_lr_after_warmup: the learning rate of the encoders, decoders and per-modality rotations
     during the graph schedule (loss.acyclicity_warmup), relative to train.lr; 0 freezes them.
     networks_lr_after_schedule: the same once the schedule is complete.
-    orientation: "order" samples a causal order per subject, so every sampled graph is acyclic (crl.graph);
+    orientation: "order" samples a causal order per subject, so every sampled graph is acyclic (crl.core.latent_graph);
     "pairwise" is the layout of runs saved before it, one free orientation per pair.
     search_order: at the end of the warm-up, point the graph at the causal order whose graph needs the fewest
-    cross-modal edges (crl.graph_search) before gradient steps refine it.
+    cross-modal edges (crl.core.graph_search) before gradient steps refine it.
     """
 
     acyclicity: str = "learned"
@@ -95,7 +97,7 @@ class PriorConfig:
     rotation: learn a rotation of each modality's [z, eta] that the decoder undoes, so the prior can turn the
     latents inside a block without the autoencoder resisting (reconstruction is blind to it).
     realign: how many times, evenly spread over the warm-up, to turn each modality's rotation so that z spans
-    what the other modalities predict of [z, eta] (crl.realign); it pulls a true latent back out of eta, which
+    what the other modalities predict of [z, eta] (crl.core.realign); it pulls a true latent back out of eta, which
     gradient steps do not. 0 never does.
     """
 
@@ -145,7 +147,7 @@ class TrainConfig:
     among those after it.
 
     `restarts` > 1 trains that many times from seeds `seed`, `seed + 1`, … on one validation split (drawn from
-    `seed`) and keeps the run with the lowest best validation loss (crl.restarts): which optimum training
+    `seed`) and keeps the run with the lowest best validation loss (crl.engine.restarts): which optimum training
     reaches depends on the initial weights, at `restarts` times the time."""
 
     epochs: int = 100
@@ -477,3 +479,40 @@ def check_schema(config: Config, schema: dict[str, dict[str, Any]]) -> None:
             raise ConfigError(
                 f"modality '{name}' is {schema[name]['kind']} in the cohort but {m.kind} in the config"
             )
+
+
+def resolve_config(
+    cohort_schema: dict[str, dict[str, Any]],
+    config_path: str | None,
+    overrides: Sequence[str],
+    device: str | None,
+    seed: int | None,
+) -> Config:
+    """Defaults for the cohort, then a --config file (JSON or TOML), then --set overrides, then --device/--seed."""
+    from pathlib import Path
+
+    config = default_config(cohort_schema)
+    if config_path:
+        path = Path(config_path)
+        if not path.is_file():
+            raise ConfigError(f"configuration file {path} does not exist")
+        text = path.read_text()
+        try:
+            if path.suffix.lower() == ".toml":
+                data = tomllib.loads(text)
+            else:
+                data = json.loads(text)
+        except Exception as error:  # noqa: BLE001 - any parse failure is the user's file
+            raise ConfigError(f"cannot read configuration file {path}: {error}") from error
+        # A saved run's config.json nests the model configuration under "config".
+        if isinstance(data, dict) and "config" in data and isinstance(data["config"], dict):
+            data = data["config"]
+        config = merge_dict(config, data)
+    extra = list(overrides)
+    if device and device != "auto":
+        extra.append(f"train.device={device}")
+    if seed is not None:
+        extra.append(f"train.seed={seed}")
+    if extra:
+        config = apply_overrides(config, extra)
+    return config

@@ -5,9 +5,10 @@ import streamlit as st
 from crl.ui import cache, routing, state
 from crl.ui.cohort_preview import draw_previews
 from crl.ui.cohort_report import draw_problems, draw_verdict
-from crl.ui.cohort_source import draw_notice, draw_source_picker
+from crl.ui.cohort_source import draw_source_picker
 from crl.ui.cohort_upload import draw_fix_hint
 from crl.ui.markdown import escape_markdown
+from crl.ui.state import draw_notice
 from crl.ui.user_errors import user_errors
 
 routing.enter_through_app(__file__)

@@ -65,10 +65,11 @@ def shrink_weights(run: Path, cohort: Path) -> None:
     so every shipped file agrees with what `load_run` rebuilds (it loads the weights into float32 parameters)."""
     import torch
 
-    from crl.checkpoint import META_FILE, MODEL_FILE, load_run
     from crl.data.load import load_cohort
-    from crl.run_folder import RunFolder, atomic_write_json, atomic_write_text
-    from crl.train import encode_cohort, latent_table
+    from crl.engine.fit import encode_cohort, latent_table
+    from crl.runs.checkpoint import META_FILE, MODEL_FILE, load_run
+    from crl.runs.files import atomic_write_json, atomic_write_text
+    from crl.runs.folder import RunFolder
 
     model, _, normaliser = load_run(run)
     half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
@@ -91,7 +92,7 @@ def finalise_run(run: Path, cohort: Path) -> dict[str, str]:
     import pandas as pd
 
     from crl.analysis.names import default_names, plain_names, save_names
-    from crl.run_folder import atomic_write_json
+    from crl.runs.files import atomic_write_json
 
     for name in DROP:
         (run / name).unlink(missing_ok=True)
@@ -130,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from crl.config import resolve_config
     from crl.data.load import load_cohort
-    from crl.train import resolve_config
 
     torch.set_num_threads(1)
     settings = DEMO_SETTINGS + args.set
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     _crl("synth", "demo", "--out", str(cohort), "--n", str(args.n), "--seed", str(SEED))
     started = time.perf_counter()
     if args.trained_run is not None:
-        wanted = resolve_config(load_cohort(cohort), None, settings, "cpu", SEED).to_dict()
+        wanted = resolve_config(load_cohort(cohort).schema(), None, settings, "cpu", SEED).to_dict()
         recorded = json.loads((args.trained_run / "config.json").read_text())["config"]
         if recorded != wanted:
             raise SystemExit(
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.perf_counter() - started) / 60
     names = finalise_run(run, cohort)
 
-    from crl.evaluate import evaluate_run
+    from crl.analysis.evaluate import evaluate_run
 
     scores = evaluate_run(run)
     target = args.out

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from crl.analysis.evaluate import evaluate_run
 from crl.data.synthetic import write_preset
-from crl.evaluate import evaluate_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_fixtures import open_page  # noqa: E402

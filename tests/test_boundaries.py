@@ -12,18 +12,18 @@ UI_PACKAGES = {"streamlit", "plotly", "pyvis"}
 OPTIONAL_PACKAGES = {"zuko", "causallearn"}
 # Everything `crl train` (foreground, background job or torchrun worker) and `crl evaluate` load.
 TRAINING_PATH = [
-    "crl.train",
-    "crl.model",
-    "crl.checkpoint",
-    "crl.run_folder",
-    "crl.jobs",
-    "crl.runs",
-    "crl.sparsity_path",
-    "crl.distributed",
-    "crl.evaluate",
+    "crl.engine.fit",
+    "crl.core.model",
+    "crl.runs.checkpoint",
+    "crl.runs.folder",
+    "crl.jobs.jobs",
+    "crl.runs.registry",
+    "crl.runs.sparsity_path",
+    "crl.engine.distributed",
+    "crl.analysis.evaluate",
     "crl.data.load",
     "crl.data.synthetic",
-    "crl.metrics",
+    "crl.analysis.metrics",
 ]
 
 
@@ -77,8 +77,8 @@ def test_default_model_trains_without_optional_packages():
         "from crl.config import apply_overrides, default_config\n"
         "from crl.errors import ConfigError\n"
         "from crl.data.synthetic import generate\n"
-        "from crl.model import build_model\n"
-        "from crl.train import fit\n"
+        "from crl.core.model import build_model\n"
+        "from crl.engine.fit import fit\n"
         "cohort = generate('paper-case1', n=200, seed=0).to_cohort()\n"
         "config = apply_overrides(default_config(cohort.schema()), ['train.epochs=1', 'train.device=cpu'])\n"
         "fit(build_model(config, cohort.schema()), cohort, config)\n"

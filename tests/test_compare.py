@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from crl.analysis.compare import compare_graph, match_to_truth
+from crl.analysis.evaluate import evaluate_run
 from crl.analysis.graph import load_graph
 from crl.data.synthetic import write_preset
 from crl.data.truth import load_truth
 from crl.errors import RunError
-from crl.evaluate import evaluate_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_factory import fake_run  # noqa: E402

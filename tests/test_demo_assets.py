@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 import torch
 
+from crl.analysis.evaluate import evaluate_run
 from crl.analysis.graph import load_graph
 from crl.analysis.names import default_names, load_names
-from crl.checkpoint import check_compatible, load_run
 from crl.data.cohort import Modality
 from crl.data.load import load_cohort
 from crl.data.validate import validate_cohort
-from crl.evaluate import evaluate_run
-from crl.run_folder import recorded_cohort_path
-from crl.train import encode_cohort, latent_table
+from crl.engine.fit import encode_cohort, latent_table
+from crl.runs.checkpoint import check_compatible, load_run
+from crl.runs.folder import recorded_cohort_path
 
 # CRL_DEMO_DIR checks a rebuilt demo (scripts/build_demo.py --out DIR) before it replaces assets/demo.
 ASSETS = Path(os.environ.get("CRL_DEMO_DIR") or Path(__file__).resolve().parents[1] / "assets")

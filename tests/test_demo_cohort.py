@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from crl.analysis.identifiability import check_identifiability
 from crl.cli import main
 from crl.data.load import load_cohort
 from crl.data.synthetic import generate, retina, sleep, write_preset
 from crl.data.synthetic.demo import COVARIATE_EDGES, COVARIATES, LATENT_EDGES, LATENTS, DemoModel
 from crl.data.truth import load_truth
 from crl.data.validate import validate_cohort
+from crl.graphs.identifiability import check_identifiability
 
 N = 80
 

@@ -13,9 +13,9 @@ import torch
 
 from crl.cli import main
 from crl.config import apply_overrides, default_config
+from crl.core.model import CRLModel, build_model
 from crl.data.synthetic import generate
-from crl.model import CRLModel, build_model
-from crl.train import encode_cohort, fit
+from crl.engine.fit import encode_cohort, fit
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from crl.distributed import any_rank, current, is_main_process, prepare, shard_batch, torchrun_command
+from crl.engine.distributed import any_rank, current, is_main_process, prepare, shard_batch, torchrun_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def test_torchrun_command_runs_a_module_on_one_machine():
 DDP_SCRIPT = r"""
 import json, os, sys
 import torch
-from crl import distributed
+from crl.engine import distributed
 
 torch.set_num_threads(1)
 
@@ -129,8 +129,8 @@ def test_two_gloo_ranks_match_single_process_full_batch_training(tmp_path):
 def test_crl_train_gpus_2_on_cpu_trains_with_rank_0_writing_and_stops_and_resumes(tmp_path, monkeypatch):
     """`--gpus 2 --device cpu`: torchrun, gloo, DDP; one writer; an agreed stop with a checkpoint; resume."""
     from crl.data.synthetic import write_preset
-    from crl.jobs import job_status, resume_job, start_job, stop_job
-    from crl.runs import read_json, read_jsonl
+    from crl.jobs.jobs import job_status, resume_job, start_job, stop_job
+    from crl.runs.files import read_json, read_jsonl
 
     monkeypatch.setenv("CRL_THREADS", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -181,7 +181,7 @@ def test_crl_train_gpus_2_on_cpu_trains_with_rank_0_writing_and_stops_and_resume
 def test_torchrun_of_crl_cli_train_directly_writes_one_run(tmp_path):
     """The multi-node recipe in docs/multi-gpu.md: torchrun -m crl.cli train …, here 2 gloo ranks on CPU."""
     from crl.data.synthetic import write_preset
-    from crl.runs import read_json, read_jsonl
+    from crl.runs.files import read_json, read_jsonl
 
     cohort = write_preset("paper-case1", tmp_path / "cohort", n=300)
     run = tmp_path / "run"

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from crl.analysis.evaluate import evaluate_run
 from crl.cli import main
 from crl.data.synthetic import write_preset
 from crl.data.truth import load_truth
 from crl.errors import RunError
-from crl.evaluate import evaluate_run
 
 
 @pytest.fixture(scope="module")

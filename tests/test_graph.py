@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from crl.graph import LatentGraph, acyclicity_penalty
-from crl.prior import CausalFlowPrior
+from crl.core.latent_graph import LatentGraph, acyclicity_penalty
+from crl.core.prior import CausalFlowPrior
 
 torch.set_num_threads(1)
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from crl.graph import LatentGraph
-from crl.graph_search import LocalScores, adopt_order, complete_gates, search_order
-from crl.prior import CausalFlowPrior
+from crl.core.graph_search import LocalScores, adopt_order, complete_gates, search_order
+from crl.core.latent_graph import LatentGraph
+from crl.core.prior import CausalFlowPrior
 
 torch.set_num_threads(1)
 
@@ -84,7 +84,7 @@ def test_complete_gates_open_every_forward_edge():
 
 def test_local_search_is_used_beyond_the_exact_limit(monkeypatch):
     """Past the exact limit, insertion moves from a few starts still return a valid order."""
-    import crl.graph_search as search
+    import crl.core.graph_search as search
 
     monkeypatch.setattr(search, "EXACT_LIMIT", 4)
     names = [f"m{k}.z{i}" for k in range(4) for i in range(2)]

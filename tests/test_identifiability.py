@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from crl.analysis.identifiability import check_identifiability, identifiability_cli
 from crl.errors import CrlError
+from crl.graphs.identifiability import check_identifiability, identifiability_cli
 
 
 def _adjacency(names: list[str], edges: list[tuple[str, str]]) -> np.ndarray:

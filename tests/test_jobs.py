@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from crl.jobs import JobControl, job_status, stop_job, trim_metrics
-from crl.runs import owner_record, read_json, read_jsonl, write_json
+from crl.jobs.jobs import JobControl, job_status, stop_job, trim_metrics
+from crl.runs.files import atomic_write_json, read_json, read_jsonl
+from crl.runs.registry import owner_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +37,7 @@ def queue(tmp_path, monkeypatch):
 
 SLOT_USER = """
 import json, os, sys, time
-from crl.jobs import acquire_slot
+from crl.jobs.jobs import acquire_slot
 told = []
 def in_line(position):
     if not told:
@@ -116,7 +117,7 @@ def test_a_killed_slot_holder_frees_its_slot(tmp_path, queue):
         [
             sys.executable,
             "-c",
-            "from crl.jobs import acquire_slot; import time; "
+            "from crl.jobs.jobs import acquire_slot; import time; "
             "s = acquire_slot('cpu', lambda: False, configured=1, poll=0.05); print('held', flush=True); time.sleep(600)",
         ],
         cwd=ROOT,
@@ -126,7 +127,7 @@ def test_a_killed_slot_holder_frees_its_slot(tmp_path, queue):
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        from crl.jobs import acquire_slot
+        from crl.jobs.jobs import acquire_slot
 
         deadline = time.monotonic() + 0.5
         assert acquire_slot("cpu", lambda: time.monotonic() > deadline, configured=1, poll=0.05) is None
@@ -141,10 +142,11 @@ def test_a_killed_slot_holder_frees_its_slot(tmp_path, queue):
 
 STUBBORN = """
 import signal, sys, time
-from crl.runs import owner_record, write_json
+from crl.runs.files import atomic_write_json
+from crl.runs.registry import owner_record
 if sys.argv[2] == "ignore":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-write_json(sys.argv[1] + "/status.json", {"state": "running", **owner_record(), "session_leader": True})
+atomic_write_json(sys.argv[1] + "/status.json", {"state": "running", **owner_record(), "session_leader": True})
 print("ready", flush=True)
 time.sleep(600)
 """
@@ -208,8 +210,10 @@ def test_job_status_marks_a_vanished_job_interrupted(tmp_path):
     run.mkdir()
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
-    write_json(run / "status.json", {"state": "running", **owner_record(), "pid": process.pid, "step": 40})
-    write_json(run / "job.json", {"cohort": "x"})
+    atomic_write_json(
+        run / "status.json", {"state": "running", **owner_record(), "pid": process.pid, "step": 40}
+    )
+    atomic_write_json(run / "job.json", {"cohort": "x"})
     status = job_status(run)
     assert status["state"] == "interrupted" and status["recorded_state"] == "running"
     assert status["alive"] is False and status["resumable"] is True
@@ -299,7 +303,7 @@ def job_env(tmp_path, monkeypatch):
                     kill(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-    from crl.jobs import _reap
+    from crl.jobs.jobs import _reap
 
     _reap()
 
@@ -325,7 +329,7 @@ def check_curves(run: Path, epochs: int) -> list[dict]:
 
 @pytest.mark.slow
 def test_background_job_shows_progress_stops_with_a_checkpoint_and_resumes_the_same_curves(cohort, job_env):
-    from crl.jobs import resume_job, start_job
+    from crl.jobs.jobs import resume_job, start_job
 
     run = start_job(cohort, None, job_env, overrides=LONG, device="cpu")
     assert run.parent == job_env and job_status(run)["state"] in ("queued", "running")
@@ -345,7 +349,7 @@ def test_background_job_shows_progress_stops_with_a_checkpoint_and_resumes_the_s
     assert latency < 10.0, f"stop took {latency:.1f}s"
     status = job_status(run)
     assert status["state"] == "stopped" and status["resumable"] and not status["alive"]
-    from crl.checkpoint import load_training_state
+    from crl.runs.checkpoint import load_training_state
 
     state = load_training_state(run)
     assert state["step"] == status["checkpoint_step"] and 0 < state["epoch"] < 60
@@ -381,8 +385,8 @@ def test_kill_9_of_crl_train_then_cli_resume_finishes_the_run(cohort, job_env, t
         assert process.wait(timeout=10) == -signal.SIGKILL
     finally:
         kill_group(process)
-    from crl.checkpoint import load_training_state
-    from crl.runs import list_runs
+    from crl.runs.checkpoint import load_training_state
+    from crl.runs.registry import list_runs
 
     before = read_jsonl(run / "metrics.jsonl")
     saved = load_training_state(run)
@@ -410,7 +414,7 @@ def test_kill_9_of_crl_train_then_cli_resume_finishes_the_run(cohort, job_env, t
 
 @pytest.mark.slow
 def test_simultaneous_starts_are_queued_and_run_one_at_a_time(cohort, job_env):
-    from crl.jobs import start_job
+    from crl.jobs.jobs import start_job
 
     runs = [
         start_job(
@@ -433,8 +437,8 @@ def test_simultaneous_starts_are_queued_and_run_one_at_a_time(cohort, job_env):
 
 @pytest.mark.slow
 def test_sparsity_path_levels_and_a_warm_started_refit(cohort, job_env):
-    from crl.jobs import refit_job, start_job
-    from crl.sparsity_path import read_index
+    from crl.jobs.jobs import refit_job, start_job
+    from crl.runs.sparsity_path import read_index
 
     run = start_job(
         cohort,
@@ -481,13 +485,13 @@ def test_sparsity_path_levels_and_a_warm_started_refit(cohort, job_env):
 def test_cuda_out_of_memory_becomes_a_readable_failure(cohort, job_env, monkeypatch):
     import torch
 
-    import crl.restarts
-    from crl.jobs import prepare_job, run_job
+    import crl.engine.restarts
+    from crl.jobs.jobs import prepare_job, run_job
 
     def exhausted(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(crl.restarts, "fit", exhausted)
+    monkeypatch.setattr(crl.engine.restarts, "fit", exhausted)
     run = prepare_job(cohort, None, job_env, overrides=["train.batch_size=64"], device="cpu")
     assert run_job(run, queue=False) == 1
     status = job_status(run)
@@ -498,7 +502,7 @@ def test_cuda_out_of_memory_becomes_a_readable_failure(cohort, job_env, monkeypa
 
 ATOMIC_SAVE = """
 import os, sys, torch
-from crl.checkpoint import save_training_state
+from crl.runs.checkpoint import save_training_state
 run = sys.argv[1]
 save_training_state(run, {"step": 1, "w": torch.ones(3)})
 real_save = torch.save
@@ -512,7 +516,7 @@ save_training_state(run, {"step": 2, "w": torch.zeros(3)})
 
 
 def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one(tmp_path):
-    from crl.checkpoint import load_training_state
+    from crl.runs.checkpoint import load_training_state
 
     result = subprocess.run([sys.executable, "-c", ATOMIC_SAVE, str(tmp_path)], cwd=ROOT, timeout=120)
     assert result.returncode == 9
@@ -540,7 +544,7 @@ def test_sigterm_to_crl_train_stops_it_with_a_checkpoint_that_resumes(cohort, jo
     finally:
         kill_group(process)
     assert latency < 10.0
-    from crl.checkpoint import load_training_state
+    from crl.runs.checkpoint import load_training_state
 
     status = job_status(run)
     assert status["state"] == "stopped" and status["resumable"]
@@ -559,7 +563,7 @@ def test_sigterm_to_crl_train_stops_it_with_a_checkpoint_that_resumes(cohort, jo
 
 
 def test_a_job_with_restarts_logs_one_continuous_curve_and_records_each_restart(cohort, job_env):
-    from crl.jobs import prepare_job, run_job
+    from crl.jobs.jobs import prepare_job, run_job
 
     settings = [
         *exact_epochs(),

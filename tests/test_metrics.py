@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from crl.metrics import cross_modal_mask, map_graph, mcc, mcc_per_block, r2_heldout, shd
+from crl.analysis.metrics import cross_modal_mask, map_graph, mcc, mcc_per_block, r2_heldout, shd
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from crl.config import apply_overrides, default_config
-from crl.model import CRLModel, LossRecord, build_model
-from crl.nn import model_shape
+from crl.core.model import CRLModel, LossRecord, build_model
+from crl.core.nn import model_shape
 
 torch.set_num_threads(1)
 

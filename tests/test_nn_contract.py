@@ -7,7 +7,7 @@ import io
 import pytest
 import torch
 
-from crl.nn import REGISTRY, build_decoder, build_encoder, model_shape, to_model_layout
+from crl.core.nn import REGISTRY, build_decoder, build_encoder, model_shape, to_model_layout
 
 torch.set_num_threads(1)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from crl.config import FLOWS
-from crl.prior import CausalFlowPrior
+from crl.core.prior import CausalFlowPrior
 
 torch.set_num_threads(1)
 

@@ -10,9 +10,9 @@ import torch
 from test_train import _cohort, _config
 
 from crl.config import apply_overrides, default_config
-from crl.model import build_model
-from crl.realign import aligned_turn, predictable_directions, realign_blocks
-from crl.train import fit, realign_steps
+from crl.core.model import build_model
+from crl.core.realign import aligned_turn, predictable_directions, realign_blocks
+from crl.engine.fit import fit, realign_steps
 
 torch.set_num_threads(1)
 
@@ -81,7 +81,7 @@ def test_realignment_pulls_a_shared_latent_out_of_eta():
 
 
 def test_training_realigns_inside_the_warm_up_and_a_resumed_run_repeats_it(monkeypatch):
-    import crl.train as train_module
+    import crl.engine.fit as train_module
 
     cohort = _cohort()
     config = _config(cohort, "train.epochs=6", "prior.realign=2", "loss.graph_warmup=0.5")

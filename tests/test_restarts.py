@@ -9,11 +9,11 @@ import pytest
 import torch
 from test_train import _cohort, _config, _fake_loader
 
-from crl.checkpoint import load_training_state, save_training_state
+from crl.core.model import build_model
+from crl.engine.fit import fit
+from crl.engine.restarts import STATE_KEY, fit_restarts, overall_position, restart_config
 from crl.errors import ConfigError
-from crl.model import build_model
-from crl.restarts import STATE_KEY, fit_restarts, overall_position, restart_config
-from crl.train import fit
+from crl.runs.checkpoint import load_training_state, save_training_state
 
 torch.set_num_threads(1)
 EPOCHS = 4

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 
+from crl.analysis.evaluate import evaluate_run
 from crl.data.load import load_cohort
 from crl.data.synthetic import write_preset
 from crl.data.truth import load_truth
-from crl.evaluate import evaluate_run
-from crl.run_folder import RunFolder, recorded_cohort_path
-from crl.runs import run_info
+from crl.runs.folder import RunFolder, recorded_cohort_path
+from crl.runs.registry import run_info
 
 
 def _run_beside(cohort_dir, run_dir):
@@ -65,7 +65,7 @@ def test_older_path_key_and_missing_records(tmp_path):
 
 
 def test_dashboard_and_resume_find_a_relative_cohort(tmp_path, monkeypatch):
-    from crl.jobs import JOB_FILE, _job_from_run
+    from crl.jobs.jobs import JOB_FILE, _job_from_run
     from crl.ui.model_cache import trained_cohort
 
     write_preset("paper-case1", tmp_path / "demo" / "cohort", n=60, seed=4)

@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-from crl.checkpoint import (
+from crl.config import apply_overrides, default_config
+from crl.core.model import build_model
+from crl.data.cohort import Cohort, Modality
+from crl.engine.fit import encode_cohort, fit
+from crl.errors import RunError
+from crl.runs.checkpoint import (
     MODEL_FILE,
     encode_with_run,
     load_run,
@@ -18,12 +23,8 @@ from crl.checkpoint import (
     save_model,
     training_state_path,
 )
-from crl.config import apply_overrides, default_config
-from crl.data.cohort import Cohort, Modality
-from crl.errors import RunError
-from crl.model import build_model
-from crl.run_folder import RunFolder, RunFolderCallback, atomic_write_json
-from crl.train import encode_cohort, fit
+from crl.runs.files import atomic_write_json
+from crl.runs.folder import RunFolder, RunFolderCallback
 
 torch.set_num_threads(1)
 

@@ -12,29 +12,26 @@ from pathlib import Path
 import pytest
 
 from crl.errors import RunError
-from crl.runs import (
+from crl.runs.files import append_jsonl, atomic_write_json, read_json, read_jsonl
+from crl.runs.registry import (
     STALE_SECONDS,
     TRAINING_STATE_FILE,
-    append_jsonl,
     delete_run,
     effective_state,
     list_runs,
     new_run_dir,
     owner_record,
-    read_json,
-    read_jsonl,
     rename_run,
     resolve_run,
     runs_root,
-    write_json,
 )
 
 
 def make_run(root: Path, name: str, state: str = "done", created: float = 0.0, **status) -> Path:
     path = root / name
     path.mkdir(parents=True)
-    write_json(path / "status.json", {"state": state, "created": created, "device": "cpu", **status})
-    write_json(path / "config.json", {"cohort": {"path": f"/data/{name}-cohort"}})
+    atomic_write_json(path / "status.json", {"state": state, "created": created, "device": "cpu", **status})
+    atomic_write_json(path / "config.json", {"cohort": {"path": f"/data/{name}-cohort"}})
     return path
 
 
@@ -47,8 +44,8 @@ def dead_pid() -> int:
 
 def test_write_json_is_atomic_and_leaves_no_temp_files(tmp_path):
     target = tmp_path / "status.json"
-    write_json(target, {"state": "queued"})
-    write_json(target, {"state": "running", "values": [1, 2]})
+    atomic_write_json(target, {"state": "queued"})
+    atomic_write_json(target, {"state": "running", "values": [1, 2]})
     assert json.loads(target.read_text()) == {"state": "running", "values": [1, 2]}
     assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
 
@@ -157,7 +154,7 @@ def test_resolve_run_accepts_a_path_or_a_name(tmp_path, monkeypatch):
 
 
 def test_interrupted_runs_with_a_training_state_are_resumable(tmp_path):
-    from crl.checkpoint import training_state_path
+    from crl.runs.checkpoint import training_state_path
 
     run = make_run(tmp_path, "cut", state="running", pid=dead_pid(), host=owner_record()["host"])
     assert list_runs(tmp_path)[0].resumable is False
@@ -182,7 +179,7 @@ def test_a_plain_crl_train_status_with_only_a_pid_is_judged_locally(tmp_path):
 def test_iso_creation_times_from_run_folder_are_understood(tmp_path):
     run = tmp_path / "iso"
     run.mkdir()
-    write_json(run / "status.json", {"state": "done", "started": "2025-01-02T03:04:05+00:00"})
+    atomic_write_json(run / "status.json", {"state": "done", "started": "2025-01-02T03:04:05+00:00"})
     assert list_runs(tmp_path)[0].created == pytest.approx(1735787045.0)
 
 

@@ -145,7 +145,7 @@ def test_generate_passes_accept_through():
 @pytest.mark.parametrize("preset", ["paper-case1", "paper-case2", "paper-case3", "timeseries"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_presets_draw_identifiable_graphs_by_default(preset, seed):
-    from crl.analysis.identifiability import check_identifiability
+    from crl.graphs.identifiability import check_identifiability
 
     cohort = generate(preset, n=50, seed=seed)
     blocks = {
@@ -155,7 +155,7 @@ def test_presets_draw_identifiable_graphs_by_default(preset, seed):
 
 
 def test_block_only_preset_violates_the_condition():
-    from crl.analysis.identifiability import check_identifiability
+    from crl.graphs.identifiability import check_identifiability
 
     cohort = generate("block-only", n=50, seed=0)
     blocks = {
@@ -527,7 +527,7 @@ def test_written_presets_load_as_the_in_memory_cohort(preset, tmp_path):
     "preset", ["paper-case1", "paper-case2", "paper-case3", "paper-case2-sparse", "timeseries"]
 )
 def test_presets_can_sample_only_identifiable_graphs(preset, tmp_path):
-    from crl.analysis.identifiability import check_identifiability
+    from crl.graphs.identifiability import check_identifiability
 
     def identified(adjacency, blocks):
         return check_identifiability(adjacency, blocks).identified

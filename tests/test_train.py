@@ -13,10 +13,11 @@ import pytest
 import torch
 
 from crl.config import PRECISIONS, Config, apply_overrides, default_config
+from crl.core.model import build_model
 from crl.data.cohort import Cohort, Modality
+from crl.engine.device import autocast_dtype, resolve_device
+from crl.engine.fit import evaluate, fit
 from crl.errors import ConfigError, TrainingError
-from crl.model import build_model
-from crl.train import autocast_dtype, evaluate, fit, resolve_device
 
 torch.set_num_threads(1)
 
@@ -161,7 +162,7 @@ def test_fit_restores_the_best_validation_weights_and_reports_progress():
     assert result.best_validation_loss == pytest.approx(epochs[best]["validation_loss"])
     assert epochs[best]["validation_loss"] <= lowest + 1e-4 * abs(lowest)
     # The returned weights are the best epoch's: re-evaluating gives the same validation loss.
-    from crl.train import CohortTensors
+    from crl.engine.fit import CohortTensors
 
     tensors = CohortTensors(cohort, result.normaliser, torch.device("cpu"), model.names)
     again = evaluate(model, tensors, result.validation_indices, seed=config.train.seed + 2)
@@ -280,11 +281,11 @@ def test_crl_train_rejects_unknown_settings(tmp_path, monkeypatch, capsys):
 def test_a_short_seeded_fit_recovers_the_latents_of_a_small_synthetic_cohort():
     """Paper case 1 in miniature (2 modalities x (2 latents + 1 eta), 2000 subjects): MCC above 0.8,
     and well above what the same network learns without a graph. 1000 steps: after a block realignment
-    (crl.realign) the latents need some hundred steps to settle inside their block; at 500 this seed ended at
+    (crl.core.realign) the latents need some hundred steps to settle inside their block; at 500 this seed ended at
     0.79 with realignment (0.87 without), at 1000 at 0.95 (0.94 without)."""
+    from crl.analysis.metrics import mcc
     from crl.data.synthetic import generate
-    from crl.metrics import mcc
-    from crl.train import encode_cohort
+    from crl.engine.fit import encode_cohort
 
     synthetic = generate("paper-case1", n=2000, seed=0)
     cohort = synthetic.to_cohort()
@@ -340,7 +341,7 @@ def test_fit_runs_on_images_and_time_series_kept_in_their_cohort_types():
     result = fit(model, cohort, config)
     assert cohort.modalities["eye"].data.dtype == np.uint8  # the cohort was not converted in place
     assert result.epochs_run == 2 and np.isfinite(result.best_validation_loss)
-    from crl.train import encode_cohort
+    from crl.engine.fit import encode_cohort
 
     latents = encode_cohort(model, cohort, result.normaliser)
     assert latents["eye"].shape == (n, 2) and latents["sleep"].shape == (n, 2)
@@ -399,7 +400,7 @@ def test_the_phase_learning_rates_are_settings():
 
 
 def test_the_order_search_runs_once_at_the_end_of_the_warm_up(monkeypatch):
-    import crl.train as train_module
+    import crl.engine.fit as train_module
 
     calls = []
     real = train_module.search_order
@@ -419,7 +420,7 @@ def test_the_order_search_runs_once_at_the_end_of_the_warm_up(monkeypatch):
 
 
 def test_a_run_resumed_exactly_at_the_end_of_the_warm_up_still_searches_the_order(monkeypatch):
-    import crl.train as train_module
+    import crl.engine.fit as train_module
 
     calls = []
     real = train_module.search_order

@@ -8,9 +8,9 @@ import torch
 
 from crl.analysis import traversal as tv
 from crl.config import Config, GraphConfig, ModalityConfig
+from crl.core.model import build_model
 from crl.data.cohort import Cohort, Modality, Normaliser
 from crl.errors import CrlError
-from crl.model import build_model
 
 torch.set_num_threads(1)
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from crl.analysis.metrics import SHDResult, abs_correlation, cross_modal_mask, map_graph, mcc_per_block, shd
 from crl.data.truth import Truth, split_latent_name
 from crl.errors import RunError
-from crl.metrics import SHDResult, abs_correlation, cross_modal_mask, map_graph, mcc_per_block, shd
 
 MIN_SUBJECTS = 20
 

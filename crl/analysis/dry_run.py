@@ -78,7 +78,7 @@ def check_encoders(config: Config, schema: dict[str, dict[str, Any]]) -> None:
 
 def check_device(spec: str) -> str:
     """The device training would use here; ConfigError (worded for any front end) when it does not exist."""
-    from crl.train import resolve_device
+    from crl.engine.device import resolve_device
 
     try:
         return str(resolve_device(spec))
@@ -137,9 +137,9 @@ def dry_run(
 def _dry_run(config: Config, cohort: Cohort, subjects: int, seed: int | None) -> DryRunReport:
     import torch
 
-    from crl.model import build_model
-    from crl.nn import build_decoder, build_encoder, model_shape
-    from crl.train import CohortTensors
+    from crl.core.model import build_model
+    from crl.core.nn import build_decoder, build_encoder, model_shape
+    from crl.engine.fit import CohortTensors
 
     validate(config)
     schema = cohort.schema()

@@ -70,8 +70,8 @@ def cohort_posterior(
     model, cohort: Cohort, normaliser: Normaliser, batch_size: int = 512
 ) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means of every subject: z `(n_subjects, n_latent)` and eta `(n_subjects, n_eta)`, float32."""
-    from crl.checkpoint import check_compatible
-    from crl.train import CohortTensors
+    from crl.engine.fit import CohortTensors
+    from crl.runs.checkpoint import check_compatible
 
     check_compatible(model.schema, cohort)
     device = _device(model)

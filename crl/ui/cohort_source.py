@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from crl.ui import demo, state
+from crl.ui.cohort_upload import draw_upload_form
 from crl.ui.markdown import escape_markdown
 
 DEMO, PRESET, FOLDER, UPLOAD = "Built-in demo", "Synthetic preset", "Folder on this server", "Upload files"
@@ -19,7 +20,6 @@ HELP = {
 }
 _MODE = "cohort_source_mode"  # survives page switches (a widget's own state does not)
 _WIDGET = "cohort_source_widget"
-NOTICE = "cohort_notice"  # a message to show once after the page reruns on a new cohort
 MAX_SUBJECTS = 20_000
 
 
@@ -43,20 +43,6 @@ def _mode_changed() -> None:
         state.set_cohort_dir(demo.demo_cohort_dir())
 
 
-def select_cohort(folder: Path, notice: str) -> None:
-    """Make `folder` the current cohort and rerun, so the sidebar and every section show it."""
-    state.set_cohort_dir(folder)
-    st.session_state[NOTICE] = notice
-    st.rerun()
-
-
-def draw_notice() -> None:
-    """The message left by the action that picked the cohort, shown once (plain text: it quotes typed names)."""
-    notice = st.session_state.pop(NOTICE, None)
-    if notice:
-        st.toast(escape_markdown(notice), icon=":material/check_circle:")
-
-
 def draw_source_picker() -> str:
     """The source radio and the controls of the chosen source; returns the chosen source."""
     if _MODE not in st.session_state:
@@ -76,8 +62,6 @@ def draw_source_picker() -> str:
     elif mode == FOLDER:
         _draw_folder()
     elif mode == UPLOAD:
-        from crl.ui.cohort_upload import draw_upload_form
-
         draw_upload_form()
     return mode
 
@@ -110,7 +94,9 @@ def _draw_preset() -> None:
         if not (target / "cohort.toml").exists():
             with st.spinner(f"Generating {int(n):,} synthetic subjects…"):
                 write_preset(preset, target, n=int(n), seed=int(seed), overwrite=True)
-        select_cohort(target, f"Synthetic cohort '{preset}' ({int(n):,} subjects, seed {int(seed)}) ready.")
+        state.select_cohort(
+            target, f"Synthetic cohort '{preset}' ({int(n):,} subjects, seed {int(seed)}) ready."
+        )
 
 
 def _draw_folder() -> None:
@@ -128,4 +114,4 @@ def _draw_folder() -> None:
             st.warning("Type the path of a folder first.", icon=":material/edit:")
             return
         folder = Path(typed.strip()).expanduser()
-        select_cohort(folder, f"Opened {folder.name or folder}.")
+        state.select_cohort(folder, f"Opened {folder.name or folder}.")

@@ -21,8 +21,7 @@ from crl.data.upload import (
     inspect_upload,
     suggested_modality,
 )
-from crl.ui import demo
-from crl.ui.cohort_source import select_cohort
+from crl.ui import demo, state
 from crl.ui.markdown import escape_markdown
 from crl.ui.user_errors import show_error
 
@@ -232,7 +231,7 @@ def draw_upload_form() -> None:
                 folder,
                 covariates=covariates() if covariates is not None else None,
             )
-        select_cohort(built, f"Cohort '{name.strip()}' created from {len(files)} files.")
+        state.select_cohort(built, f"Cohort '{name.strip()}' created from {len(files)} files.")
 
 
 def draw_fix_hint(folder, report) -> None:

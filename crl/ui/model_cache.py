@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from crl.errors import CrlError, RunError
-from crl.run_folder import recorded_cohort_path
+from crl.runs.folder import recorded_cohort_path
 
 MODEL_FILES = ("model.pt", "model.json")
 
@@ -66,7 +66,7 @@ def _intervention_key(latent: int, value: float, threshold: float) -> tuple[int,
 def _load(path: str, stamp: tuple[float, ...]):
     import torch
 
-    from crl.checkpoint import load_run
+    from crl.runs.checkpoint import load_run
 
     torch.set_num_threads(1)
     return load_run(Path(path), device="cpu")

@@ -17,9 +17,9 @@ import pandas as pd
 import streamlit as st
 
 from crl.analysis.graph import LatentGraph, load_graph
-from crl.analysis.identifiability import IdentifiabilityReport, check_identifiability
 from crl.errors import CrlError, RunError
-from crl.run_folder import recorded_cohort_path
+from crl.graphs.identifiability import IdentifiabilityReport, check_identifiability
+from crl.runs.folder import recorded_cohort_path
 
 DEFAULT_THRESHOLD = 0.5
 _READ_ERRORS = (
@@ -340,8 +340,8 @@ def truth_match(run: Path, cohort: Path):
 def _evaluation(
     path: str, stamps: tuple[float, ...], cohort: str, truth_stamp: float, threshold: float
 ) -> dict:
+    from crl.analysis.evaluate import score
     from crl.data.truth import load_truth
-    from crl.evaluate import score
 
     edges = None
     if (Path(path) / "graph.csv").exists():
@@ -356,7 +356,7 @@ def _evaluation(
 
 
 def evaluation(run: Path, cohort: Path, threshold: float) -> dict:
-    """crl.evaluate.score of the run against the cohort's truth at `threshold` (|weight|), cached."""
+    """crl.analysis.evaluate.score of the run against the cohort's truth at `threshold` (|weight|), cached."""
     return _evaluation(
         str(run), run_stamp(run), str(cohort), stamp(Path(cohort) / "truth" / "latents.csv"), float(threshold)
     )

@@ -9,9 +9,11 @@ from pathlib import Path
 import streamlit as st
 
 from crl.ui import demo
+from crl.ui.markdown import escape_markdown
 
 COHORT_DIR = "cohort_dir"
 RUN_DIR = "run_dir"
+NOTICE = "cohort_notice"  # a message to show once after the page reruns on a new cohort
 
 
 def runs_root() -> Path:
@@ -77,3 +79,17 @@ def draw_sidebar() -> None:
             st.text(run_label(run))
         else:
             st.markdown("_none yet: train one on the Train page_")
+
+
+def select_cohort(folder: Path, notice: str) -> None:
+    """Make `folder` the current cohort and rerun, so the sidebar and every section show it."""
+    set_cohort_dir(folder)
+    st.session_state[NOTICE] = notice
+    st.rerun()
+
+
+def draw_notice() -> None:
+    """The message left by the action that picked the cohort, shown once (plain text: it quotes typed names)."""
+    notice = st.session_state.pop(NOTICE, None)
+    if notice:
+        st.toast(escape_markdown(notice), icon=":material/check_circle:")

@@ -92,7 +92,7 @@ def _classify(columns: Sequence[str]) -> list[tuple[str, str, str]]:
 
 
 def _mark_restarts(fig: go.Figure, frame: pd.DataFrame, x: pd.Series) -> None:
-    """A dotted line where each restart (crl.restarts) begins, so its fresh curve does not read as a jump."""
+    """A dotted line where each restart (crl.engine.restarts) begins, so its fresh curve does not read as a jump."""
     if "restart" not in frame.columns:
         return
     restart = pd.to_numeric(frame["restart"], errors="coerce")
@@ -301,7 +301,7 @@ def progress_text(status: Mapping) -> str:
     Understands `state` (queued/running/done/failed/stopped), `progress` (a 0-1 fraction or a dict with the
     keys below), `epoch`, `epochs` / `max_epochs`, `step`, `total_steps`, `device`, `eta_seconds` /
     `seconds_left`, `elapsed` / `seconds`, `best_validation_loss`, `best_epoch`, `restart` / `restart_count`
-    (while training) and `restarts` / `kept_restart` (crl.restarts), `error`; missing keys are
+    (while training) and `restarts` / `kept_restart` (crl.engine.restarts), `error`; missing keys are
     simply left out of the sentence. Plain text: escape it before showing it as Markdown or HTML.
     """
     s = dict(status or {})

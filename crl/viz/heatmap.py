@@ -179,7 +179,7 @@ def correlation_heatmap(
 
     corr: `(n_true, n_learned)` correlations (absolute values are shown, 0-1).
     matching: the one-to-one pairing used by the MCC: {true index: learned index} (as in
-        `crl.metrics.MCCResult.matching`), (true, learned) pairs, a (rows, cols) tuple from
+        `crl.analysis.metrics.MCCResult.matching`), (true, learned) pairs, a (rows, cols) tuple from
         `linear_sum_assignment`, or one learned index per true latent (-1 = unmatched). Matched cells are
         outlined and the title gives their mean (the MCC).
     """
@@ -260,7 +260,7 @@ def _pairs(matching: object, n_true: int, n_est: int) -> list[tuple[int, int]]:
     """Normalise a matching to (true index, learned index) pairs, dropping unmatched and out-of-range ones."""
     if matching is None:
         return []
-    if isinstance(matching, Mapping):  # crl.metrics.MCCResult.matching: {true index: learned index}
+    if isinstance(matching, Mapping):  # crl.analysis.metrics.MCCResult.matching: {true index: learned index}
         raw = [(int(a), int(b)) for a, b in matching.items()]
     elif isinstance(matching, tuple) and len(matching) == 2 and all(np.ndim(x) == 1 for x in matching):
         raw = [

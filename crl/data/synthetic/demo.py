@@ -15,7 +15,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from crl.data.synthetic import retina, sleep
-from crl.data.synthetic.generator import SyntheticCohort, SyntheticModality, subject_ids
+from crl.data.synthetic.cohort import SyntheticCohort, SyntheticModality, subject_ids
 from crl.data.synthetic.presets import PresetSpec
 from crl.data.truth import Truth
 

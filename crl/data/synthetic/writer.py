@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crl.data.synthetic.cohort import SyntheticCohort
 from crl.data.synthetic.dag import Accept
-from crl.data.synthetic.generator import SyntheticCohort, generate
+from crl.data.synthetic.generator import generate
 from crl.data.synthetic.presets import resolve_spec
 from crl.errors import CrlError
 

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import torch
 
-from crl.graph import LatentGraph
-from crl.prior import LOG_SQRT_2PI, CausalFlowPrior
+from crl.core.latent_graph import LatentGraph
+from crl.core.prior import LOG_SQRT_2PI, CausalFlowPrior
 
 # The exact search visits 2^n predecessor sets: up to 8 latents (256 passes of the flows; measured 56 s for
 # 2048 subjects on one thread of a busy 2-core machine, 8 s for 6 latents; each further latent doubles it).

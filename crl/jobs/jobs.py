@@ -3,7 +3,7 @@
 A job is a run folder plus `job.json` (what to train). `start_job` writes both and launches
 `python -m crl.jobs RUN_DIR` in a new session, its output in `log.txt`; the caller (the dashboard, the CLI)
 returns at once. The job waits for a free slot (at most one per GPU, one on CPU unless configured), trains
-through crl.train, refreshes `status.json` with its progress and `heartbeat.json` every couple of seconds,
+through crl.engine.fit, refreshes `status.json` with its progress and `heartbeat.json` every couple of seconds,
 and saves a resumable checkpoint now and then and whenever it is asked to stop. A stop is a `stop` file,
 then SIGTERM, then SIGKILL after a grace period. A job whose process vanished (kill -9, a reboot) reads as
 "interrupted" and resumes from its last checkpoint.
@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from crl.errors import CrlError, RunError
-from crl.run_folder import STOP_FILE, now_iso
-from crl.runs import (
+from crl.runs.files import STOP_FILE, atomic_write_json, now_iso, read_json, read_jsonl
+from crl.runs.registry import (
     ACTIVE_STATES,
     STALE_SECONDS,
     effective_state,
@@ -35,11 +35,8 @@ from crl.runs import (
     owner_alive,
     owner_record,
     pid_alive,
-    read_json,
-    read_jsonl,
     runs_root,
     timestamp,
-    write_json,
 )
 
 JOB_FILE = "job.json"
@@ -129,7 +126,7 @@ def slot_devices(device: str, configured: int | None = None) -> tuple[str, list[
         return "cpu", ["cpu"] * n, list(range(n))
     n_gpus = torch.cuda.device_count()
     if n_gpus == 0:
-        from crl.train import resolve_device
+        from crl.engine.device import resolve_device
 
         resolve_device(device)  # raises the readable "no CUDA GPU" error
     n = max_jobs("cuda", n_gpus, configured)
@@ -139,7 +136,7 @@ def slot_devices(device: str, configured: int | None = None) -> tuple[str, list[
     wanted = f"cuda:{int(device.split(':', 1)[1])}"
     allowed = [i for i, d in enumerate(devices) if d == wanted]
     if not allowed:
-        from crl.train import resolve_device
+        from crl.engine.device import resolve_device
 
         resolve_device(device)
         allowed = [i for i, d in enumerate(devices) if d == wanted] or [0]
@@ -204,7 +201,7 @@ def acquire_slots(
     line = base / f"{pool}-waiting"
     line.mkdir(parents=True, exist_ok=True)
     entry = line / f"{time.time_ns():020d}-{os.getpid()}.json"
-    write_json(entry, owner_record())
+    atomic_write_json(entry, owner_record())
     try:
         while True:
             if should_stop():
@@ -278,7 +275,7 @@ class JobControl:
         status = read_json(self.run_dir / STATUS_FILE, {}) or {}
         status.update(fields)
         status["updated"] = now_iso()
-        write_json(self.run_dir / STATUS_FILE, status)
+        atomic_write_json(self.run_dir / STATUS_FILE, status)
 
     def _beat(self) -> None:
         while not self._halt.wait(HEARTBEAT_SECONDS):
@@ -287,7 +284,7 @@ class JobControl:
     def write_heartbeat(self) -> None:
         """heartbeat.json has one writer (this thread), so it never races status.json's writers."""
         if self.writes_files:
-            write_json(
+            atomic_write_json(
                 self.run_dir / HEARTBEAT_FILE, {**owner_record(), "time": time.time(), **self.progress}
             )
 
@@ -328,7 +325,7 @@ class JobControl:
         return self._signal_stop or (self.run_dir / STOP_FILE).exists()
 
     def _agreed_stop(self) -> bool:
-        from crl.distributed import any_rank
+        from crl.engine.distributed import any_rank
 
         return any_rank(self.stop_requested())
 
@@ -359,7 +356,7 @@ class JobControl:
         self.progress.update(
             step=step, epoch=int(info["epoch"]), samples_per_second=info.get("samples_per_second")
         )
-        if "restart" in info:  # crl.restarts: which of the restarts is training
+        if "restart" in info:  # crl.engine.restarts: which of the restarts is training
             self.progress.update(restart=int(info["restart"]), restart_count=int(info["restarts"]))
         if now - self._last_status >= STATUS_SECONDS:
             self._last_status = now
@@ -492,8 +489,8 @@ def prepare_job(
         "gpus": int(gpus),
         "created": time.time(),
     }
-    write_json(path / JOB_FILE, spec)
-    write_json(
+    atomic_write_json(path / JOB_FILE, spec)
+    atomic_write_json(
         path / STATUS_FILE,
         {"state": "queued", "created": spec["created"], "device": device, "updated": now_iso()},
     )
@@ -526,7 +523,9 @@ def _record_launcher(run_dir: Path, pid: int) -> None:
     """Note the child's pid at once so the run is never ownerless (the child confirms it when it starts)."""
     status = read_json(run_dir / STATUS_FILE, {}) or {}
     if "pid" not in status:
-        write_json(run_dir / STATUS_FILE, {**status, **owner_record(), "pid": pid, "session_leader": True})
+        atomic_write_json(
+            run_dir / STATUS_FILE, {**status, **owner_record(), "pid": pid, "session_leader": True}
+        )
 
 
 def job_status(run_dir: Path | str) -> dict[str, Any]:
@@ -621,7 +620,7 @@ def stop_job(
             start_new_session=True,
         )
         return "stopping"
-    from crl.runs import host
+    from crl.runs.registry import host
 
     if status.get("host", host()) != host():
         deadline = time.monotonic() + grace * 3
@@ -642,7 +641,9 @@ def _settle(run_dir: Path, note: str = "the job's process ended without recordin
     state = effective_state(status)
     if state == "interrupted" and status.get("state") in ACTIVE_STATES:
         final = "stopped" if (run_dir / STOP_FILE).exists() else "interrupted"
-        write_json(run_dir / STATUS_FILE, {**status, "state": final, "error": note, "updated": now_iso()})
+        atomic_write_json(
+            run_dir / STATUS_FILE, {**status, "state": final, "error": note, "updated": now_iso()}
+        )
         return final
     return state
 
@@ -667,7 +668,7 @@ def resume_job(run_dir: Path | str, background: bool = True, threads: int | None
     )
     for key in ("pid", "host", "boot_id", "session_leader", "stopping"):
         recorded.pop(key, None)
-    write_json(run_dir / STATUS_FILE, recorded)
+    atomic_write_json(run_dir / STATUS_FILE, recorded)
     if background:
         spec = read_json(run_dir / JOB_FILE, {}) or {}
         pid = _spawn(run_dir, threads=threads, gpus=int(spec.get("gpus") or 0))
@@ -681,14 +682,14 @@ def resume_job(run_dir: Path | str, background: bool = True, threads: int | None
 
 def _job_from_run(run_dir: Path) -> None:
     """Write job.json for a run started by plain `crl train` (its config.json records cohort and configuration)."""
-    from crl.run_folder import recorded_cohort_path
+    from crl.runs.folder import recorded_cohort_path
 
     config = read_json(run_dir / "config.json", {}) or {}
     cohort_path = recorded_cohort_path(run_dir, config if isinstance(config, dict) else {})
     if cohort_path is None:
         raise RunError(f"{run_dir}/config.json does not record the cohort folder; this run cannot be resumed")
     model_config = config.get("config")
-    write_json(
+    atomic_write_json(
         run_dir / JOB_FILE,
         {
             "cohort": str(cohort_path.resolve()),
@@ -707,7 +708,7 @@ def _job_from_run(run_dir: Path) -> None:
 
 def find_training_state(run_dir: Path) -> Path | None:
     """The run's resumable training-state file, or None."""
-    from crl.runs import TRAINING_STATE_FILE
+    from crl.runs.registry import TRAINING_STATE_FILE
 
     path = Path(run_dir) / TRAINING_STATE_FILE
     return path if path.is_file() else None
@@ -744,10 +745,9 @@ def _dumps(row: dict[str, Any]) -> str:
 def job_config(spec: dict[str, Any], cohort: Any, device: str) -> Any:
     """The job's configuration: cohort defaults, then its config (dict) or config file, then overrides, device,
     seed; checked against the cohort."""
-    from crl.config import apply_overrides, check_schema, merge_dict
-    from crl.train import resolve_config
+    from crl.config import apply_overrides, check_schema, merge_dict, resolve_config
 
-    config = resolve_config(cohort, spec.get("config_file"), [], None, None)
+    config = resolve_config(cohort.schema(), spec.get("config_file"), [], None, None)
     if spec.get("config"):
         data = spec["config"]
         data = data.get("config", data) if isinstance(data.get("config"), dict) else data
@@ -774,14 +774,14 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
     """Train (or resume) the job's run in this process; under torchrun rank 0 writes the files."""
     import torch
 
-    from crl import distributed
-    from crl.checkpoint import load_training_state, save_model, save_training_state
+    from crl.core.model import build_model
     from crl.data.load import load_cohort
+    from crl.engine import distributed
+    from crl.engine.fit import encode_cohort, latent_table
+    from crl.engine.restarts import fit_restarts, overall_position
     from crl.errors import TrainingError
-    from crl.model import build_model
-    from crl.restarts import fit_restarts, overall_position
-    from crl.run_folder import RunFolder, RunFolderCallback
-    from crl.train import encode_cohort, latent_table
+    from crl.runs.checkpoint import load_training_state, save_model, save_training_state
+    from crl.runs.folder import RunFolder, RunFolderCallback
 
     context = distributed.current()
     if context is not None:
@@ -828,7 +828,7 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
         return
     weights = spec.get("sparsity_path") or []
     if weights:
-        from crl.sparsity_path import fit_path
+        from crl.runs.sparsity_path import fit_path
 
         control.update_status(phase="sparsity path")
         control.save_state = None  # training_state.pt stays the main training's, for resume
@@ -855,10 +855,10 @@ def _refit(
     run_dir: Path, spec: dict[str, Any], refit: dict[str, Any], device: str, control: JobControl
 ) -> None:
     """Refit a finished run at new sparsity weights, warm-started from its saved model."""
-    from crl.checkpoint import load_model
     from crl.data.load import load_cohort
-    from crl.sparsity_path import fit_path
-    from crl.train import resolve_device
+    from crl.engine.device import resolve_device
+    from crl.runs.checkpoint import load_model
+    from crl.runs.sparsity_path import fit_path
 
     cohort = load_cohort(Path(spec["cohort"]))
     # A foreground refit takes no queue slot, so "auto" arrives here unresolved.
@@ -904,11 +904,11 @@ def refit_job(
         raise RunError("give at least one sparsity weight to refit at")
     if not (run_dir / JOB_FILE).exists():
         _job_from_run(run_dir)
-    write_json(run_dir / REFIT_FILE, {"weights": [float(w) for w in weights], "epochs": epochs})
+    atomic_write_json(run_dir / REFIT_FILE, {"weights": [float(w) for w in weights], "epochs": epochs})
     (run_dir / STOP_FILE).unlink(missing_ok=True)
     recorded = read_json(run_dir / STATUS_FILE, {}) or {}
     recorded.update(state="queued", phase="sparsity path", updated=now_iso())
-    write_json(run_dir / STATUS_FILE, recorded)
+    atomic_write_json(run_dir / STATUS_FILE, recorded)
     if background:
         pid = _spawn(run_dir, ["--refit"], threads=threads)
         _record_launcher(run_dir, pid)
@@ -922,7 +922,7 @@ def refit_job(
 
 def run_job(run_dir: Path, queue: bool = True, foreground: bool = False, refit_only: bool = False) -> int:
     """Body of `python -m crl.jobs RUN_DIR`: wait for a slot, train (or resume, or refit), record the outcome."""
-    from crl import distributed
+    from crl.engine import distributed
 
     run_dir = Path(run_dir)
     spec = read_json(run_dir / JOB_FILE, None)
@@ -1021,7 +1021,7 @@ def train_job_cli(args: Any) -> int:
         return 0
     run = prepare_job(args.dir, **options)
     if options["gpus"] > 1:
-        from crl.distributed import launch
+        from crl.engine.distributed import launch
 
         code = launch(options["gpus"], ["crl.jobs", str(run.resolve()), "--no-queue"])
         _settle(run)
@@ -1047,7 +1047,7 @@ def runs_cli(args: Any) -> int:
     """`crl runs list | status | stop | resume | refit | rename | delete`."""
     import json
 
-    from crl.runs import delete_run, list_runs, rename_run, resolve_run
+    from crl.runs.registry import delete_run, list_runs, rename_run, resolve_run
 
     command = args.runs_command
     if command == "list":
@@ -1095,7 +1095,9 @@ def runs_cli(args: Any) -> int:
             ):
                 if status.get(key) is not None:
                     print(f"{key}: {status[key]}")
-            for r in status.get("restarts") or []:  # crl.restarts: every restart's best validation loss
+            for r in (
+                status.get("restarts") or []
+            ):  # crl.engine.restarts: every restart's best validation loss
                 kept = " (kept)" if r.get("restart") == status.get("kept_restart") else ""
                 loss = f"best validation loss {r['best_validation_loss']:.6g}"
                 print(f"restart {r['restart']} (seed {r['seed']}): {loss}{kept}")
@@ -1134,7 +1136,7 @@ def terminal_control(run_dir: Path) -> JobControl:
     """JobControl for a plain `crl train` in a terminal: owner record and heartbeat (so a kill is detected),
     Ctrl-C or SIGTERM stops after the current step with a checkpoint, a checkpoint at least every minute;
     honours $CRL_THREADS. The caller closes it."""
-    from crl.checkpoint import save_training_state
+    from crl.runs.checkpoint import save_training_state
 
     apply_thread_env()
     control = JobControl(
@@ -1149,7 +1151,7 @@ def terminal_control(run_dir: Path) -> JobControl:
 def train_distributed_cli(args: Any) -> int:
     """`crl train` started by torchrun (e.g. on several machines): every rank joins the process group, rank 0
     creates the run folder with its job.json, then every rank trains it (DDP) with rank 0 writing."""
-    from crl import distributed
+    from crl.engine import distributed
 
     context = distributed.init(args.device or "auto")
     run = Path(args.out)
@@ -1181,7 +1183,7 @@ def launch_distributed_job(run_dir: Path, gpus: int) -> int:
     The slot locks are made inheritable so they stay held by torchrun and its ranks until the last exits;
     on CUDA the ranks see only the GPUs of the slots held (CUDA_VISIBLE_DEVICES).
     """
-    from crl.distributed import torchrun_command
+    from crl.engine.distributed import torchrun_command
 
     spec = read_json(run_dir / JOB_FILE, {}) or {}
     device = spec.get("device") or "auto"
@@ -1236,14 +1238,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.stop:
         stop_job(Path(args.run_dir), grace=args.grace, wait=True, pid=args.pid)
         return 0
-    from crl.distributed import under_torchrun
+    from crl.engine.distributed import under_torchrun
 
     if args.gpus > 1 and not under_torchrun():
         return launch_distributed_job(Path(args.run_dir), args.gpus)
     return run_job(
         Path(args.run_dir), queue=not args.no_queue, foreground=args.foreground, refit_only=args.refit
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from crl.config import Config
+from crl.core.model import CRLModel
 from crl.data.cohort import Cohort
-from crl.model import CRLModel
-from crl.train import FitResult, call_hooks, fit
+from crl.engine.fit import FitResult, call_hooks, fit
 
 STATE_KEY = "restarts"
 

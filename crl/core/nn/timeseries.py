@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from crl.nn.posterior import PosteriorHead
+from crl.core.nn.posterior import PosteriorHead
 
 
 def stages_for_length(length: int) -> int:

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 
 from crl.config import Config
-from crl.graph import LatentGraph
-from crl.nn import build_decoder, build_encoder, mlp, model_shape
-from crl.nn.posterior import PosteriorHead
-from crl.prior import LOG_SQRT_2PI, CausalFlowPrior, standard_normal_log_prob
+from crl.core.latent_graph import LatentGraph
+from crl.core.nn import build_decoder, build_encoder, mlp, model_shape
+from crl.core.nn.posterior import PosteriorHead
+from crl.core.prior import LOG_SQRT_2PI, CausalFlowPrior, standard_normal_log_prob
 
 # Subjects per step used to measure each edge's effect on the likelihood (bounds the cost for large graphs).
 EDGE_EFFECT_BATCH = 256
@@ -64,7 +64,7 @@ def _gaussian_entropy_term(logvar: torch.Tensor) -> torch.Tensor:
 class CRLModel(nn.Module):
     """Encoders/decoders keyed by modality name, the latent graph and the flow prior, built from a Config.
 
-    schema: `Cohort.schema()`; its shapes are in cohort layout and converted with `crl.nn.model_shape`.
+    schema: `Cohort.schema()`; its shapes are in cohort layout and converted with `crl.core.nn.model_shape`.
     Batches passed to the methods are dicts of model-layout, normalised tensors.
     """
 
@@ -317,7 +317,7 @@ class CRLModel(nn.Module):
         )
 
     def strengths(self):
-        """`(n_latent, n_latent)` numpy edge strengths, `[source, target]` (see crl.graph)."""
+        """`(n_latent, n_latent)` numpy edge strengths, `[source, target]` (see crl.core.latent_graph)."""
         return self.graph.strengths()
 
 

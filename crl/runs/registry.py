@@ -7,14 +7,14 @@ import os
 import re
 import shutil
 import socket
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crl.errors import RunError
-from crl.run_folder import recorded_cohort_path
+from crl.runs.files import read_json
+from crl.runs.folder import recorded_cohort_path
 
 DEFAULT_ROOT = Path("runs")
 ACTIVE_STATES = ("queued", "running")
@@ -25,59 +25,6 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,119}$")
 
 
 # ------------------------------------------------------------------------------------------ files
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically: a reader (or a kill mid-write) sees the old file or the new one, never half of one."""
-    path = Path(path)
-    # Unique per process and thread: a job's heartbeat thread and its main thread may write at once.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, default=_json_default)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def read_json(path: Path, default: Any = None) -> Any:
-    """The file's JSON, or `default` when it is missing or unreadable (a run folder may be mid-creation)."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return default
-
-
-def append_jsonl(path: Path, row: dict[str, Any]) -> None:
-    """Append one JSON line in a single write, so a kill leaves at most one partial trailing line."""
-    line = json.dumps(row, default=_json_default) + "\n"
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(line)
-        handle.flush()
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete JSON object line; a partial last line (a kill mid-append) is skipped."""
-    rows = []
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError:
-        return rows
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
 
 
 # ------------------------------------------------------------------------------------------ liveness
@@ -218,7 +165,7 @@ def _last_metrics(path: Path) -> dict[str, float]:
     return {}
 
 
-# crl.checkpoint.STATE_FILE, named here so that listing runs does not import torch (tests check they agree).
+# crl.runs.checkpoint.STATE_FILE, named here so that listing runs does not import torch (tests check they agree).
 TRAINING_STATE_FILE = "training_state.pt"
 
 

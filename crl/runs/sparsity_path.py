@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from crl.errors import ConfigError
-from crl.runs import read_json, write_json
+from crl.runs.files import atomic_write_json, read_json
 
 PATH_DIR = "path"
 INDEX_FILE = "index.json"
@@ -76,7 +76,7 @@ def record_level(run_dir: Path, entry: dict[str, Any]) -> list[dict[str, Any]]:
     levels.sort(key=lambda lv: float(lv["sparsity"]))
     root = Path(run_dir) / PATH_DIR
     root.mkdir(parents=True, exist_ok=True)
-    write_json(root / INDEX_FILE, {"levels": levels})
+    atomic_write_json(root / INDEX_FILE, {"levels": levels})
     return levels
 
 
@@ -119,7 +119,7 @@ def save_level(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write one fitted level's files and add it to the index; returns its index entry."""
-    from crl.train import encode_cohort, latent_table
+    from crl.engine.fit import encode_cohort, latent_table
 
     k = _next_k(run_dir)
     folder = Path(run_dir) / PATH_DIR / str(k)
@@ -152,7 +152,7 @@ def save_level(
         "fitted": time.time(),
         **(extra or {}),
     }
-    write_json(folder / "summary.json", summary)
+    atomic_write_json(folder / "summary.json", summary)
     entry = {
         key: summary[key]
         for key in ("k", "sparsity", "folder", "epochs", "best_validation_loss", "edges_over_half")
@@ -177,7 +177,7 @@ def fit_path(
     previous level's weights; every level is saved as it finishes. A callback asking to stop ends the path
     after saving the level in progress; the returned entries are the levels saved. With `skip_fitted`, levels
     already in the index are not fitted again (a resumed job), their saved weights continue the chain."""
-    from crl.train import fit
+    from crl.engine.fit import fit
 
     epochs = epochs or default_path_epochs(config)
     entries = []

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from crl.nn.posterior import PosteriorHead
+from crl.core.nn.posterior import PosteriorHead
 
 
 def mlp(in_dim: int, out_dim: int, depth: int, width: int) -> nn.Sequential:

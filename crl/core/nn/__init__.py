@@ -1,6 +1,6 @@
 """Encoders and decoders per modality kind, chosen by family name from a registry.
 
-Every encoder maps a model-layout batch (see `crl.nn.layout`) to a Gaussian posterior `(mean, logvar)`, each
+Every encoder maps a model-layout batch (see `crl.core.nn.layout`) to a Gaussian posterior `(mean, logvar)`, each
 `(batch, out_dim)`; every decoder maps `(batch, in_dim)` back to the normalised observation `(batch, *shape)`.
 """
 
@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from torch import nn
 
+from crl.core.nn.image import ConvDecoder, ResNetEncoder
+from crl.core.nn.layout import model_shape, normaliser_tensors, to_model_layout
+from crl.core.nn.mlp import MLPDecoder, MLPEncoder, mlp
+from crl.core.nn.posterior import PosteriorHead
+from crl.core.nn.timeseries import CNN1dEncoder, Conv1dDecoder, GRUEncoder
 from crl.errors import ConfigError
-from crl.nn.image import ConvDecoder, ResNetEncoder
-from crl.nn.layout import model_shape, normaliser_tensors, to_model_layout
-from crl.nn.mlp import MLPDecoder, MLPEncoder, mlp
-from crl.nn.posterior import PosteriorHead
-from crl.nn.timeseries import CNN1dEncoder, Conv1dDecoder, GRUEncoder
 
 # family -> (encoder class, decoder class, whether the decoder shares the encoder's depth)
 REGISTRY: dict[str, tuple[type[nn.Module], type[nn.Module], bool]] = {

@@ -20,7 +20,7 @@ import torch
 from crl.config import Config
 from crl.data.cohort import Cohort, Normaliser
 from crl.errors import ConfigError, RunError
-from crl.run_folder import atomic_write_json, now_iso, package_versions
+from crl.runs.files import atomic_write_json, now_iso, package_versions
 
 MODEL_FILE = "model.pt"
 META_FILE = "model.json"
@@ -92,7 +92,7 @@ def read_metadata(run_dir: Path | str) -> dict[str, Any]:
 
 
 def with_saved_graph_layout(config: Config, state: dict[str, Any]) -> Config:
-    """Runs saved before orders were sampled (crl.graph) hold one orientation per pair: rebuild them so."""
+    """Runs saved before orders were sampled (crl.core.latent_graph) hold one orientation per pair: rebuild them so."""
     if "graph.orientation" in state and config.graph.orientation != "pairwise":
         return dataclasses.replace(config, graph=dataclasses.replace(config.graph, orientation="pairwise"))
     return config
@@ -100,7 +100,7 @@ def with_saved_graph_layout(config: Config, state: dict[str, Any]) -> Config:
 
 def load_run(run_dir: Path | str, device: str | torch.device = "cpu"):
     """(model, config, normaliser) of a finished run, the model in evaluation mode on `device`."""
-    from crl.model import CRLModel
+    from crl.core.model import CRLModel
 
     run_dir = Path(run_dir)
     meta = read_metadata(run_dir)
@@ -158,7 +158,7 @@ def check_compatible(schema: dict[str, dict[str, Any]], cohort: Cohort) -> None:
 
 def encode_with_run(run_dir: Path | str, cohort: Cohort, device: str = "cpu"):
     """latents.csv-style DataFrame for any cohort with the run's schema (the run's normaliser is reused)."""
-    from crl.train import encode_cohort, latent_table
+    from crl.engine.fit import encode_cohort, latent_table
 
     model, _, normaliser = load_run(run_dir, device=device)
     check_compatible(model.schema, cohort)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crl.nn.posterior import PosteriorHead
+from crl.core.nn.posterior import PosteriorHead
 
 
 def stages_for(size: int) -> int:

@@ -11,48 +11,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from crl import distributed
 from crl.config import Config
+from crl.core.graph_search import adopt_order, search_order
+from crl.core.model import CRLModel, LossRecord
+from crl.core.nn import normaliser_tensors, to_model_layout
+from crl.core.realign import realign_blocks
 from crl.data.cohort import Cohort, Normaliser
+from crl.engine import distributed
+from crl.engine.device import autocast_dtype, resolve_device
 from crl.errors import TrainingError
-from crl.graph_search import adopt_order, search_order
-from crl.model import CRLModel, LossRecord, build_model
-from crl.nn import normaliser_tensors, to_model_layout
-from crl.realign import realign_blocks
 
 # Cohorts whose arrays exceed this stay in host memory and are copied to the GPU batch by batch.
 DEVICE_RESIDENT_BYTES = 2 * 1024**3
-
-
-def resolve_device(spec: str) -> torch.device:
-    """ "auto" -> CUDA when present else CPU; "cuda" / "cuda:N" fail clearly when CUDA is missing."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if spec.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise TrainingError(
-                f"device '{spec}' was requested but this machine has no usable CUDA GPU; use --device cpu"
-            )
-        device = torch.device(spec)
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise TrainingError(
-                f"device '{spec}' does not exist: this machine has {torch.cuda.device_count()} GPU(s) "
-                f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})"
-            )
-        return device
-    if spec == "cpu":
-        return torch.device("cpu")
-    raise TrainingError(f"unknown device '{spec}'; use auto, cpu, cuda or cuda:N")
-
-
-def autocast_dtype(device: torch.device, setting: str) -> torch.dtype | None:
-    """The autocast dtype for this device and setting, or None for full precision (always None on CPU).
-
-    "auto" is full precision: on an H200, bf16 autocast made training steps 0.71-1.01 times as fast as fp32 for
-    these small networks (bench/results/gpu.md: the casts cost more than the narrower arithmetic saves)."""
-    if device.type != "cuda" or setting in ("off", "auto"):
-        return None
-    return torch.float16 if setting == "fp16" else torch.bfloat16
 
 
 def check_finite(cohort: Cohort, names: Sequence[str]) -> None:
@@ -128,7 +98,9 @@ class FitResult:
     stopped_by_callback: bool = False
     device: str = "cpu"
     seconds: float = 0.0
-    restarts: list[dict[str, Any]] = field(default_factory=list)  # one summary per restart (crl.restarts)
+    restarts: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # one summary per restart (crl.engine.restarts)
     restart: int = 0  # the restart kept
 
 
@@ -238,7 +210,7 @@ def _search_graph(
     generator: torch.Generator,
 ) -> None:
     """At the end of the warm-up, point the graph at the sparsest causal order of the current latents
-    (crl.graph_search); the graph's optimiser state is reset so old momentum does not pull it back."""
+    (crl.core.graph_search); the graph's optimiser state is reset so old momentum does not pull it back."""
     loss = model.config.loss
     z, _ = _posterior_means(model, tensors, train_index[:SEARCH_SUBJECTS])
     order, kept, _ = search_order(
@@ -254,7 +226,7 @@ REALIGN_SUBJECTS = 4096
 
 
 def realign_steps(config: Config, total_steps: int) -> list[int]:
-    """The steps before which crl.realign turns the blocks: `prior.realign` of them, evenly inside the warm-up.
+    """The steps before which crl.core.realign turns the blocks: `prior.realign` of them, evenly inside the warm-up.
     None without a warm-up (a sparsity-path level refits the graph of latents that must stay as they are)."""
     count = config.prior.realign if config.method == "ours" and config.prior.rotation else 0
     warm = config.loss.graph_warmup * total_steps
@@ -268,7 +240,7 @@ def _realign(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
 ) -> None:
-    """Turn each modality's z towards what the other modalities predict (crl.realign); the rotations'
+    """Turn each modality's z towards what the other modalities predict (crl.core.realign); the rotations'
     optimiser state is reset so old momentum does not turn them back."""
     z, eta = _posterior_means(model, tensors, train_index[:REALIGN_SUBJECTS])
     realign_blocks(model, z.cpu(), eta.cpu(), generator)
@@ -346,9 +318,9 @@ def fit(
 
     Callbacks are objects with any of `on_start(info)`, `on_step(info)`, `on_epoch(info)`, `on_end(info)`;
     `on_step` / `on_epoch` may return True to stop training (e.g. a stop file). `on_epoch` info carries
-    `training_state()`, a function returning everything needed to resume (see crl.checkpoint).
+    `training_state()`, a function returning everything needed to resume (see crl.runs.checkpoint).
     `resume` is such a state: training continues from its epoch with its optimiser and generators.
-    `split_seed` draws the validation split (default `train.seed`); restarts share one (crl.restarts).
+    `split_seed` draws the validation split (default `train.seed`); restarts share one (crl.engine.restarts).
     """
     config = config or model.config
     t = config.train
@@ -625,99 +597,3 @@ def latent_table(model: CRLModel, cohort: Cohort, latents: dict[str, np.ndarray]
         for k in range(model.latent_sizes[name]):
             columns[f"{name}.z{k}"] = latents[name][:, k]
     return pd.DataFrame(columns)
-
-
-def resolve_config(
-    cohort: Cohort, config_path: str | None, overrides: Sequence[str], device: str | None, seed: int | None
-) -> Config:
-    """Defaults for the cohort, then a --config file (JSON or TOML), then --set overrides, then --device/--seed."""
-    import json
-    from pathlib import Path
-
-    from crl.config import apply_overrides, default_config, merge_dict
-    from crl.errors import ConfigError
-
-    config = default_config(cohort.schema())
-    if config_path:
-        path = Path(config_path)
-        if not path.is_file():
-            raise ConfigError(f"configuration file {path} does not exist")
-        text = path.read_text()
-        try:
-            if path.suffix.lower() == ".toml":
-                import tomllib
-
-                data = tomllib.loads(text)
-            else:
-                data = json.loads(text)
-        except Exception as error:  # noqa: BLE001 - any parse failure is the user's file
-            raise ConfigError(f"cannot read configuration file {path}: {error}") from error
-        # A saved run's config.json nests the model configuration under "config".
-        if isinstance(data, dict) and "config" in data and isinstance(data["config"], dict):
-            data = data["config"]
-        config = merge_dict(config, data)
-    extra = list(overrides)
-    if device and device != "auto":
-        extra.append(f"train.device={device}")
-    if seed is not None:
-        extra.append(f"train.seed={seed}")
-    if extra:
-        config = apply_overrides(config, extra)
-    return config
-
-
-def train_cli(args) -> int:
-    """`crl train DIR --out RUN [--config FILE] [--set k=v ...] [--device D] [--seed S]`: train, write the run."""
-    from pathlib import Path
-
-    from crl.checkpoint import save_model
-    from crl.config import check_schema
-    from crl.data.load import load_cohort
-    from crl.distributed import under_torchrun
-    from crl.jobs import oom_message, terminal_control
-    from crl.restarts import fit_restarts
-    from crl.run_folder import RunFolder, RunFolderCallback
-
-    if under_torchrun():  # one of several DDP processes: the job runner coordinates the ranks
-        from crl.jobs import train_distributed_cli
-
-        return train_distributed_cli(args)
-    cohort = load_cohort(Path(args.dir))
-    config = resolve_config(
-        cohort,
-        getattr(args, "config", None),
-        getattr(args, "set", []) or [],
-        getattr(args, "device", None),
-        getattr(args, "seed", None),
-    )
-    check_schema(config, cohort.schema())
-    run = RunFolder(Path(args.out))
-    device = resolve_device(config.train.device)
-    run.start(config, cohort, device=str(device))
-    # Heartbeat, graceful stop (Ctrl-C, SIGTERM, STOP file) with a checkpoint, so `crl runs resume` can continue.
-    control = terminal_control(run.path)
-    try:
-        callbacks = [RunFolderCallback(run, cohort, config), control]
-        try:
-            result = fit_restarts(lambda own: build_model(own, cohort.schema()), cohort, config, callbacks)
-        except torch.cuda.OutOfMemoryError:
-            raise TrainingError(oom_message(config, str(device))) from None
-        model = result.model
-        latents = encode_cohort(model, cohort, result.normaliser)
-        run.write_latents(latent_table(model, cohort, latents))
-        run.write_graph(model.latent_names, model.strengths())
-        save_model(run.path, model, config, result.normaliser, cohort)
-        control.close()
-        run.finish(result)
-    except TrainingError as error:
-        run.fail(str(error))
-        raise
-    except KeyboardInterrupt:
-        run.set_state("stopped", error="interrupted by the user")
-        raise
-    except Exception as error:  # an unexpected bug: still leave a readable status behind
-        run.fail(f"internal error: {type(error).__name__}: {error}")
-        raise
-    finally:
-        control.close()
-    return 0

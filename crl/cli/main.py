@@ -36,22 +36,22 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     if getattr(args, "background", False) or getattr(args, "gpus", 0) or getattr(args, "sparsity_path", None):
-        from crl.jobs import train_job_cli
+        from crl.jobs.jobs import train_job_cli
 
         return train_job_cli(args)
-    from crl.train import train_cli
+    from crl.cli.train import train_cli
 
     return train_cli(args)
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from crl.jobs import runs_cli
+    from crl.jobs.jobs import runs_cli
 
     return runs_cli(args)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from crl.evaluate import evaluate_run
+    from crl.analysis.evaluate import evaluate_run
 
     result = evaluate_run(Path(args.run), truth=Path(args.truth) if args.truth else None)
     print(json.dumps(result, indent=2))
@@ -69,7 +69,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_identifiability(args: argparse.Namespace) -> int:
-    from crl.analysis.identifiability import identifiability_cli
+    from crl.graphs.identifiability import identifiability_cli
 
     return identifiability_cli(Path(args.path), args.threshold, args.json)
 
@@ -191,7 +191,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"crl {args.command}: interrupted", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

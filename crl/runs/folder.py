@@ -1,99 +1,32 @@
-"""A run folder (CONTRACTS.md section 3): config.json, status.json, metrics.jsonl, latents.csv, graph.csv.
-
-Every JSON and CSV write is atomic (temporary file in the same folder, then os.replace), so a reader polling the
-folder (the dashboard, a job monitor) never sees half a file; metrics.jsonl is append-only, one object a line.
-"""
+"""A run folder being written by its training process: config.json, status.json, metrics.jsonl, latents.csv,
+graph.csv (docs/run-folder.md); every write goes through crl.runs.files, so it is atomic."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
-import tempfile
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from crl.errors import RunError
-
-CONFIG_FILE = "config.json"
-STATUS_FILE = "status.json"
-METRICS_FILE = "metrics.jsonl"
-LATENTS_FILE = "latents.csv"
-GRAPH_FILE = "graph.csv"
-# A file of this name in the run folder asks the training process to stop after the current epoch.
-STOP_FILE = "STOP"
-STATES = ("queued", "running", "done", "failed", "stopped")
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to JSON")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so readers see either the old or the new file, never a partial one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """Atomic JSON write; numpy scalars/arrays and paths are converted; NaN/inf become null."""
-    atomic_write_text(path, json.dumps(_finite(data), indent=2, default=_json_default) + "\n")
-
-
-def _finite(value: Any) -> Any:
-    """Replace NaN/inf floats by None so the file stays strict JSON."""
-    if isinstance(value, float):
-        return value if np.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def package_versions() -> dict[str, str]:
-    """Versions that decide whether a run can be reproduced."""
-    import numpy
-    import pandas
-    import torch
-
-    import crl
-
-    return {
-        "crl": crl.__version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "pandas": pandas.__version__,
-    }
+from crl.runs.files import (
+    CONFIG_FILE,
+    GRAPH_FILE,
+    LATENTS_FILE,
+    METRICS_FILE,
+    STATES,
+    STATUS_FILE,
+    STOP_FILE,
+    append_jsonl,
+    atomic_write_json,
+    atomic_write_text,
+    now_iso,
+    package_versions,
+)
 
 
 class RunFolder:
@@ -148,10 +81,7 @@ class RunFolder:
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         """Append one JSON object as a line of metrics.jsonl."""
-        line = json.dumps(_finite(record), default=_json_default)
-        with open(self.path / METRICS_FILE, "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
+        append_jsonl(self.path / METRICS_FILE, record)
 
     def write_latents(self, table) -> None:
         """latents.csv: `subject_id` then `<modality>.z<k>` columns (a pandas DataFrame)."""
@@ -267,7 +197,7 @@ class RunFolderCallback:
         }
         record.update(flatten_losses("validation.", info["validation"]))
         record.update(lr=info["lr"], seconds=info["seconds"], samples_per_second=info["samples_per_second"])
-        if "restart" in info:  # crl.restarts: which restart this epoch belongs to
+        if "restart" in info:  # crl.engine.restarts: which restart this epoch belongs to
             record["restart"] = info["restart"]
         if epoch % self.config.train.log_every == 0:
             self.run.append_metrics(record)
@@ -283,7 +213,7 @@ class RunFolderCallback:
             },
         )
         if (epoch + 1) % self.config.train.checkpoint_every == 0:
-            from crl.checkpoint import save_training_state
+            from crl.runs.checkpoint import save_training_state
 
             save_training_state(self.run.path, info["training_state"]())
         return self.run.stop_requested()

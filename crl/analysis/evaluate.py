@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crl.analysis.metrics import cross_modal_mask, map_graph, mcc, mcc_per_block, r2_heldout, shd
 from crl.data.truth import Truth, load_truth, split_latent_name
 from crl.errors import RunError
-from crl.metrics import cross_modal_mask, map_graph, mcc, mcc_per_block, r2_heldout, shd
-from crl.run_folder import recorded_cohort_path
+from crl.runs.folder import recorded_cohort_path
 
 DEFAULT_THRESHOLD = 0.5
 

@@ -1,7 +1,7 @@
 """Which modalities' latents a latent graph lets the data pin down one by one (METHOD.md §2, §5b).
 
 Convention: a binary adjacency `A` (n, n) with `A[i, j] = 1` meaning **i -> j** (source row, target column),
-as in `crl.metrics`. The learnable graph of METHOD.md §3 stores the transpose: pass `model_adjacency.T`.
+as in `crl.analysis.metrics`. The learnable graph of METHOD.md §3 stores the transpose: pass `model_adjacency.T`.
 
 Derivation. Latents follow z_i = f_i(Pa(z_i), ε_i). Write G for the Jacobian of the mechanisms with respect to
 the latents, G[i, j] = ∂f_i/∂z_j, nonzero exactly where j -> i (so supp G = Aᵀ); block G_mn holds the links
@@ -400,7 +400,7 @@ def _limits(results: dict[str, ModalityResult], max_exact: int, draws: int, disa
         listed = ", ".join(f"{r.name} ({len(r.latents)})" for r in large)
         limits.append(
             f"Modalities with more than {max_exact} latents [{listed}] were searched, not enumerated: every "
-            f"single-entry remix (sufficient when mechanisms are generic, see crl.analysis.identifiability) plus "
+            f"single-entry remix (sufficient when mechanisms are generic, see crl.graphs.identifiability) plus "
             f"up to {RANDOM_SUPPORTS} random sparse remixes, instead of all 2^(k(k-1)) supports."
         )
     if disagreed:

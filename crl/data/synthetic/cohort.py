@@ -1,0 +1,85 @@
+"""A generated cohort in memory: its modalities, ground truth and the model that produced them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from crl.data.cohort import Cohort, Modality
+from crl.data.synthetic.mechanisms import StructuralModel
+from crl.data.synthetic.mixing import LeakyMixing
+from crl.data.synthetic.presets import PresetSpec
+from crl.data.truth import Truth
+
+
+@dataclass
+class SyntheticModality:
+    """One generated modality. data: tabular `(n, F)` float32, timeseries `(n, C, T)` float32, image `(n, H, W)` uint8."""
+
+    name: str
+    kind: str
+    data: np.ndarray
+    feature_names: list[str]
+    latents: int
+    mixing: LeakyMixing | None = None  # tabular modalities only
+    # IDs of the rows of `data` when some of the cohort's subjects lack this modality (None: all, in order)
+    subject_ids: np.ndarray | None = None
+
+
+@dataclass
+class SyntheticCohort:
+    """A generated cohort: subjects, modalities, ground truth and the model that produced them."""
+
+    preset: str
+    seed: int
+    spec: PresetSpec
+    subject_ids: np.ndarray  # (n,) str
+    modalities: dict[str, SyntheticModality]
+    truth: Truth
+    model: StructuralModel = field(repr=False)  # or any object with `.adjacency` (the demo's own model)
+    covariates: pd.DataFrame | None = None  # observed clinical variables indexed by subject_id
+    extra_truth: dict[str, pd.DataFrame] = field(default_factory=dict)  # written as truth/<key>.csv
+    readme: str | None = None  # written as README.md in the cohort folder
+    npz_compression: str = "deflate"  # "bzip2" is about a third smaller for images, and numpy reads it too
+
+    @property
+    def name(self) -> str:
+        return self.preset
+
+    def __len__(self) -> int:
+        return len(self.subject_ids)
+
+    def to_cohort(self) -> Cohort:
+        """The same data as a `Cohort` (grey images gain a channel axis), so training can skip the disk.
+
+        As when loading from disk, subjects missing from some modality are left out and named in `excluded`.
+        """
+        missing: dict[str, list[str]] = {}
+        for name, m in self.modalities.items():
+            if m.subject_ids is not None:
+                for subject in np.setdiff1d(self.subject_ids, m.subject_ids):
+                    missing.setdefault(str(subject), []).append(name)
+        keep = np.array([s for s in self.subject_ids if s not in missing], dtype=self.subject_ids.dtype)
+        mods = {}
+        for name, m in self.modalities.items():
+            data = m.data[..., None] if m.kind == "image" and m.data.ndim == 3 else m.data
+            if m.subject_ids is not None:
+                data = data[pd.Index(m.subject_ids).get_indexer(keep)]
+            mods[name] = Modality(
+                name=name, kind=m.kind, data=data, feature_names=list(m.feature_names), latents=m.latents
+            )
+        covariates = (
+            None if self.covariates is None else self.covariates.reindex(pd.Index(keep, name="subject_id"))
+        )
+        excluded = {s: f"missing from {', '.join(names)}" for s, names in missing.items()}
+        return Cohort(
+            name=self.preset, subject_ids=keep, modalities=mods, covariates=covariates, excluded=excluded
+        )
+
+
+def subject_ids(n: int) -> np.ndarray:
+    """S00001, S00002, ... (wider when n needs more digits)."""
+    width = max(5, len(str(n)))
+    return np.array([f"S{i:0{width}d}" for i in range(1, n + 1)])

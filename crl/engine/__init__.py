@@ -1,0 +1,1 @@
+"""Training: fit() and its phases, encoding a cohort, restarts, device choice, several GPUs."""

@@ -1,0 +1,1 @@
+"""Background training jobs: the slot queue, stop and heartbeat control, launching, the worker process."""
