@@ -27,13 +27,14 @@ import numpy as np
 import torch
 from _common import RESULTS, invocation, save_runs
 
-from crl.analysis.metrics import cross_modal_mask, map_graph, mcc, shd
+from crl.analysis.metrics import map_graph, mcc, shd
 from crl.config import LossConfig
 from crl.core.graph_search import adopt_order, search_order
 from crl.core.latent_graph import LatentGraph
 from crl.core.prior import CausalFlowPrior
 from crl.data.synthetic import generate
 from crl.engine.fit import schedule
+from crl.graphs.dag import cross_modal_mask
 
 VARIANTS = ("default", "freeze", "search", "true-graph")
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crl.data.truth import load_truth, split_latent_name
+from crl.data.truth import load_truth
+from crl.graphs.names import split_latent_name
 
 
 def swapped(name: str, k: int) -> str:

@@ -16,8 +16,8 @@ CRL = ROOT / "crl"
 # share a line are independent of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("config",),
     ("graphs", "viz"),
+    ("config",),
     ("data",),
     ("core",),
     ("engine",),

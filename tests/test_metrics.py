@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from crl.analysis.metrics import cross_modal_mask, map_graph, mcc, mcc_per_block, r2_heldout, shd
+from crl.analysis.metrics import map_graph, mcc, mcc_per_block, r2_heldout, shd
+from crl.graphs.dag import cross_modal_mask
 
 
 @pytest.fixture

@@ -15,18 +15,17 @@ from crl.data.synthetic import (
     PRESETS,
     describe_presets,
     generate,
-    is_acyclic,
-    make_blocks,
     sample_dag,
     write_preset,
 )
 from crl.data.synthetic import writer as writer_module
-from crl.data.synthetic.dag import cross_modal_mask, topological_order
 from crl.data.synthetic.images import ink_centroid, position_to_pixels, render_glyphs, shade_to_unit
 from crl.data.synthetic.mechanisms import build_structural_model, sample_noise
 from crl.data.synthetic.mixing import random_mixing
 from crl.data.truth import load_truth
 from crl.errors import ConfigError, CrlError
+from crl.graphs.dag import cross_modal_mask, is_acyclic, topological_order
+from crl.graphs.names import make_blocks
 
 try:
     import tomllib

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crl.data.truth import Truth, load_truth, split_latent_name
+from crl.data.truth import Truth, load_truth
 from crl.errors import CrlError
+from crl.graphs.names import split_latent_name
 
 
 def _write(root: Path, latents: str, graph: str) -> Path:

@@ -12,18 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crl.analysis.metrics import SHDResult, abs_correlation, cross_modal_mask, map_graph, mcc_per_block, shd
-from crl.data.truth import Truth, split_latent_name
+from crl.analysis.metrics import SHDResult, abs_correlation, map_graph, mcc_per_block, shd
+from crl.data.truth import Truth
 from crl.errors import RunError
+from crl.graphs.dag import cross_modal_mask
+from crl.graphs.names import blocks_of
 
 MIN_SUBJECTS = 20
-
-
-def _blocks(names: list[str]) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        out.setdefault(split_latent_name(name)[0], []).append(i)
-    return out
 
 
 @dataclass
@@ -58,7 +53,7 @@ def match_to_truth(latents: pd.DataFrame, truth: Truth) -> TruthMatch:
             "open the cohort this run was trained on"
         )
     true_names, learned_names = truth.latent_names, [str(c) for c in latents.columns]
-    true_blocks, learned_blocks = _blocks(true_names), _blocks(learned_names)
+    true_blocks, learned_blocks = blocks_of(true_names), blocks_of(learned_names)
     if set(true_blocks) != set(learned_blocks):
         raise RunError(
             f"the run's modalities {sorted(learned_blocks)} differ from the truth's {sorted(true_blocks)}; "
@@ -98,7 +93,7 @@ def compare_graph(
     true_shown = [true_labels.get(n, n) for n in match.true_names]
     n_true = len(match.true_names)
     mapped = map_graph(np.asarray(learned_adjacency).astype(int), match.matching, n_true=n_true)
-    blocks = _blocks(match.true_names)
+    blocks = blocks_of(match.true_names)
     cross = cross_modal_mask(blocks, n_true)
     result = shd(match.true_adjacency, mapped, cross_mask=cross)
     truth, est = match.true_adjacency.astype(bool), mapped.astype(bool)

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from crl.data.cohort import Cohort
-from crl.data.truth import split_latent_name
 from crl.errors import CrlError
+from crl.graphs.names import split_latent_name
 
 
 def observed_features(cohort: Cohort) -> tuple[pd.DataFrame, list[str]]:

@@ -8,31 +8,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crl.analysis.metrics import cross_modal_mask, map_graph, mcc, mcc_per_block, r2_heldout, shd
-from crl.data.truth import Truth, load_truth, split_latent_name
+from crl.analysis.metrics import map_graph, mcc, mcc_per_block, r2_heldout, shd
+from crl.data.truth import Truth, load_truth
 from crl.errors import RunError
+from crl.graphs.dag import adjacency_from_pairs, cross_modal_mask
+from crl.graphs.names import blocks_of
 from crl.runs.folder import recorded_cohort_path
 
 DEFAULT_THRESHOLD = 0.5
 
 
-def blocks_of(names: list[str]) -> dict[str, list[int]]:
-    """Modality -> column indices, from latent names "<modality>.z<k>"."""
-    blocks: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        blocks.setdefault(split_latent_name(name)[0], []).append(i)
-    return blocks
-
-
 def adjacency_from_edges(edges: pd.DataFrame, names: list[str], threshold: float) -> np.ndarray:
     """(d, d) binary adjacency, [i, j] = 1 for source i -> target j with weight >= threshold."""
-    index = {name: i for i, name in enumerate(names)}
-    adjacency = np.zeros((len(names), len(names)), dtype=int)
     kept = edges[edges["weight"].astype(float) >= threshold]
-    for source, target in zip(kept["source"], kept["target"], strict=False):
-        if source in index and target in index and source != target:
-            adjacency[index[source], index[target]] = 1
-    return adjacency
+    return adjacency_from_pairs(names, zip(kept["source"], kept["target"], strict=True))
 
 
 def score(

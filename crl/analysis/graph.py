@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crl.data.truth import split_latent_name
 from crl.errors import RunError
+from crl.graphs.dag import cross_modal_mask
+from crl.graphs.names import blocks_of, split_latent_name
 
 
 @dataclass(frozen=True)
@@ -29,15 +30,11 @@ class LatentGraph:
 
     def blocks(self) -> dict[str, list[int]]:
         """Modality -> latent indices."""
-        out: dict[str, list[int]] = {}
-        for i, m in enumerate(self.modality_of):
-            out.setdefault(m, []).append(i)
-        return out
+        return blocks_of(self.names)
 
     def cross_modal(self) -> np.ndarray:
         """(d, d) bool: True where the pair spans two modalities."""
-        owner = np.array(self.modality_of)
-        return owner[:, None] != owner[None, :]
+        return cross_modal_mask(self.blocks(), len(self.names))
 
     def adjacency(self, threshold: float, cross_modal_only: bool = False) -> np.ndarray:
         """(d, d) 0/1: edges whose strength reaches the threshold (the diagonal never)."""

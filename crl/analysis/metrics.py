@@ -321,21 +321,6 @@ def shd(true_adj: np.ndarray, est_adj: np.ndarray, *, cross_mask: np.ndarray | N
     return result
 
 
-def cross_modal_mask(blocks: Mapping[str, Sequence[int]], n: int | None = None) -> np.ndarray:
-    """(n, n) boolean mask of pairs whose two latents sit in different blocks (name -> latent indices).
-
-    n defaults to the total number of latents in `blocks`.
-    """
-    if n is None:
-        n = sum(len(idx) for idx in blocks.values())
-    owner = np.full(n, -1)
-    for b, idx in enumerate(blocks.values()):
-        owner[list(idx)] = b
-    if (owner < 0).any():
-        raise ValueError(f"latents {np.nonzero(owner < 0)[0].tolist()} belong to no block")
-    return owner[:, None] != owner[None, :]
-
-
 def map_graph(est_adj: np.ndarray, matching: Mapping[int, int], n_true: int | None = None) -> np.ndarray:
     """Re-index an estimated adjacency (k_est, k_est) into true-latent order (n_true, n_true).
 

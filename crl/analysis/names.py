@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-from crl.data.truth import load_truth, split_latent_name
+from crl.data.truth import load_truth
 from crl.errors import CrlError, RunError
+from crl.graphs.names import split_latent_name
 
 NAMES_FILE = "names.json"
 MAX_LENGTH = 60

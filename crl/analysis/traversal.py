@@ -18,6 +18,7 @@ import torch
 
 from crl.data.cohort import Cohort, Normaliser
 from crl.errors import CrlError
+from crl.graphs import dag
 
 
 class Intervention(NamedTuple):
@@ -137,30 +138,16 @@ def thresholded_adjacency(model, threshold: float) -> np.ndarray:
 def topological_order(adjacency: np.ndarray, names: Sequence[str] | None = None) -> list[int]:
     """Latent indices with every parent before its children (`adjacency[i, j]` = edge i -> j).
 
-    Kahn's algorithm, smallest index first among ready latents, so the order is deterministic.
-    Raises CrlError naming the latents left on a cycle.
+    Raises CrlError naming the latents left on a cycle, with what to do about it.
     """
-    a = np.asarray(adjacency) != 0
-    n = a.shape[0]
-    indegree = a.sum(axis=0).astype(int)
-    ready = sorted(int(i) for i in np.flatnonzero(indegree == 0))
-    order: list[int] = []
-    while ready:
-        i = ready.pop(0)
-        order.append(i)
-        for j in np.flatnonzero(a[i]):
-            indegree[j] -= 1
-            if indegree[j] == 0:
-                ready.append(int(j))
-        ready.sort()
-    if len(order) < n:
-        stuck = [k for k in range(n) if k not in set(order)]
-        label = [str(names[k]) if names is not None else str(k) for k in stuck]
+    try:
+        return dag.topological_order(adjacency)
+    except dag.CycleError as cycle:
+        label = [str(names[k]) if names is not None else str(k) for k in cycle.stuck]
         raise CrlError(
             f"the links at this threshold form a cycle among {', '.join(label)}, so there is no causal order "
             "to propagate an intervention along; raise the threshold until the cycle breaks"
-        )
-    return order
+        ) from None
 
 
 def acyclic_threshold(strengths: np.ndarray, threshold: float, step: float = 0.01) -> float | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from crl.errors import CrlError
+from crl.graphs.names import split_latent_name
 
-LATENT_NAME = re.compile(r"^(?P<modality>.+)\.z(?P<k>\d+)$")
 ID_COLUMN = "subject_id"
 
 
@@ -53,14 +52,6 @@ class Truth:
     def cross_modal_edges(self) -> list[tuple[str, str]]:
         """Edges whose endpoints sit in different modalities (the ones the method can identify)."""
         return [(s, t) for s, t in self.edges if split_latent_name(s)[0] != split_latent_name(t)[0]]
-
-
-def split_latent_name(name: str) -> tuple[str, int]:
-    """ "labs.z1" -> ("labs", 1)."""
-    match = LATENT_NAME.match(name)
-    if match is None:
-        raise CrlError(f"latent name '{name}' does not follow '<modality>.z<k>' (e.g. 'labs.z0')")
-    return match.group("modality"), int(match.group("k"))
 
 
 def load_truth(root: Path) -> Truth:

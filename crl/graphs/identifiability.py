@@ -48,7 +48,6 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from crl.errors import CrlError
+from crl.graphs.names import LATENT_NAME, latent_names
 
 try:
     import tomllib
@@ -66,7 +66,6 @@ MAX_EXACT = 4
 DRAWS = 3
 RANDOM_SUPPORTS = 400
 _RELATIVE_TOLERANCE = 1e-9
-_LATENT_NAME = re.compile(r"^(?P<modality>.+)\.z(?P<k>\d+)$")
 
 
 @dataclass
@@ -415,7 +414,7 @@ def _limits(results: dict[str, ModalityResult], max_exact: int, draws: int, disa
 
 
 def _split_name(name: str, where: Path) -> tuple[str, int]:
-    match = _LATENT_NAME.match(name)
+    match = LATENT_NAME.match(name)
     if not match:
         raise CrlError(
             f"{where}: latent name '{name}' is not '<modality>.z<k>'; "
@@ -480,9 +479,9 @@ def _load_cohort(path: Path) -> tuple[list[str], dict[str, list[int]], np.ndarra
     columns: list[str] = []
     latents_csv = path / "truth" / "latents.csv"
     if latents_csv.exists():
-        columns = [c for c in _header(latents_csv) if _LATENT_NAME.match(c)]
+        columns = [c for c in _header(latents_csv) if LATENT_NAME.match(c)]
     else:
-        columns = [f"{m}.z{k}" for m, count in latent_counts.items() for k in range(count)]
+        columns = latent_names(latent_counts)
     names, blocks = _latent_order(columns, [n for e in edges for n in e], modality_order, graph)
     return names, blocks, _adjacency(names, edges), f"true graph of cohort {path}"
 
@@ -502,7 +501,7 @@ def _load_run(path: Path, threshold: float) -> tuple[list[str], dict[str, list[i
             edges.append((r["source"], r["target"]))
     columns: list[str] = []
     if (path / "latents.csv").exists():
-        columns = [c for c in _header(path / "latents.csv") if _LATENT_NAME.match(c)]
+        columns = [c for c in _header(path / "latents.csv") if LATENT_NAME.match(c)]
     all_nodes = [n for r in rows for n in (r["source"], r["target"])]
     names, blocks = _latent_order(columns, all_nodes, [], graph)
     return (

@@ -12,63 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from crl.errors import ConfigError, CrlError
+from crl.graphs.dag import cross_modal_mask
 
 Accept = Callable[[np.ndarray, dict[str, list[int]]], bool]
-
-
-def make_blocks(names: Sequence[str], sizes: Sequence[int]) -> dict[str, list[int]]:
-    """Consecutive latent indices per modality: make_blocks(["a", "b"], [2, 3]) -> {"a": [0, 1], "b": [2, 3, 4]}."""
-    blocks, start = {}, 0
-    for name, size in zip(names, sizes, strict=True):
-        if size < 1:
-            raise ConfigError(f"modality '{name}' needs at least one latent (got {size}); set latents >= 1")
-        blocks[name] = list(range(start, start + size))
-        start += size
-    return blocks
-
-
-def is_acyclic(adjacency: np.ndarray) -> bool:
-    """True when the directed graph has no cycle (Kahn's algorithm)."""
-    a = np.asarray(adjacency, dtype=bool).copy()
-    indegree = a.sum(axis=0)
-    ready = [i for i in range(a.shape[0]) if indegree[i] == 0]
-    seen = 0
-    while ready:
-        i = ready.pop()
-        seen += 1
-        for j in np.flatnonzero(a[i]):
-            indegree[j] -= 1
-            if indegree[j] == 0:
-                ready.append(int(j))
-    return seen == a.shape[0]
-
-
-def topological_order(adjacency: np.ndarray) -> list[int]:
-    """A topological order of an acyclic adjacency (parents before children, ties by index)."""
-    a = np.asarray(adjacency, dtype=bool)
-    indegree = a.sum(axis=0).astype(int)
-    order: list[int] = []
-    ready = sorted(int(i) for i in np.flatnonzero(indegree == 0))
-    while ready:
-        i = ready.pop(0)
-        order.append(i)
-        for j in np.flatnonzero(a[i]):
-            indegree[j] -= 1
-            if indegree[j] == 0:
-                ready.append(int(j))
-        ready.sort()
-    if len(order) != a.shape[0]:
-        raise ValueError("adjacency has a cycle")
-    return order
-
-
-def cross_modal_mask(blocks: Mapping[str, Sequence[int]]) -> np.ndarray:
-    """(d, d) bool: True where i and j sit in different modalities."""
-    d = sum(len(v) for v in blocks.values())
-    label = np.empty(d, dtype=int)
-    for b, idx in enumerate(blocks.values()):
-        label[list(idx)] = b
-    return label[:, None] != label[None, :]
 
 
 def _has_path(adjacency: np.ndarray, start: int, goal: int) -> bool:

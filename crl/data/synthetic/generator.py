@@ -8,11 +8,12 @@ import pandas as pd
 from crl.data.synthetic import images as image_render
 from crl.data.synthetic import timeseries as series_render
 from crl.data.synthetic.cohort import SyntheticCohort, SyntheticModality, subject_ids
-from crl.data.synthetic.dag import Accept, make_blocks, sample_dag
+from crl.data.synthetic.dag import Accept, sample_dag
 from crl.data.synthetic.mechanisms import StructuralModel, build_structural_model
 from crl.data.synthetic.mixing import random_mixing
 from crl.data.synthetic.presets import PresetSpec, resolve_spec
 from crl.data.truth import Truth
+from crl.graphs.names import latent_names, make_blocks
 
 
 def generate(
@@ -62,7 +63,7 @@ def _identifiability_check(mode: str) -> Accept | None:
 
 
 def _latent_names(blocks: dict[str, list[int]]) -> list[str]:
-    return [f"{m}.z{k}" for m, idx in blocks.items() for k in range(len(idx))]
+    return latent_names({m: len(idx) for m, idx in blocks.items()})
 
 
 def _random_dag(

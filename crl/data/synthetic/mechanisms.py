@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crl.data.synthetic.dag import topological_order
 from crl.errors import ConfigError
+from crl.graphs.dag import topological_order
 
 NOISES = ("gaussian", "laplace", "uniform", "mixed")
 
