@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,8 @@ from crl.errors import CrlError
 from crl.ui import graph_widgets as gw
 from crl.ui import routing, run_cache, state
 from crl.viz.heatmap import adjacency_heatmap
-from crl.viz.network import latent_network_html, network_height, network_layout
+from crl.viz.layout import labelled_layout, wrap_label
+from crl.viz.network import latent_network_html, network_height
 
 routing.enter_through_app(__file__)
 
@@ -39,38 +39,6 @@ def _unique(labels: list[str], names: tuple[str, ...]) -> list[str]:
         f"{label} ({name})" if counts[label] > 1 else label
         for label, name in zip(labels, names, strict=False)
     ]
-
-
-def _wrap(label: str, width: int = 18) -> str:
-    """A long name over two lines, so neighbouring labels on a ring do not run into each other."""
-    if len(label) <= width:
-        return label
-    lines = textwrap.wrap(
-        label, width=max(width, (len(label) + 1) // 2), max_lines=2, placeholder="…", break_on_hyphens=False
-    )
-    return "\n".join(lines)
-
-
-def _positions(modality_of: list[str], labels: list[str]) -> np.ndarray:
-    """network_layout with each modality's ring widened for long labels (cluster centres stay put)."""
-    xy = network_layout(modality_of)
-    widest = max((len(line) for label in labels for line in label.split("\n")), default=0)
-    stretch = min(max(widest * 7.5 / 110.0, 1.0), 1.6)  # ~7.5 px per character at the default font
-    if stretch == 1.0:
-        return xy
-    owner = np.asarray(modality_of)
-    for m in dict.fromkeys(modality_of):
-        members = owner == m
-        centre = xy[members].mean(axis=0)
-        xy[members] = centre + stretch * (xy[members] - centre)
-    return xy
-
-
-def _slider_range(graphs: list[LatentGraph]) -> tuple[float, float]:
-    top = max((float(np.abs(g.weights).max()) if g.weights.size else 0.0) for g in graphs)
-    top = 1.0 if top <= 0 else top
-    top = float(np.ceil(top * 100) / 100)
-    return top, (0.01 if top <= 2 else round(top / 100, 4))
 
 
 def _identifiability_panel(report, labels_by_index: dict[str, int]) -> None:
@@ -162,7 +130,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     levels = run_cache.sparsity_levels(run)
     base = run_cache.graph(run)
     graphs = [base] + [run_cache.graph(run, level.folder) for level in levels]
-    top, step = _slider_range(graphs)
+    top, step = gw.slider_range(graphs)
     recorded = min(max(run_cache.recorded_threshold(run), 0.0), top)
 
     has_covariates = cohort is not None and run_cache.has_covariates(cohort)
@@ -242,7 +210,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
                 i = by_label[label]
                 details[i] = (details[i] + "\n\n" if details[i] else "") + m.witness.text
 
-    wrapped = [_wrap(label) for label in names]
+    wrapped = [wrap_label(label) for label in names]
     height = _canvas_height(len(names), len({c for c, _, _ in covariate_edges}))
     page = latent_network_html(
         wrapped,
@@ -254,7 +222,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         block_only=block_only,
         covariate_edges=covariate_edges,
         height=height,
-        positions=_positions(graph.modality_of, wrapped),
+        positions=labelled_layout(graph.modality_of, wrapped),
     )
     st.iframe(page, height=network_height(height))
     st.caption(

@@ -263,11 +263,9 @@ def _shape_text(kind: str, shape: list[int]) -> str:
 
 
 def _device_options(current: str) -> list[str]:
-    import torch
+    from crl.engine.device import device_choices  # torch loads when the widget is drawn, not with the page
 
-    options = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        options += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    options = device_choices()
     if current not in options:
         options.append(current)  # a loaded file may name a GPU this machine lacks: the check says so
     return options

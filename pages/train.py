@@ -33,25 +33,16 @@ rp.show_flash()
 
 
 def _summary(config: Config, edited: bool) -> str:
+    from crl.engine.device import describe_device  # torch loads when the summary is drawn, not with the page
+
     modalities = ", ".join(f"{escape_markdown(n)} ({m.latents})" for n, m in config.modalities.items())
     t, loss = config.train, config.loss
     origin = "your settings from the Model page" if edited else "the default settings"
     seeds = f"seed {t.seed}" if t.restarts == 1 else f"{t.restarts} restarts from seed {t.seed}"
     return (
         f"With {origin}: latents per modality {modalities}; {t.epochs} epochs, batch {t.batch_size}, "
-        f"learning rate {t.lr:g}, sparsity {loss.sparsity:g}, {seeds}, device {_device_text(t.device)}."
+        f"learning rate {t.lr:g}, sparsity {loss.sparsity:g}, {seeds}, device {escape_markdown(describe_device(t.device))}."
     )
-
-
-def _device_text(device: str) -> str:
-    """The device setting, and for "auto" what it picks on this machine, so nobody wonders whether the GPU is used."""
-    import torch
-
-    if device != "auto":
-        return escape_markdown(device)
-    if torch.cuda.is_available():
-        return f"auto (this machine's GPU, {escape_markdown(torch.cuda.get_device_name(0))})"
-    return "auto (the CPU: this machine has no usable GPU)"
 
 
 def _preflight(config: Config, schema: dict) -> None:

@@ -6,7 +6,8 @@ import re
 import numpy as np
 import pytest
 
-from crl.viz.network import latent_network_html, network_height, network_layout
+from crl.viz.layout import network_layout
+from crl.viz.network import latent_network_html, network_height
 
 PAYLOAD = "<script>alert(1)</script>"
 MODALITIES = ["sleep", "sleep", "labs", "labs", "fundus"]

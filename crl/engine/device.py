@@ -36,3 +36,20 @@ def autocast_dtype(device: torch.device, setting: str) -> torch.dtype | None:
     if device.type != "cuda" or setting in ("off", "auto"):
         return None
     return torch.float16 if setting == "fp16" else torch.bfloat16
+
+
+def device_choices() -> list[str]:
+    """What the device setting can be on this machine: auto and cpu, plus cuda and each GPU when present."""
+    options = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        options += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    return options
+
+
+def describe_device(setting: str) -> str:
+    """The device setting in words, and for "auto" what it picks here, so nobody wonders whether a GPU is used."""
+    if setting != "auto":
+        return setting
+    if torch.cuda.is_available():
+        return f"auto (this machine's GPU, {torch.cuda.get_device_name(0)})"
+    return "auto (the CPU: this machine has no usable GPU)"

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -144,3 +145,11 @@ def export_buttons(graph: LatentGraph, threshold: float, labels: Mapping[str, st
             icon=":material/download:",
             width="stretch",
         )
+
+
+def slider_range(graphs: list[LatentGraph]) -> tuple[float, float]:
+    """The threshold slider's top and step: up to the strongest weight of the runs shown, rounded up."""
+    top = max((float(np.abs(g.weights).max()) if g.weights.size else 0.0) for g in graphs)
+    top = 1.0 if top <= 0 else top
+    top = float(np.ceil(top * 100) / 100)
+    return top, (0.01 if top <= 2 else round(top / 100, 4))

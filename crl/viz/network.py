@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 import html
 import json
-import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from crl.viz.layout import captions_below, covariate_positions, network_layout
 from crl.viz.palette import (
     COVARIATE_COLOUR,
     FONT_FAMILY,
@@ -37,66 +37,6 @@ LatentRef = str | int
 def network_height(height: int = 620) -> int:
     """The iframe height (px) that shows a `latent_network_html(..., height=height)` page without clipping."""
     return int(height) + LEGEND_HEIGHT + _IFRAME_SLACK
-
-
-def network_layout(modality_of: Sequence[str]) -> np.ndarray:
-    """Deterministic node positions `(d, 2)` in vis-network pixels (y points down).
-
-    Modalities sit on a wide ellipse in first-appearance order (two modalities: left and right); each
-    modality's latents sit on a small ring around its centre, the first at the top. Positions depend only on
-    the modality sizes, never on the weights, so changing the threshold never moves a node.
-    """
-    groups: dict[str, list[int]] = {}
-    for i, m in enumerate(modality_of):
-        groups.setdefault(str(m), []).append(i)
-    positions = np.zeros((len(modality_of), 2))
-    if not groups:
-        return positions
-    # Neighbours on a ring sit ~110 px apart, so their labels (drawn under the nodes) do not collide.
-    ring = {
-        m: 0.0 if len(idx) == 1 else max(70.0, 55.0 / math.sin(math.pi / len(idx)))
-        for m, idx in groups.items()
-    }
-    n_mod = len(groups)
-    widest = max(ring.values())
-    big = 0.0 if n_mod == 1 else max(230.0, (2 * widest + 200.0) / (2 * math.sin(math.pi / n_mod)))
-    for g, (m, idx) in enumerate(groups.items()):
-        theta = math.pi + 2 * math.pi * g / n_mod
-        # Wider than tall: the dashboard's canvas is landscape.
-        cx, cy = 1.4 * big * math.cos(theta), big * math.sin(theta)
-        k = len(idx)
-        for j, i in enumerate(idx):
-            phi = -math.pi / 2 + 2 * math.pi * j / k
-            positions[i] = (cx + ring[m] * math.cos(phi), cy + ring[m] * math.sin(phi))
-    return np.round(positions, 2)
-
-
-def _covariate_positions(latent_xy: np.ndarray, linked: Sequence[Sequence[int]]) -> np.ndarray:
-    """Covariate boxes just outside the latents, each towards the latents it is linked to: `(n, 2)`.
-
-    Depends only on which latents each covariate links to (not on any threshold), so it is stable too.
-    """
-    n = len(linked)
-    if n == 0:
-        return np.zeros((0, 2))
-    centre = latent_xy.mean(axis=0) if len(latent_xy) else np.zeros(2)
-    rel = latent_xy - centre
-    reach = float(np.hypot(rel[:, 0] / 1.4, rel[:, 1]).max()) if len(rel) else 0.0
-    radius = reach + 150.0
-    angles = []
-    for members in linked:
-        target = rel[list(members)].mean(axis=0) if len(members) else np.zeros(2)
-        # Linked latents around the middle give no direction: put the box underneath.
-        angles.append(math.atan2(target[1], target[0] / 1.4) if np.hypot(*target) > 1e-6 else math.pi / 2)
-    order = sorted(range(n), key=lambda k: (angles[k], k))
-    gap = 150.0 / radius  # about 150 px of arc between neighbouring boxes
-    placed: dict[int, float] = {}
-    previous = -math.inf
-    for k in order:
-        placed[k] = max(angles[k], previous + gap)
-        previous = placed[k]
-    out = np.array([(1.4 * radius * math.cos(placed[k]), radius * math.sin(placed[k])) for k in range(n)])
-    return np.round(out + centre, 2)
 
 
 @functools.lru_cache(maxsize=1)
@@ -171,19 +111,6 @@ def _script_json(value: object) -> str:
     """JSON that is safe inside a <script> element: no '<', '>' or '&' can close or confuse the tag."""
     text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def captions_below(xy: np.ndarray, modalities: Sequence[str]) -> dict[str, bool]:
-    """Per modality, whether its caption goes below its cluster (True) or above it: clusters in the lower half
-    of a layout of three or more are captioned below, on their outer side, where no edges run."""
-    groups: dict[str, list[int]] = {}
-    for i, m in enumerate(modalities):
-        groups.setdefault(str(m), []).append(i)
-    if not groups:
-        return {}
-    centres = {m: float(xy[idx, 1].mean()) for m, idx in groups.items()}
-    middle = float(np.mean(list(centres.values())))
-    return {m: len(groups) > 2 and centre > middle + 20.0 for m, centre in centres.items()}
 
 
 def _canvas_label(text: str) -> str:
@@ -379,7 +306,7 @@ def latent_network_html(
     covariate_list = [(str(c), _resolve(ref, names, lookup), float(s)) for c, ref, s in covariate_edges]
     covariates = list(dict.fromkeys(c for c, _, _ in covariate_list))
     linked = [sorted({i for c2, i, _ in covariate_list if c2 == c}) for c in covariates]
-    cov_xy = _covariate_positions(xy, linked)
+    cov_xy = covariate_positions(xy, linked)
     cov_id = {c: f"covariate:{k}" for k, c in enumerate(covariates)}
     for k, c in enumerate(covariates):
         nodes.append(

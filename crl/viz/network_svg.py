@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from crl.viz.network import captions_below, network_layout
+from crl.viz.layout import captions_below, network_layout
 from crl.viz.palette import NEUTRAL_DARK, darker, modality_colours
 
 NODE_RADIUS = 14.0
