@@ -15,5 +15,5 @@ if ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
       || $PIP install -q torch --index-url https://download.pytorch.org/whl/cpu
   fi
 fi
-$PIP install -q -e .
+$PIP install -q -e ".[all]"
 echo "crl installed in $VENV"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 UI_PACKAGES = {"streamlit", "plotly", "pyvis"}
-# Also missing from the GPU image we were lent (KINDS.md), where nothing can be installed: the affine default
+# Optional extras (pyproject.toml), and missing from GPU images where nothing can be installed: the affine default
 # must train without them; only the spline flow needs zuko and only the covariate analysis causal-learn.
 OPTIONAL_PACKAGES = {"zuko", "causallearn"}
 # Everything `crl train` (foreground, background job or torchrun worker) and `crl evaluate` load.
@@ -94,3 +94,24 @@ def test_default_model_trains_without_optional_packages():
     lines = result.stdout.splitlines()
     assert lines[-1] == "ok"
     assert lines[0].startswith("spline: the spline flow (prior.flow=spline) needs the zuko package")
+
+
+def test_covariate_links_without_causal_learn_say_how_to_install_it():
+    """causal-learn is an optional extra: without it, linking covariates is a named error with the pip line."""
+    code = (
+        "import numpy as np, pandas as pd\n"
+        "from crl.analysis.covariates import link_covariates\n"
+        "from crl.errors import CrlError\n"
+        "rng = np.random.default_rng(0)\n"
+        "ids = [str(i) for i in range(50)]\n"
+        "latents = pd.DataFrame(rng.normal(size=(50, 2)), index=ids, columns=['a.z0', 'a.z1'])\n"
+        "covariates = pd.DataFrame({'age': rng.normal(size=50)}, index=ids)\n"
+        "try:\n"
+        "    link_covariates(latents, covariates)\n"
+        "except CrlError as error:\n"
+        "    print(error)\n"
+    )
+    result = _run_without({"causallearn"}, code)
+    assert result.returncode == 0, result.stderr
+    assert "needs the causal-learn package" in result.stdout
+    assert 'pip install "crl[covariates]"' in result.stdout

@@ -27,10 +27,7 @@ from crl.errors import ConfigError, CrlError
 from crl.graphs.dag import cross_modal_mask, is_acyclic, topological_order
 from crl.graphs.names import make_blocks
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+import tomllib
 
 SMALL_N = 60
 

@@ -121,7 +121,13 @@ def link_covariates(
     data = (data - data.mean(axis=0)) / spread
     corr = np.corrcoef(data, rowvar=False)
 
-    from causallearn.search.ConstraintBased.PC import pc  # lazy: causal-learn takes seconds to import
+    try:  # lazy: causal-learn takes seconds to import, and it is an optional extra
+        from causallearn.search.ConstraintBased.PC import pc
+    except ImportError as error:
+        raise CrlError(
+            "linking clinical covariates to latents needs the causal-learn package, which this Python lacks: "
+            'pip install "crl[covariates]" (or causal-learn)'
+        ) from error
 
     result = pc(
         data,

@@ -44,7 +44,7 @@ def _require_zuko() -> None:
     except ImportError as error:
         raise ConfigError(
             "the spline flow (prior.flow=spline) needs the zuko package, which this Python lacks: "
-            "pip install zuko, or train with the affine flow (--set prior.flow=affine)"
+            'pip install "crl[spline]" (or zuko), or train with the affine flow (--set prior.flow=affine)'
         ) from error
 
 
