@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from crl.data.manifest import DEFAULT_LATENTS, Manifest, Problem, parse_manifest, read_manifest
+from crl.data.manifest import DEFAULT_LATENTS, Manifest, Problem, manifest_text, parse_manifest, read_manifest
 
 
 def _checks(problems: list[Problem]) -> list[str]:
@@ -141,3 +141,17 @@ def test_problem_where_and_line():
     assert problem.line() == "error: a.csv, column 'age', subject 's1': is broken. Fix: mend it."
     assert Problem("warning", "x", "m").where == "cohort"
     assert problem.to_dict()["column"] == "age"
+
+
+def test_written_manifest_reads_back_with_awkward_names(tmp_path):
+    """Names with quotes, spaces and brackets survive manifest_text (hand-written f-strings broke on them)."""
+    odd = 'eye "left" [a]'
+    (tmp_path / "cohort.toml").write_text(
+        manifest_text('my "cohort"', "subject id", {odd: {"kind": "image", "path": "x.npz", "latents": 3}}, "c.csv"),
+        encoding="utf-8",
+    )
+    manifest, problems = read_manifest(tmp_path)
+    assert [p for p in problems if p.severity == "error"] == []
+    assert manifest.name == 'my "cohort"' and manifest.id == "subject id"
+    assert list(manifest.modalities) == [odd]
+    assert manifest.modalities[odd].latents == 3 and manifest.covariates.path == "c.csv"

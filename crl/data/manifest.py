@@ -9,6 +9,8 @@ from typing import Any
 
 import tomllib
 
+import tomli_w
+
 from crl.data.cohort import KINDS
 
 MANIFEST_FILE = "cohort.toml"
@@ -99,6 +101,19 @@ class Manifest:
     id: str
     modalities: dict[str, ModalitySpec]
     covariates: CovariatesSpec | None = None
+
+
+def manifest_text(
+    name: str, id_column: str, modalities: dict[str, dict[str, Any]], covariates_path: str | None = None
+) -> str:
+    """The cohort.toml for these settings, written by tomli-w so any name (quotes, dots, commas) stays valid TOML.
+
+    modalities: name -> its keys in manifest order, e.g. {"labs": {"kind": "tabular", "path": "labs.csv"}}.
+    """
+    document: dict[str, Any] = {"name": name, "id": id_column, "modalities": modalities}
+    if covariates_path is not None:
+        document["covariates"] = {"path": covariates_path}
+    return tomli_w.dumps(document)
 
 
 def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crl.data.manifest import MANIFEST_FILE, manifest_text
 from crl.errors import CrlError
 
 INSTALL_HINT = "pip install 'crl[realdata]'"
@@ -135,25 +136,16 @@ def write_breast_cancer_frames(features: pd.DataFrame, outcome: np.ndarray, out:
     expression.reset_index().to_csv(out / "expression.csv", index=False, float_format="%.6g")
     clinical.reset_index().to_csv(out / "clinical.csv", index=False, float_format="%.6g")
     table.reset_index().to_csv(out / "outcome.csv", index=False, float_format="%.6g")
-    manifest = [
-        'name = "breast-cancer"',
-        'id = "subject_id"',
-        "",
-        "[modalities.expression]",
-        'kind = "tabular"',
-        'path = "expression.csv"',
-        f"latents = {EXPRESSION_LATENTS}",
-        "",
-        "[modalities.clinical]",
-        'kind = "tabular"',
-        'path = "clinical.csv"',
-        f"latents = {CLINICAL_LATENTS}",
-        "",
-        "[covariates]",
-        'path = "outcome.csv"',
-        "",
-    ]
-    (out / "cohort.toml").write_text("\n".join(manifest), encoding="utf-8")
+    manifest = manifest_text(
+        "breast-cancer",
+        "subject_id",
+        {
+            "expression": {"kind": "tabular", "path": "expression.csv", "latents": EXPRESSION_LATENTS},
+            "clinical": {"kind": "tabular", "path": "clinical.csv", "latents": CLINICAL_LATENTS},
+        },
+        covariates_path="outcome.csv",
+    )
+    (out / MANIFEST_FILE).write_text(manifest, encoding="utf-8")
     (out / "source.json").write_text(
         json.dumps(
             {

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crl.data.manifest import MANIFEST_FILE, manifest_text
 from crl.data.synthetic.cohort import SyntheticCohort
 from crl.data.synthetic.dag import Accept
 from crl.data.synthetic.generator import generate
@@ -79,7 +80,7 @@ def _check_target(out: Path, overwrite: bool) -> None:
 
 
 def _write_files(cohort: SyntheticCohort, root: Path) -> None:
-    manifest = [f'name = "{cohort.preset}"', 'id = "subject_id"', ""]
+    entries: dict[str, dict] = {}
     for name, m in cohort.modalities.items():
         ids = cohort.subject_ids if m.subject_ids is None else m.subject_ids
         if m.kind == "tabular":
@@ -94,17 +95,13 @@ def _write_files(cohort: SyntheticCohort, root: Path) -> None:
         else:
             path = f"{name}.npz"
             write_npz(root / path, compression=cohort.npz_compression, ids=ids, images=m.data)
-        manifest += [
-            f"[modalities.{name}]",
-            f'kind = "{m.kind}"',
-            f'path = "{path}"',
-            f"latents = {m.latents}",
-            "",
-        ]
+        entries[name] = {"kind": m.kind, "path": path, "latents": int(m.latents)}
+    covariates = None
     if cohort.covariates is not None:
-        _write_csv(cohort.covariates.reset_index(), root / "clinical.csv")
-        manifest += ["[covariates]", 'path = "clinical.csv"', ""]
-    (root / "cohort.toml").write_text("\n".join(manifest), encoding="utf-8")
+        covariates = "clinical.csv"
+        _write_csv(cohort.covariates.reset_index(), root / covariates)
+    manifest = manifest_text(cohort.preset, "subject_id", entries, covariates)
+    (root / MANIFEST_FILE).write_text(manifest, encoding="utf-8")
     if cohort.readme is not None:
         (root / "README.md").write_text(cohort.readme, encoding="utf-8")
 
