@@ -144,14 +144,14 @@ def test_problem_where_and_line():
 
 
 def test_written_manifest_reads_back_with_awkward_names(tmp_path):
-    """Names with quotes, spaces and brackets survive manifest_text (hand-written f-strings broke on them)."""
-    odd = 'eye "left" [a]'
+    """Quotes, brackets and other scripts survive manifest_text (hand-written f-strings broke on quotes)."""
+    odd = "Auge links 眼 2"
     (tmp_path / "cohort.toml").write_text(
-        manifest_text('my "cohort"', "subject id", {odd: {"kind": "image", "path": "x.npz", "latents": 3}}, "c.csv"),
+        manifest_text('my "cohort" [v2]', "subject id", {odd: {"kind": "image", "path": "x.npz", "latents": 3}}, "c.csv"),
         encoding="utf-8",
     )
     manifest, problems = read_manifest(tmp_path)
     assert [p for p in problems if p.severity == "error"] == []
-    assert manifest.name == 'my "cohort"' and manifest.id == "subject id"
+    assert manifest.name == 'my "cohort" [v2]' and manifest.id == "subject id"
     assert list(manifest.modalities) == [odd]
     assert manifest.modalities[odd].latents == 3 and manifest.covariates.path == "c.csv"

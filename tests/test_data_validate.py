@@ -72,6 +72,20 @@ def dotted_modality_name(tmp):
     )
 
 
+def _renamed_modality(name):
+    def build(tmp):
+        return edit_manifest(make_cohort(tmp), lambda m: m["modalities"].update({name: m["modalities"].pop(IMAGE)}))
+
+    build.__name__ = f"modality_named_{name.encode('unicode_escape').decode() or 'empty'}"
+    return build
+
+
+def deeply_nested_toml(tmp):
+    root = make_cohort(tmp)
+    (root / "cohort.toml").write_text("x = " + "[" * 500 + "]" * 500 + "\n")
+    return root
+
+
 def bad_nan_policy_in_manifest(tmp):
     return edit_manifest(make_cohort(tmp), _set(TABULAR, "nan_policy", "skip"))
 
@@ -339,7 +353,13 @@ BROKEN = [
     (unknown_kind, "unknown_kind", "unknown kind 'imaging'. Did you mean 'image'?"),
     (missing_kind, "missing_key", "[modalities.labs] has no 'kind'"),
     (missing_path, "missing_key", "[modalities.labs] has no 'path'"),
-    (dotted_modality_name, "bad_value", "must not contain '.'"),
+    (dotted_modality_name, "bad_name", "'eye.left' contains '.'"),
+    (_renamed_modality("a,b"), "bad_name", "contains ','"),
+    (_renamed_modality("eye\nleft"), "bad_name", "contains '\\n'"),
+    (_renamed_modality(""), "bad_name", "a modality name is empty"),
+    (_renamed_modality("eye\x07"), "bad_name", "contains '\\x07'"),
+    (_renamed_modality("x" * 41), "bad_name", "is longer than 40 characters"),
+    (deeply_nested_toml, "unreadable_manifest", "nests arrays or tables too deeply"),
     (bad_nan_policy_in_manifest, "bad_value", "nan_policy = 'skip' is not one of"),
     (latents_zero, "bad_latents", "latents = 0 is not a positive whole number"),
     (latents_text, "bad_latents", "latents = 'three' is not a positive whole number"),

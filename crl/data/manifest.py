@@ -27,6 +27,10 @@ KIND_KEYS = {
     "image": ("kind", "path", "latents"),
 }
 COVARIATE_KEYS = ("path",)
+# A modality's name names its latents (`<modality>.z<k>`), files, graph nodes and exports: letters (any
+# script), digits, spaces, '-' and '_' keep it unambiguous and safe in CSV, XML, HTML and file names alike.
+MAX_MODALITY_NAME = 40
+MODALITY_NAME_RULE = "letters, digits, spaces, '-' and '_' only, at most 40 characters"
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,20 @@ def manifest_text(
     return tomli_w.dumps(document)
 
 
+def modality_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a modality (one rule for the manifest and the upload page), or None if it can."""
+    if not name.strip():
+        return "a modality name is empty"
+    if name != name.strip():
+        return f"the modality name {name!r} starts or ends with a space"
+    if len(name) > MAX_MODALITY_NAME:
+        return f"the modality name {name!r} is longer than {MAX_MODALITY_NAME} characters"
+    bad = sorted({c for c in name if not (c.isalnum() or c in " _-")})
+    if bad:
+        return f"the modality name {name!r} contains {', '.join(repr(c) for c in bad)}"
+    return None
+
+
 def _suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" Did you mean '{close[0]}'?" if close else ""
@@ -145,6 +163,17 @@ def read_manifest(root: Path) -> tuple[Manifest | None, list[Problem]]:
         ]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        return None, [
+            Problem(
+                "error",
+                "unreadable_manifest",
+                f"{MANIFEST_FILE} nests arrays or tables too deeply to read.",
+                "a cohort manifest needs only [modalities.<name>] tables of plain keys; rewrite it like the "
+                "example in docs/cohort-format.md.",
+                file=MANIFEST_FILE,
+            )
+        ]
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
         return None, [
             Problem(
@@ -235,7 +264,7 @@ def parse_manifest(
 
 
 def _parse_modality(name: str, table: Any, problems: list[Problem]) -> ModalitySpec | None:
-    section = f"[modalities.{name}]"
+    section = f"[modalities.{name if name.isprintable() else ascii(name)}]"  # a report is one line per problem
 
     def report(severity: str, check: str, message: str, fix: str = "") -> None:
         problems.append(Problem(severity, check, f"{section} {message}", fix, file=MANIFEST_FILE))
@@ -249,14 +278,9 @@ def _parse_modality(name: str, table: Any, problems: list[Problem]) -> ModalityS
         )
         return None
     usable = True
-    if "." in name:
-        # Latent names are `<modality>.z<k>`: a dot in the modality name would make them ambiguous.
-        report(
-            "error",
-            "bad_value",
-            "modality names must not contain '.'.",
-            "rename the modality, e.g. with '_'.",
-        )
+    problem = modality_name_problem(name)
+    if problem:
+        report("error", "bad_name", f"{problem}.", f"rename the modality: {MODALITY_NAME_RULE} (e.g. 'fundus_left').")
         usable = False
 
     kind = table.get("kind")

@@ -61,6 +61,11 @@ def parse_config_text(text: str, file_format: str) -> dict[str, Any]:
         data = tomllib.loads(text) if file_format == "toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
         raise ConfigError(f"this is not valid {file_format.upper()}: {error}") from None
+    except RecursionError:
+        raise ConfigError(
+            f"this {file_format.upper()} nests tables or lists too deeply to be a configuration; save one from "
+            "the Model page to see the expected shape"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(
             f"the file must hold a {file_format.upper()} table of settings, not a {type(data).__name__}"
