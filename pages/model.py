@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
 
-from crl.config import (
-    ACYCLICITY,
-    FLOWS,
-    KIND_ENCODERS,
-    MAX_REALIGN,
-    MAX_RESTARTS,
-    METHODS,
-    PRECISIONS,
-    SCHEDULES,
-    Config,
-)
+from crl.config import KIND_ENCODERS, Config
 from crl.errors import ConfigError, CrlError
 from crl.ui import cache, routing, state
 from crl.ui import model_config as mc
+from crl.ui import setting_widgets as widgets
 from crl.ui.config_file import config_to_json, config_to_toml, read_config_file
 from crl.ui.markdown import escape_markdown
 from crl.ui.user_errors import show_error
@@ -32,223 +22,13 @@ UPLOAD_KEY = "model_config_upload"
 UPLOAD_MESSAGE = "model_config_upload_message"
 DRY_RUN_KEY = "model_dry_run_result"
 
-ENCODER_NAMES = {
-    "mlp": "MLP (fully connected)",
-    "cnn1d": "1-D CNN (convolutions over time)",
-    "gru": "GRU (recurrent)",
-    "resnet": "ResNet (residual CNN)",
-}
-KIND_NAMES = {"tabular": "table", "timeseries": "time series", "image": "image"}
-METHOD_NAMES = {
-    "ours": "Causal (the paper's method: learned graph + flow prior)",
-    "beta-vae": "β-VAE baseline (no graph, independent latents)",
-    "no-graph": "No graph (flow prior with every edge closed)",
-}
-FLOW_NAMES = {"affine": "Gaussian (affine flow)", "spline": "Any shape (spline flow)"}
-PRECISION_NAMES = {
-    "auto": "auto (full precision)",
-    "bf16": "bf16 (mixed)",
-    "fp16": "fp16 (mixed)",
-    "off": "off (full precision)",
-}
-FLOW_HELP = (
-    "How each hidden variable varies around what its causes predict. Gaussian is the paper's choice and the "
-    "fastest. A spline also fits skewed, heavy-tailed or two-peaked variation; each training step takes 1.4 to "
-    "2 times as long. On the paper's synthetic cohorts both recover the hidden variables about equally well."
-)
-ACYCLICITY_NAMES = {
-    "learned": "Learned from the data",
-    "tiers": "Fixed order of modalities (tiers)",
-}
 PAPER_WEIGHTS = {
     "numerical": {"reconstruction": 1.0, "likelihood": 0.1, "sparsity": 0.01},
     "image": {"reconstruction": 2.0, "likelihood": 0.01, "sparsity": 0.001},
 }
 
 
-@dataclass(frozen=True)
-class NumberField:
-    """One numeric setting's widget: its label, bounds, step and help; keyed by its dotted config name."""
-
-    label: str
-    min_value: float
-    max_value: float
-    step: float
-    help: str = ""
-    format: str | None = None
-
-    def draw(self, column, key: str) -> None:
-        column.number_input(
-            self.label,
-            min_value=self.min_value,
-            max_value=self.max_value,
-            step=self.step,
-            format=self.format,
-            key=key,
-            help=self.help or None,
-        )
-
-
-MODALITY_FIELDS = {  # per modality, under modalities.<name>.<field>
-    "depth": NumberField(
-        "Depth",
-        min_value=0,
-        max_value=12,
-        step=1,
-        help="Hidden layers (MLP), layers (GRU) or down-sampling stages (CNN, ResNet; 0 = chosen from "
-        "the data size).",
-    ),
-    "width": NumberField(
-        "Width",
-        min_value=1,
-        max_value=2048,
-        step=16,
-        help="Hidden units (MLP, GRU) or base channels (CNN, ResNet).",
-    ),
-    "latents": NumberField(
-        "Latents",
-        min_value=1,
-        max_value=32,
-        step=1,
-        help="Latent causal variables for this modality (the paper uses 2–4).",
-    ),
-    "eta": NumberField(
-        "η dims",
-        min_value=0,
-        max_value=32,
-        step=1,
-        help="Modality-specific dimensions: variation that never affects another modality.",
-    ),
-}
-
-LOSS_FIELDS = {  # the loss weights
-    "loss.sparsity": NumberField(
-        "Sparsity (α_S)",
-        min_value=0.0,
-        max_value=100.0,
-        step=0.001,
-        format="%.4g",
-        help="Weight of the L1 penalty on cross-modal edge strengths: higher keeps fewer links between "
-        "modalities. With the default phases it shapes the graph only: the latents are settled when the "
-        "warm-up ends, before the penalty starts (paper case 2: the same latents at every weight from 0 to 0.1).",
-    ),
-    "loss.likelihood": NumberField(
-        "Independence / likelihood (α_I)",
-        min_value=0.0,
-        max_value=100.0,
-        step=0.01,
-        format="%.4g",
-        help="Weight of the causal prior's likelihood (the KL to the graph-structured prior): it makes the "
-        "noises of the latents independent.",
-    ),
-    "loss.reconstruction": NumberField(
-        "Reconstruction (α_R)",
-        min_value=0.0,
-        max_value=100.0,
-        step=0.1,
-        format="%.4g",
-        help="Weight of the squared error between each modality and its reconstruction.",
-    ),
-}
-
-TRAIN_FIELDS = {  # the main training settings
-    "train.epochs": NumberField(
-        "Epochs",
-        min_value=1,
-        max_value=100_000,
-        step=10,
-        help="Passes over the training subjects (early stopping may end sooner).",
-    ),
-    "train.batch_size": NumberField(
-        "Batch size",
-        min_value=1,
-        max_value=65_536,
-        step=16,
-        help="Subjects per optimisation step.",
-    ),
-    "train.lr": NumberField(
-        "Learning rate",
-        min_value=1e-7,
-        max_value=1.0,
-        step=1e-4,
-        format="%.2e",
-        help="Adam's step size (around 1e-3 works for most cohorts).",
-    ),
-    "train.seed": NumberField(
-        "Seed",
-        min_value=0,
-        max_value=2**31 - 1,
-        step=1,
-        help="Fixes the initial weights, the train/validation split and the batch order.",
-    ),
-}
-
-ADVANCED_FIELDS = {  # behind 'Advanced settings'
-    "loss.acyclicity": NumberField(
-        "Acyclicity weight",
-        min_value=0.0,
-        max_value=1000.0,
-        step=0.1,
-        format="%.4g",
-        help="Final weight of the penalty that keeps a learned order acyclic.",
-    ),
-    "loss.graph_warmup": NumberField(
-        "Graph warm-up (fraction of training)",
-        min_value=0.0,
-        max_value=0.9,
-        step=0.05,
-        help="The encoders learn the hidden variables during this fraction of training; then they "
-        "stand still while the links between them are learned, with sparsity and acyclicity.",
-    ),
-    "prior.realign": NumberField(
-        "Block realignments",
-        min_value=0,
-        max_value=MAX_REALIGN,
-        step=1,
-        help="How often, during the warm-up, to turn each modality's hidden variables towards what the other "
-        "modalities predict of it. This pulls a hidden cause back that training had filed as "
-        "modality-specific noise; on the paper's first synthetic case it raised MCC from 0.78 to 0.84. "
-        "0 turns it off.",
-    ),
-    "train.validation_fraction": NumberField(
-        "Validation fraction",
-        min_value=0.0,
-        max_value=0.9,
-        step=0.05,
-        help="Subjects held out to choose the best epoch and stop early.",
-    ),
-    "train.patience": NumberField(
-        "Patience (epochs)",
-        min_value=1,
-        max_value=100_000,
-        step=5,
-        help="Stop after this many epochs without a better validation loss.",
-    ),
-    "train.min_epochs": NumberField(
-        "Minimum epochs",
-        min_value=0,
-        max_value=100_000,
-        step=10,
-        help="Early stopping never ends training before this epoch.",
-    ),
-    "train.restarts": NumberField(
-        "Restarts",
-        min_value=1,
-        max_value=MAX_RESTARTS,
-        step=1,
-        help="Train this many times from different initial weights (seed, seed + 1, …) and keep the run with "
-        "the lowest validation loss. Takes that many times longer; on the paper's synthetic cases, 4 restarts "
-        "recovered the hidden variables with MCC 0.89, 0.81 and 0.90 instead of 0.84, 0.78 and 0.86.",
-    ),
-}
-
 st.title("Model")
-
-
-def _draw_fields(columns, fields: dict[str, NumberField]) -> None:
-    """Each field in its column, in order; the keys are dotted config names ("train.lr")."""
-    for column, (name, field) in zip(columns, fields.items(), strict=False):
-        field.draw(column, mc.key(name))
 
 
 def _shape_text(kind: str, shape: list[int]) -> str:
@@ -380,17 +160,10 @@ def _draw_modalities(config: Config, schema) -> None:
         with st.container(border=True):
             st.markdown(f"**{escape_markdown(name)}** · {escape_markdown(_shape_text(kind, spec['shape']))}")
             cols = st.columns([2.2, 1, 1, 1, 1])
-            families = list(KIND_ENCODERS[kind])
-            cols[0].selectbox(
-                "Encoder",
-                families,
-                key=mc.key(f"modalities.{name}.encoder"),
-                format_func=lambda f: ENCODER_NAMES.get(f, f),
-                disabled=len(families) == 1,
-                help="The network family; the decoder mirrors it.",
-            )
-            for column, (field, spec) in zip(cols[1:], MODALITY_FIELDS.items(), strict=True):
-                spec.draw(column, mc.key(f"modalities.{name}.{field}"))
+            families = KIND_ENCODERS[kind]
+            paths = [f"modalities.{name}.{field}" for field in mc.MODALITY_FIELDS]
+            widgets.select(cols[0], paths[0], families, disabled=len(families) == 1)
+            widgets.numbers(cols[1:], paths[1:])
 
 
 def _draw_loss() -> None:
@@ -399,8 +172,7 @@ def _draw_loss() -> None:
         "Loss = reconstruction × its weight + independence × its weight + sparsity × its weight. Sparsity is "
         "the main knob: higher keeps fewer links between modalities."
     )
-    cols = st.columns(3)
-    _draw_fields(cols, LOSS_FIELDS)
+    widgets.numbers(st.columns(3), mc.LOSS_FIELDS)
     left, right, _ = st.columns([1, 1, 1.2])
     left.button(
         "Paper weights: numbers, tables",
@@ -425,38 +197,12 @@ def _draw_graph(config: Config, latents: list[str], problem: ConfigError | None)
     modalities = list(config.modalities)
     left, right = st.columns(2, gap="large")
     with left:
-        mode = st.radio(
-            "Causal order between modalities",
-            ACYCLICITY,
-            key=mc.key("graph.acyclicity"),
-            format_func=lambda m: ACYCLICITY_NAMES.get(m, m),
-            help="Learned: any modality may cause any other, and a penalty keeps the graph acyclic. Tiers: you "
-            "give the order, and links only go from earlier modalities to later ones (and within a modality).",
-        )
-        if mode == "tiers":
-            st.multiselect(
-                "Order, causes first",
-                modalities,
-                key=mc.key("graph.tiers"),
-                help="Pick every modality once, in order: the first can only cause, the last can only be "
-                "affected.",
-            )
+        if widgets.radio(st, "graph.acyclicity") == "tiers":
+            widgets.multiselect(st, "graph.tiers", modalities)
     options = mc.edge_options(latents)
     with right:
-        st.multiselect(
-            "Required links",
-            options,
-            key=mc.key("graph.required"),
-            placeholder="none: every link is learnt",
-            help="Links kept open whatever the data says (source → target).",
-        )
-        st.multiselect(
-            "Forbidden links",
-            options,
-            key=mc.key("graph.forbidden"),
-            placeholder="none",
-            help="Links that can never appear, e.g. an effect that cannot precede its cause.",
-        )
+        widgets.multiselect(st, "graph.required", options, placeholder="none: every link is learnt")
+        widgets.multiselect(st, "graph.forbidden", options, placeholder="none")
     if problem is not None and str(problem).startswith(("graph.", "edges ")):
         show_error(problem)
 
@@ -464,41 +210,14 @@ def _draw_graph(config: Config, latents: list[str], problem: ConfigError | None)
 def _draw_training(config: Config) -> None:
     st.subheader("Training")
     cols = st.columns(5)
-    _draw_fields(cols, TRAIN_FIELDS)
-    cols[4].selectbox(
-        "Device",
-        _device_options(config.train.device),
-        key=mc.key("train.device"),
-        help="auto: the GPU when there is one, else the CPU.",
-    )
+    *numeric, device = mc.TRAIN_FIELDS
+    widgets.numbers(cols, numeric)
+    widgets.select(cols[4], device, _device_options(config.train.device))
     with st.expander("Advanced settings"):
-        a = st.columns([3, 2, 2, 2])
-        a[0].selectbox(
-            "Method",
-            METHODS,
-            key=mc.key("method"),
-            format_func=lambda m: METHOD_NAMES.get(m, m),
-            help="The baselines help judge what the causal prior adds.",
-        )
-        a[1].selectbox(
-            "Noise shape",
-            FLOWS,
-            key=mc.key("prior.flow"),
-            format_func=lambda f: FLOW_NAMES.get(f, f),
-            help=FLOW_HELP,
-        )
-        a[2].selectbox("Learning-rate schedule", SCHEDULES, key=mc.key("train.schedule"))
-        a[3].selectbox(
-            "Mixed precision (GPU only)",
-            PRECISIONS,
-            key=mc.key("train.mixed_precision"),
-            format_func=lambda p: PRECISION_NAMES.get(p, p),
-            help="auto trains in full precision: on an H200, bf16 made these networks' training steps no "
-            "faster (0.71–1.01× the speed of full precision). bf16 or fp16 may pay for large image networks.",
-        )
-        fields = list(ADVANCED_FIELDS.items())
-        for start in range(0, len(fields), 3):
-            _draw_fields(st.columns(3), dict(fields[start : start + 3]))
+        for column, path in zip(st.columns([3, 2, 2, 2]), mc.CHOICE_FIELDS, strict=True):
+            widgets.select(column, path)
+        for start in range(0, len(mc.ADVANCED_FIELDS), 3):
+            widgets.numbers(st.columns(3), mc.ADVANCED_FIELDS[start : start + 3])
 
 
 def _term_table(report, config: Config) -> pd.DataFrame:

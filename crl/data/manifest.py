@@ -11,6 +11,7 @@ import tomllib
 
 import tomli_w
 
+from crl.config import MAX_LATENTS
 from crl.data.cohort import KINDS
 
 MANIFEST_FILE = "cohort.toml"
@@ -306,12 +307,14 @@ def _parse_modality(name: str, table: Any, problems: list[Problem]) -> ModalityS
         usable = False
 
     latents = table.get("latents", DEFAULT_LATENTS)
-    if not _is_positive_int(latents):
+    whole = _is_positive_int(latents)
+    if not whole or latents > MAX_LATENTS:  # the cap validation applies to a model's latents (crl.config)
+        what = "not a positive whole number" if not whole else f"more than {MAX_LATENTS}"
         report(
             "error",
             "bad_latents",
-            f"latents = {latents!r} is not a positive whole number.",
-            f"set latents to 1 or more (default {DEFAULT_LATENTS}).",
+            f"latents = {latents!r} is {what}.",
+            f"set latents between 1 and {MAX_LATENTS} (default {DEFAULT_LATENTS}).",
         )
         latents = DEFAULT_LATENTS
 

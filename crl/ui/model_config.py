@@ -15,6 +15,7 @@ import streamlit as st
 
 from crl.config import KIND_ENCODERS, Config, check_schema, default_config
 from crl.errors import ConfigError
+from crl.graphs.names import latent_names, split_latent_name
 from crl.ui import demo
 from crl.ui.config_file import read_config_file
 
@@ -22,26 +23,23 @@ CONFIG_KEY = "model_config"
 PREFIX = "model_cfg."
 ARROW = " → "
 
-MODALITY_FIELDS = ("encoder", "depth", "width", "latents", "eta")
-# Settings drawn as widgets; every other field keeps the value of the stored configuration.
-SECTION_FIELDS = {
-    "graph": ("acyclicity", "tiers", "required", "forbidden"),
-    "prior": ("realign", "flow"),
-    "loss": ("reconstruction", "likelihood", "sparsity", "acyclicity", "graph_warmup"),
-    "train": (
-        "epochs",
-        "batch_size",
-        "lr",
-        "seed",
-        "restarts",
-        "device",
-        "schedule",
-        "patience",
-        "min_epochs",
-        "validation_fraction",
-        "mixed_precision",
-    ),
-}
+# The settings the Model page draws as widgets, by dotted path and in the page's order; every other setting
+# keeps the stored configuration's value. Labels, ranges and help come from the declarations (crl.config).
+MODALITY_FIELDS = ("encoder", "depth", "width", "latents", "eta")  # under modalities.<name>.
+LOSS_FIELDS = ("loss.sparsity", "loss.likelihood", "loss.reconstruction")
+TRAIN_FIELDS = ("train.epochs", "train.batch_size", "train.lr", "train.seed", "train.device")
+CHOICE_FIELDS = ("method", "prior.flow", "train.schedule", "train.mixed_precision")  # advanced, first row
+ADVANCED_FIELDS = (
+    "loss.acyclicity",
+    "loss.graph_warmup",
+    "prior.realign",
+    "train.validation_fraction",
+    "train.patience",
+    "train.min_epochs",
+    "train.restarts",
+)
+# Widgets that show a setting's value as it is (the graph's and the modalities' need translating).
+PLAIN_FIELDS = LOSS_FIELDS + TRAIN_FIELDS + CHOICE_FIELDS + ADVANCED_FIELDS
 
 
 def key(path: str) -> str:
@@ -60,14 +58,10 @@ def parse_edge(label: str) -> tuple[str, str]:
 
 def edge_options(latents: list[str]) -> list[str]:
     """Every ordered pair of distinct latents as a label, cross-modal pairs first (they are what is learnt)."""
-    modality = {name: name.rsplit(".z", 1)[0] for name in latents}
+    modality = {name: split_latent_name(name)[0] for name in latents}
     pairs = [(a, b) for a in latents for b in latents if a != b]
     pairs.sort(key=lambda p: modality[p[0]] == modality[p[1]])
     return [edge_label(a, b) for a, b in pairs]
-
-
-def latent_names(modalities: dict[str, int]) -> list[str]:
-    return [f"{name}.z{k}" for name, count in modalities.items() for k in range(count)]
 
 
 def _widget_values(config: Config) -> dict[str, Any]:
@@ -81,12 +75,9 @@ def _widget_values(config: Config) -> dict[str, Any]:
     values[key("graph.tiers")] = list(g.tiers) if g.tiers else list(config.modalities)
     values[key("graph.required")] = [edge_label(a, b) for a, b in g.required]
     values[key("graph.forbidden")] = [edge_label(a, b) for a, b in g.forbidden]
-    for section, fields in SECTION_FIELDS.items():
-        if section == "graph":
-            continue
-        for field in fields:
-            values[key(f"{section}.{field}")] = getattr(getattr(config, section), field)
-    values[key("method")] = config.method
+    for path in PLAIN_FIELDS:
+        section, _, field = path.rpartition(".")
+        values[key(path)] = getattr(getattr(config, section) if section else config, field)
     return values
 
 
@@ -226,8 +217,8 @@ def from_widgets(base: Config) -> Config:
         labels = read(f"graph.{field}", None)
         if labels is not None:
             graph[field] = [list(parse_edge(label)) for label in labels]
-    for section in ("prior", "loss", "train"):
-        for field in SECTION_FIELDS[section]:
-            data[section][field] = read(f"{section}.{field}", data[section][field])
-    data["method"] = read("method", data["method"])
+    for path in PLAIN_FIELDS:
+        section, _, field = path.rpartition(".")
+        values = data[section] if section else data
+        values[field] = read(path, values[field])
     return Config.from_dict(data)
