@@ -3,52 +3,24 @@
 from __future__ import annotations
 
 import json
-import re
 import tomllib
 from pathlib import PurePath
 from typing import Any
+
+import tomli_w
 
 from crl.config import Config, check_schema, default_config, merge_dict
 from crl.errors import ConfigError
 
 FORMATS = ("toml", "json")
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _key(name: str) -> str:
-    return name if _BARE_KEY.match(name) else json.dumps(name, ensure_ascii=False)
-
-
-def _value(value: Any) -> str:
-    """A TOML value: JSON's strings, numbers and arrays are valid TOML for the types a Config holds."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (int, str)):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
-    raise ConfigError(f"cannot write {type(value).__name__} values to TOML")
-
-
-def _table(lines: list[str], header: str, values: dict[str, Any]) -> None:
-    lines.append(f"\n[{header}]")
-    lines.extend(f"{_key(k)} = {_value(v)}" for k, v in values.items())
 
 
 def config_to_toml(config: Config, cohort_name: str = "") -> str:
     """The whole configuration as TOML, the format `crl train --config FILE` and the Model page read."""
-    data = config.to_dict()
-    lines = [f"# crl model configuration{f' for cohort {cohort_name}' if cohort_name else ''}"]
-    lines.append("# Load it on the Model page, or train with: crl train COHORT --out RUN --config THIS_FILE")
-    lines.append(f"method = {_value(data['method'])}")
-    for name, spec in data["modalities"].items():
-        _table(lines, f"modalities.{_key(name)}", spec)
-    for section, values in data.items():  # every section, so a new one cannot be left out of the file
-        if isinstance(values, dict) and section != "modalities":
-            _table(lines, section, values)
-    return "\n".join(lines) + "\n"
+    cohort_name = " ".join(str(cohort_name).split())  # a line break would end the comment
+    header = f"# crl model configuration{f' for cohort {cohort_name}' if cohort_name else ''}\n"
+    header += "# Load it on the Model page, or train with: crl train COHORT --out RUN --config THIS_FILE\n"
+    return header + tomli_w.dumps(config.to_dict())
 
 
 def config_to_json(config: Config) -> str:
