@@ -11,7 +11,8 @@ from crl.config import apply_overrides, default_config
 from crl.core.model import build_model
 from crl.data.cohort import Cohort
 from crl.engine.device import autocast_dtype, resolve_device
-from crl.engine.fit import CohortTensors, _adam
+from crl.engine.optimiser import adam
+from crl.engine.tensors import CohortTensors
 
 
 def training_stepper(
@@ -27,7 +28,7 @@ def training_stepper(
     model = build_model(config, cohort.schema()).to(where)
     normaliser = cohort.fit_normaliser(list(range(len(cohort))))
     tensors = CohortTensors(cohort, normaliser, where, model.names)
-    optimizer = _adam(model, config)
+    optimizer = adam(model, config)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     indices = torch.Generator().manual_seed(0)
     samples = torch.Generator(device=where).manual_seed(1)

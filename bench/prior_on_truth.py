@@ -33,14 +33,14 @@ from crl.core.graph_search import adopt_order, search_order
 from crl.core.latent_graph import LatentGraph
 from crl.core.prior import CausalFlowPrior
 from crl.data.synthetic import generate
-from crl.engine.fit import schedule
+from crl.engine.schedules import schedule
 from crl.graphs.dag import cross_modal_mask
 
 VARIANTS = ("default", "freeze", "search", "true-graph")
 
 
 class _Schedule:
-    """The minimal Config stand-in `crl.engine.fit.schedule` reads (only `.loss`)."""
+    """The minimal Config stand-in `crl.engine.schedules.schedule` reads (only `.loss`)."""
 
     def __init__(self, loss: LossConfig) -> None:
         self.loss = loss

@@ -81,7 +81,7 @@ def test_realignment_pulls_a_shared_latent_out_of_eta():
 
 
 def test_training_realigns_inside_the_warm_up_and_a_resumed_run_repeats_it(monkeypatch):
-    import crl.engine.fit as train_module
+    import crl.engine.warmup as train_module
 
     cohort = _cohort()
     config = _config(cohort, "train.epochs=6", "prior.realign=2", "loss.graph_warmup=0.5")

@@ -400,7 +400,7 @@ def test_the_phase_learning_rates_are_settings():
 
 
 def test_the_order_search_runs_once_at_the_end_of_the_warm_up(monkeypatch):
-    import crl.engine.fit as train_module
+    import crl.engine.warmup as train_module
 
     calls = []
     real = train_module.search_order
@@ -420,7 +420,7 @@ def test_the_order_search_runs_once_at_the_end_of_the_warm_up(monkeypatch):
 
 
 def test_a_run_resumed_exactly_at_the_end_of_the_warm_up_still_searches_the_order(monkeypatch):
-    import crl.engine.fit as train_module
+    import crl.engine.warmup as train_module
 
     calls = []
     real = train_module.search_order

@@ -202,14 +202,14 @@ def test_zip_symlink_is_refused():
 
 
 def test_zip_with_too_many_files_is_refused(monkeypatch):
-    monkeypatch.setattr("crl.data.upload.MAX_ZIP_MEMBERS", 5)
+    monkeypatch.setattr("crl.data.upload.reading.MAX_ZIP_MEMBERS", 5)
     with pytest.raises(UploadError, match="holds 6 files; at most 5"):
         inspect_upload(image_zip([f"P{i}.png" for i in range(4)]))  # 4 images + 2 junk entries
     assert MAX_ZIP_MEMBERS > 1000  # the real limit allows ordinary image sets
 
 
 def test_zip_that_unpacks_too_large_is_refused(monkeypatch):
-    monkeypatch.setattr("crl.data.upload.MAX_UNPACKED_BYTES", 1000)
+    monkeypatch.setattr("crl.data.upload.reading.MAX_UNPACKED_BYTES", 1000)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("P000.png", b"\0" * 5000)  # compresses to a few bytes
@@ -226,7 +226,7 @@ def test_size_limit(monkeypatch):
     upload = Upload("big.csv", b"x" * 2000)
     with pytest.raises(UploadError, match="limit is"):
         check_size(upload, limit=1000)
-    monkeypatch.setattr("crl.data.upload.MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr("crl.data.upload.reading.MAX_FILE_BYTES", 1000)
     with pytest.raises(UploadError, match=r"big\.csv is 0\.0019 MB; the limit is 0\.00095 MB per file"):
         inspect_upload(upload)
 

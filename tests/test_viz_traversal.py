@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 from viz_fixtures import PAYLOAD, figure_text
 
+from crl.viz.intervention import intervention_figure
 from crl.viz.palette import DECREASE_COLOUR, INCREASE_COLOUR
-from crl.viz.traversal import intervention_figure, traversal_figure
+from crl.viz.traversal import traversal_figure
 
 VALUES = np.linspace(-2.0, 2.0, 5)
 KINDS = {"labs": "tabular", "sleep": "timeseries", "eye": "image"}

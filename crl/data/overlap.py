@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crl.data.loaders import IMAGE_SUFFIXES, _as_str_ids
+from crl.data.loaders import IMAGE_SUFFIXES, as_str_ids
 from crl.data.manifest import ModalitySpec, read_manifest
 
 
@@ -47,12 +47,12 @@ def _ids(path: Path, id_column: str, spec: ModalitySpec) -> np.ndarray:
             ids = archive["ids"]
         if ids.dtype.kind == "S":
             ids = np.char.decode(ids, "utf-8")
-        return _as_str_ids(ids)
+        return as_str_ids(ids)
     if suffix == ".csv":
         column = pd.read_csv(path, usecols=[id_column], dtype={id_column: str})[id_column]
     else:
         column = pd.read_parquet(path, columns=[id_column])[id_column]
-    return _as_str_ids(column.dropna())
+    return as_str_ids(column.dropna())
 
 
 def overlap_counts(ids: Mapping[str, Iterable[str]]) -> dict[tuple[str, ...], int]:

@@ -284,7 +284,7 @@ def _intervention_figures(
     modalities: tuple[str, ...],
     label: str,
 ) -> dict:
-    from crl.viz.traversal import intervention_figure
+    from crl.viz.intervention import intervention_figure
 
     net, _, normaliser = _load(path, stamp)
     before, after, _ = _intervention(path, stamp, cohort, cohort_stamp, subject, latent, value, threshold)
@@ -309,6 +309,6 @@ def intervention_figures(
     modalities: list[str],
     label: str,
 ) -> dict:
-    """crl.viz.traversal.intervention_figure of the cached intervention for `modalities`, cached."""
+    """crl.viz.intervention.intervention_figure of the cached intervention for `modalities`, cached."""
     key = _intervention_key(latent, value, threshold)
     return _intervention_figures(*_key(run, cohort), subject, *key, tuple(modalities), label)

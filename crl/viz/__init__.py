@@ -8,7 +8,8 @@ the module it needs. What lives where:
 - network: `latent_network_html` (an offline vis-network page; needs pyvis only) and `network_height`.
 - heatmap: `adjacency_heatmap`, `correlation_heatmap` (the MCC matrix).
 - curves: `loss_curves`, `progress_text`.
-- traversal: `traversal_figure`, `intervention_figure` (one figure per modality).
+- traversal: `traversal_figure`; intervention: `intervention_figure` (one figure per modality each; the
+  panel helpers both use live in panels).
 - previews: `timeseries_preview`, `image_grid`, `overlap_figure`.
 - images: image arrays to RGB uint8 and PNG data URIs.
 

@@ -1,8 +1,7 @@
-"""What the decoders produce as one latent moves (small multiples per modality) and what an intervention changes."""
+"""Latent traversal figures: what the decoders produce as one latent moves (small multiples per modality)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -11,54 +10,9 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from crl.viz.images import image_stack, png_data_uri
-from crl.viz.palette import (
-    DECREASE_COLOUR,
-    INCREASE_COLOUR,
-    NEUTRAL_DARK,
-    SEQUENTIAL_SCALE,
-    darker,
-    modality_colours,
-    rgba,
-)
+from crl.viz.palette import NEUTRAL_DARK, SEQUENTIAL_SCALE, darker, modality_colours
+from crl.viz.panels import grid, panel_names, ranked, scaled_change, small_titles, spacing, unknown_kind
 from crl.viz.style import apply_style, plain
-
-_GREY = "#9AA5B1"
-
-
-def _grid(n: int, max_columns: int) -> tuple[int, int]:
-    columns = max(1, min(n, max_columns))
-    return math.ceil(n / columns), columns
-
-
-def _spacing(count: int, wanted: float) -> float:
-    """Subplot spacing plotly accepts for `count` rows/columns (it must stay below 1 / (count - 1))."""
-    return 0.0 if count <= 1 else min(wanted, 0.8 / (count - 1))
-
-
-def _names(feature_names: Mapping[str, Sequence[str]], modality: str, n: int, word: str) -> list[str]:
-    given = [str(x) for x in feature_names.get(modality, [])]
-    return given if len(given) == n else [f"{word} {k + 1}" for k in range(n)]
-
-
-def _small_titles(fig: go.Figure, size: int = 13) -> None:
-    fig.update_annotations(font_size=size)
-
-
-def _ranked(change: np.ndarray, limit: int) -> np.ndarray:
-    """Indices of the `limit` largest changes, largest first (ties keep the original order)."""
-    order = np.argsort(-np.nan_to_num(change, nan=-np.inf), kind="stable")
-    return order[:limit]
-
-
-def _scaled_change(change: np.ndarray, scale: np.ndarray | None) -> np.ndarray:
-    if scale is None:
-        return change
-    s = np.asarray(scale, dtype=float).reshape(change.shape) if np.size(scale) == change.size else None
-    return change if s is None else change / np.where(np.abs(s) > 0, np.abs(s), 1.0)
-
-
-def _unknown_kind(modality: str, kind: str | None) -> ValueError:
-    return ValueError(f"modality {modality!r} has kind {kind!r}; expected tabular, timeseries or image")
 
 
 def traversal_figure(
@@ -120,7 +74,7 @@ def traversal_figure(
         elif kind == "image":
             out[modality] = _image_traversal(v, a, modality, colour, highlight, latent)
         else:
-            raise _unknown_kind(modality, kind)
+            raise unknown_kind(modality, kind)
     return out
 
 
@@ -135,18 +89,18 @@ def _tabular_traversal(
     scale: np.ndarray | None,
     max_features: int,
 ) -> go.Figure:
-    names = _names(feature_names, modality, a.shape[1], "feature")
+    names = panel_names(feature_names, modality, a.shape[1], "feature")
     change = (
-        _scaled_change(np.nanmax(a, axis=0) - np.nanmin(a, axis=0), scale) if len(a) else np.zeros(a.shape[1])
+        scaled_change(np.nanmax(a, axis=0) - np.nanmin(a, axis=0), scale) if len(a) else np.zeros(a.shape[1])
     )
-    chosen = _ranked(change, max_features)
-    rows, cols = _grid(len(chosen), 4)
+    chosen = ranked(change, max_features)
+    rows, cols = grid(len(chosen), 4)
     fig = make_subplots(
         rows=rows,
         cols=cols,
         subplot_titles=[plain(names[f]) for f in chosen],
-        vertical_spacing=_spacing(rows, 0.16),
-        horizontal_spacing=_spacing(cols, 0.07),
+        vertical_spacing=spacing(rows, 0.16),
+        horizontal_spacing=spacing(cols, 0.07),
     )
     sizes = np.full(len(v), 6.0)
     marker_colours = [colour] * len(v)
@@ -170,7 +124,7 @@ def _tabular_traversal(
         rows=[k // cols + 1 for k in range(len(chosen))],
         cols=[k % cols + 1 for k in range(len(chosen))],
     )
-    _small_titles(fig)
+    small_titles(fig)
     fig.update_xaxes(title_text="Latent value", title_font_size=12, row=rows)
     title = f"{plain(modality)}: decoded features as {latent} changes"
     if len(chosen) < a.shape[1]:
@@ -192,17 +146,17 @@ def _timeseries_traversal(
     if a.ndim != 3:
         raise ValueError(f"decoded time series must be (n_steps, channels, time), got shape {a.shape}")
     n_steps, n_channels, n_time = a.shape
-    names = _names(feature_names, modality, n_channels, "channel")
+    names = panel_names(feature_names, modality, n_channels, "channel")
     change = (
         np.nanmean(np.abs(a - np.nanmean(a, axis=0, keepdims=True)), axis=(0, 2)) if n_steps else np.zeros(0)
     )
-    chosen = _ranked(change, max_channels)
+    chosen = ranked(change, max_channels)
     fig = make_subplots(
         rows=len(chosen),
         cols=1,
         shared_xaxes=True,
         subplot_titles=[plain(names[c]) for c in chosen],
-        vertical_spacing=_spacing(len(chosen), 0.08),
+        vertical_spacing=spacing(len(chosen), 0.08),
     )
     span = float(v.max() - v.min()) if len(v) else 0.0
     fractions = (v - v.min()) / span if span > 0 else np.full(len(v), 0.5)
@@ -256,7 +210,7 @@ def _timeseries_traversal(
             row=1,
             col=1,
         )
-    _small_titles(fig)
+    small_titles(fig)
     fig.update_xaxes(title_text="Time (samples)", title_font_size=12, row=len(chosen))
     title = f"{plain(modality)}: decoded signal as {latent} changes"
     if highlight is not None and 0 <= highlight < n_steps:
@@ -270,13 +224,13 @@ def _image_traversal(
     v: np.ndarray, a: np.ndarray, modality: str, colour: str, highlight: int | None, latent: str
 ) -> go.Figure:
     images = image_stack(a)
-    rows, cols = _grid(len(images), 8)
+    rows, cols = grid(len(images), 8)
     fig = make_subplots(
         rows=rows,
         cols=cols,
         subplot_titles=[f"{x:.2f}" for x in v],
-        horizontal_spacing=_spacing(cols, 0.012),
-        vertical_spacing=_spacing(rows, 0.08),
+        horizontal_spacing=spacing(cols, 0.012),
+        vertical_spacing=spacing(rows, 0.08),
     )
     fig.add_traces(
         [
@@ -302,7 +256,7 @@ def _image_traversal(
             )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    _small_titles(fig, 12)
+    small_titles(fig, 12)
     # Panels come out about as tall as they are wide in a ~900 px wide container.
     panel = min(170, int(0.95 * 880 / cols))
     return apply_style(
@@ -311,219 +265,4 @@ def _image_traversal(
         height=rows * (panel + 26) + 66,
         margin={"l": 10, "r": 10, "b": 10},
         legend=False,
-    )
-
-
-def _mean_observation(x: np.ndarray, kind: str) -> np.ndarray:
-    """A single observation: a batch (one extra leading axis) is averaged over subjects."""
-    a = np.asarray(x, dtype=float)
-    if kind == "tabular" and a.ndim == 2:
-        return a.mean(axis=0)
-    if kind == "timeseries" and a.ndim == 3:
-        return a.mean(axis=0)
-    if kind == "image" and (
-        a.ndim == 4 or (a.ndim == 3 and a.shape[-1] not in (1, 3, 4) and a.shape[0] not in (1, 3, 4))
-    ):
-        return a.mean(axis=0)
-    return a
-
-
-def intervention_figure(
-    before: Mapping[str, np.ndarray],
-    after: Mapping[str, np.ndarray],
-    kinds: Mapping[str, str],
-    feature_names: Mapping[str, Sequence[str]],
-    *,
-    label: str | None = None,
-    colours: Mapping[str, str] | None = None,
-    feature_scale: Mapping[str, np.ndarray] | None = None,
-    max_features: int = 15,
-    max_channels: int = 4,
-) -> dict[str, go.Figure]:
-    """One figure per modality showing what an intervention changed in the decoded observation.
-
-    before, after: modality -> one observation (tabular `(F,)`, timeseries `(C, T)`, image `(H, W[, C])`),
-        or a batch of them with a leading subject axis, which is averaged.
-    label: what was done, e.g. "setting Sleep z1 to 2.0" (escaped).
-    feature_scale: modality -> per-feature spread; tabular changes are then shown in those units
-        (e.g. standard deviations), which makes features with different units comparable.
-    Tabular: bars of the change per feature, largest first. Timeseries: before (grey) and after (colour)
-    with the gap shaded. Images: before, after and their difference.
-    """
-    palette = dict(colours) if colours is not None else modality_colours(kinds)
-    what = f"after {plain(label)}" if label else "after the intervention"
-    out: dict[str, go.Figure] = {}
-    for modality in after:
-        if modality not in before:
-            continue
-        kind = kinds.get(modality)
-        colour = palette.get(modality, NEUTRAL_DARK)
-        b = _mean_observation(before[modality], kind)
-        a = _mean_observation(after[modality], kind)
-        if b.shape != a.shape:
-            raise ValueError(f"before and after differ in shape for {modality!r}: {b.shape} vs {a.shape}")
-        if kind == "tabular":
-            scale = (feature_scale or {}).get(modality)
-            out[modality] = _tabular_change(
-                b.ravel(), a.ravel(), modality, feature_names, scale, what, max_features
-            )
-        elif kind == "timeseries":
-            out[modality] = _timeseries_change(b, a, modality, feature_names, colour, what, max_channels)
-        elif kind == "image":
-            out[modality] = _image_change(b, a, modality, what)
-        else:
-            raise _unknown_kind(modality, kind)
-    return out
-
-
-def _tabular_change(
-    b: np.ndarray,
-    a: np.ndarray,
-    modality: str,
-    feature_names: Mapping[str, Sequence[str]],
-    scale: np.ndarray | None,
-    what: str,
-    max_features: int,
-) -> go.Figure:
-    names = _names(feature_names, modality, len(b), "feature")
-    raw = a - b
-    shown = _scaled_change(raw, scale)
-    in_spread = scale is not None and np.size(scale) == raw.size
-    chosen = _ranked(np.abs(shown), max_features)
-    hover = [
-        f"<b>{plain(names[f])}</b><br>before: {b[f]:.4g}<br>after: {a[f]:.4g}<br>change: {raw[f]:+.4g}"
-        + (f" ({shown[f]:+.2f} × usual spread)" if in_spread else "")
-        for f in chosen
-    ]
-    fig = go.Figure(
-        go.Bar(
-            x=shown[chosen],
-            y=list(range(len(chosen))),
-            orientation="h",
-            marker={"color": [INCREASE_COLOUR if shown[f] >= 0 else DECREASE_COLOUR for f in chosen]},
-            text=[f"{shown[f]:+.2g}" for f in chosen],
-            textposition="outside",
-            cliponaxis=False,
-            customdata=hover,
-            hovertemplate="%{customdata}<extra></extra>",
-        )
-    )
-    fig.update_yaxes(
-        tickvals=list(range(len(chosen))),
-        ticktext=[plain(names[f]) for f in chosen],
-        autorange="reversed",
-        showgrid=False,
-    )
-    fig.update_xaxes(
-        title_text="Change (in units of usual spread)" if in_spread else "Change (after − before)",
-        zeroline=True,
-        zerolinecolor="#52606D",
-        zerolinewidth=1.5,
-    )
-    title = f"{plain(modality)}: change {what}"
-    if len(chosen) < len(b):
-        title += f" (the {len(chosen)} largest of {len(b)})"
-    longest = max((len(names[f]) for f in chosen), default=8)
-    return apply_style(
-        fig,
-        title=title,
-        height=max(220, 30 * len(chosen) + 120),
-        margin={"l": int(min(260, 30 + 7.5 * longest)), "r": 50},
-        legend=False,
-    )
-
-
-def _timeseries_change(
-    b: np.ndarray,
-    a: np.ndarray,
-    modality: str,
-    feature_names: Mapping[str, Sequence[str]],
-    colour: str,
-    what: str,
-    max_channels: int,
-) -> go.Figure:
-    if b.ndim == 1:
-        b, a = b[None, :], a[None, :]
-    names = _names(feature_names, modality, b.shape[0], "channel")
-    chosen = _ranked(np.nanmean(np.abs(a - b), axis=1), max_channels)
-    fig = make_subplots(
-        rows=len(chosen),
-        cols=1,
-        shared_xaxes=True,
-        subplot_titles=[plain(names[c]) for c in chosen],
-        vertical_spacing=_spacing(len(chosen), 0.08),
-    )
-    t = np.arange(b.shape[1])
-    for row, c in enumerate(chosen, start=1):
-        fig.add_trace(
-            go.Scatter(
-                x=t,
-                y=b[c],
-                mode="lines",
-                name="Before",
-                legendgroup="before",
-                showlegend=row == 1,
-                line={"color": _GREY, "width": 1.8},
-                hovertemplate="before, time %{x}: %{y:.4g}<extra></extra>",
-            ),
-            row=row,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=t,
-                y=a[c],
-                mode="lines",
-                name="After",
-                legendgroup="after",
-                showlegend=row == 1,
-                fill="tonexty",  # shades the gap between before and after: the change itself
-                fillcolor=rgba(colour, 0.22),
-                line={"color": colour, "width": 2.2},
-                hovertemplate="after, time %{x}: %{y:.4g}<extra></extra>",
-            ),
-            row=row,
-            col=1,
-        )
-    _small_titles(fig)
-    fig.update_xaxes(title_text="Time (samples)", title_font_size=12, row=len(chosen))
-    fig.update_layout(
-        legend={"orientation": "h", "x": 1.0, "xanchor": "right", "y": 1.02, "yanchor": "bottom"}
-    )
-    return apply_style(
-        fig, title=f"{plain(modality)}: signal {what}", height=max(280, 190 * len(chosen) + 90)
-    )
-
-
-def _image_change(b: np.ndarray, a: np.ndarray, modality: str, what: str) -> go.Figure:
-    before_img, after_img = image_stack(np.stack([b, a]))
-    difference = after_img.astype(float).mean(axis=-1) - before_img.astype(float).mean(axis=-1)
-    limit = float(np.abs(difference).max()) or 1.0
-    fig = make_subplots(
-        rows=1,
-        cols=3,
-        subplot_titles=["Before", "After", "Difference (after − before)"],
-        horizontal_spacing=0.04,
-    )
-    fig.add_trace(go.Image(source=png_data_uri(before_img), hoverinfo="skip"), row=1, col=1)
-    fig.add_trace(go.Image(source=png_data_uri(after_img), hoverinfo="skip"), row=1, col=2)
-    fig.add_trace(
-        go.Heatmap(
-            z=difference,
-            colorscale="RdBu",
-            zmid=0.0,
-            zmin=-limit,
-            zmax=limit,
-            colorbar={"title": {"text": "Brightness<br>change"}, "thickness": 12, "len": 0.8},
-            hovertemplate="row %{y}, column %{x}: %{z:+.1f}<extra></extra>",
-        ),
-        row=1,
-        col=3,
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x3", row=1, col=3)
-    _small_titles(fig)
-    return apply_style(
-        fig, title=f"{plain(modality)}: image {what}", height=340, margin={"l": 10, "b": 10}, legend=False
     )

@@ -1,0 +1,71 @@
+"""A cohort as tensors ready for batching: the one place training and encoding turn arrays into model input."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from crl.core.nn import normaliser_tensors, to_model_layout
+from crl.data.cohort import Cohort, Normaliser
+from crl.errors import TrainingError
+
+# Cohorts whose arrays exceed this stay in host memory and are copied to the GPU batch by batch.
+DEVICE_RESIDENT_BYTES = 2 * 1024**3
+
+
+def check_finite(cohort: Cohort, names: Sequence[str]) -> None:
+    """TrainingError naming the modality and subjects when any value is missing or infinite."""
+    for name in names:
+        modality = cohort.modalities[name]
+        if modality.kind == "image" or np.issubdtype(modality.data.dtype, np.integer):
+            continue
+        bad = ~np.isfinite(modality.data.reshape(len(modality.data), -1)).all(axis=1)
+        if bad.any():
+            first = ", ".join(map(str, cohort.subject_ids[np.flatnonzero(bad)[:3]]))
+            raise TrainingError(
+                f"modality '{name}' has missing or non-finite values in {int(bad.sum())} of {len(bad)} "
+                f"subjects (e.g. {first}); impute or drop them (crl validate lists them) and train again"
+            )
+
+
+class CohortTensors:
+    """A cohort's modalities as tensors ready for batching: tabular and time series pre-normalised to float32;
+    images kept uint8 and normalised per batch."""
+
+    def __init__(self, cohort: Cohort, normaliser: Normaliser, device: torch.device, names: Sequence[str]):
+        check_finite(cohort, names)
+        self.device = device
+        self.kinds = {name: cohort.modalities[name].kind for name in names}
+        total = sum(cohort.modalities[n].data.size * (1 if self.kinds[n] == "image" else 4) for n in names)
+        self.storage = (
+            device if (device.type == "cpu" or total <= DEVICE_RESIDENT_BYTES) else torch.device("cpu")
+        )
+        self.data: dict[str, torch.Tensor] = {}
+        self.image_norm: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for name in names:
+            modality = cohort.modalities[name]
+            if modality.kind == "image":
+                self.data[name] = torch.from_numpy(np.ascontiguousarray(modality.data)).to(self.storage)
+                centre, scale = normaliser_tensors("image", normaliser.centre[name], normaliser.scale[name])
+                self.image_norm[name] = (centre.to(device), scale.to(device))
+            else:
+                x = normaliser.apply(name, modality.data)
+                self.data[name] = (
+                    to_model_layout(modality.kind, torch.from_numpy(x)).contiguous().to(self.storage)
+                )
+
+    def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Model-layout, normalised float32 tensors on the training device for these subject rows."""
+        indices = indices.to(self.storage)
+        out = {}
+        for name, tensor in self.data.items():
+            x = tensor.index_select(0, indices)
+            if self.storage != self.device:
+                x = x.to(self.device, non_blocking=True)
+            if self.kinds[name] == "image":
+                centre, scale = self.image_norm[name]
+                x = (to_model_layout("image", x).float() - centre) / scale
+            out[name] = x
+        return out
