@@ -18,11 +18,19 @@ import torch
 from crl.config import Config
 from crl.data.cohort import Cohort, Normaliser
 from crl.errors import ConfigError, RunError
-from crl.runs.files import STATUS_FILE, atomic_torch_save, atomic_write_json, now_iso, package_versions
+from crl.runs.files import (
+    MODEL_FILE,
+    MODEL_META_FILE,
+    STATUS_FILE,
+    TRAINING_STATE_FILE,
+    atomic_torch_save,
+    atomic_write_json,
+    now_iso,
+    package_versions,
+)
 
-MODEL_FILE = "model.pt"
-META_FILE = "model.json"
-STATE_FILE = "training_state.pt"
+META_FILE = MODEL_META_FILE
+STATE_FILE = TRAINING_STATE_FILE
 FORMAT_VERSION = 1
 
 

@@ -25,6 +25,10 @@ LATENTS_FILE = "latents.csv"
 GRAPH_FILE = "graph.csv"
 # The user's display names for latents (crl.analysis.names); never written by training.
 NAMES_FILE = "names.json"
+# The trained model (crl.runs.checkpoint): weights, what rebuilds them, and the state training resumes from.
+MODEL_FILE = "model.pt"
+MODEL_META_FILE = "model.json"
+TRAINING_STATE_FILE = "training_state.pt"
 # A file of this name in the run folder asks the training process to stop after the current epoch.
 STOP_FILE = "STOP"
 STATES = ("queued", "running", "done", "failed", "stopped")

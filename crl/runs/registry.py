@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from crl.errors import RunError
-from crl.runs.files import CONFIG_FILE, GRAPH_FILE, METRICS_FILE, STATUS_FILE, read_json
+from crl.runs.files import (
+    CONFIG_FILE,
+    GRAPH_FILE,
+    METRICS_FILE,
+    STATUS_FILE,
+    TRAINING_STATE_FILE,
+    read_json,
+)
 from crl.runs.folder import recorded_cohort_path
 from crl.runs.sparsity_path import INDEX_FILE, PATH_DIR
 
@@ -161,10 +168,6 @@ def _last_metrics(path: Path) -> dict[str, float]:
                 k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
             }
     return {}
-
-
-# crl.runs.checkpoint.STATE_FILE, named here so that listing runs does not import torch (tests check they agree).
-TRAINING_STATE_FILE = "training_state.pt"
 
 
 def has_checkpoint(path: Path) -> bool:

@@ -20,6 +20,7 @@ from crl.errors import ConfigError
 from crl.runs.files import (
     LATENTS_FILE,
     METRICS_FILE,
+    MODEL_FILE,
     atomic_torch_save,
     atomic_write_csv,
     atomic_write_json,
@@ -31,7 +32,7 @@ from crl.runs.graph_file import write_graph
 PATH_DIR = "path"
 INDEX_FILE = "index.json"
 SUMMARY_FILE = "summary.json"
-MODEL_FILE = "model.pt"  # the level's state_dict (tensors only), to warm-start the next level on resume
+# Each level also keeps its state_dict as MODEL_FILE (tensors only), to warm-start the next level on resume.
 # A warm-started refit needs far fewer epochs than training from scratch: the encoders are already fitted.
 PATH_EPOCH_FRACTION = 0.25
 MIN_PATH_EPOCHS = 5
