@@ -10,6 +10,7 @@ import streamlit as st
 
 from crl.analysis.graph import LatentGraph
 from crl.errors import CrlError
+from crl.runs.run import Run
 from crl.ui import graph_widgets as gw
 from crl.ui import routing, run_cache, state
 from crl.viz.heatmap import adjacency_heatmap
@@ -303,7 +304,7 @@ if run is None:
 try:
     run_cache.graph(run)
 except CrlError as error:
-    if not (run / "graph.csv").exists():
+    if not Run(run).has_graph:
         st.warning(
             f"**{gw.md(run.name)}** has no learned graph yet: it may still be training, or it stopped early. "
             "Check it on the Train page, or pick another run above."

@@ -10,6 +10,7 @@ from crl.config import Config
 from crl.errors import CrlError
 from crl.jobs.jobs import job_status, job_threads, parse_weights, start_job
 from crl.runs.files import read_json
+from crl.runs.run import Run
 from crl.runs.sparsity_path import default_path_epochs
 from crl.ui import cache, routing, state
 from crl.ui import jobs_panel as jp
@@ -87,7 +88,7 @@ def _finished(run: Path, status: dict) -> None:
 
 def _run_settings(run: Path, fallback: Config) -> tuple[float, int]:
     """(sparsity weight, epochs per refit level) of the run as it was trained."""
-    recorded = (read_json(run / "config.json", {}) or {}).get("config")
+    recorded = (read_json(Run(run).config_file, {}) or {}).get("config")
     try:
         config = Config.from_dict(recorded) if isinstance(recorded, dict) else fallback
     except CrlError:

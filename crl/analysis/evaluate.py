@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +13,7 @@ from crl.errors import RunError
 from crl.graphs.dag import adjacency_from_pairs, cross_modal_mask
 from crl.graphs.names import blocks_of
 from crl.runs.folder import recorded_cohort_path
-
-DEFAULT_THRESHOLD = 0.5
+from crl.runs.run import DEFAULT_THRESHOLD, Run
 
 
 def adjacency_from_edges(edges: pd.DataFrame, names: list[str], threshold: float) -> np.ndarray:
@@ -79,16 +77,12 @@ def score(
 
 def read_run(run: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame | None]:
     """(config, latents indexed by subject_id, edge table or None) from a run folder."""
-    run = Path(run)
-    if not (run / "latents.csv").exists():
+    found = Run(run)
+    if not found.has_latents:
         raise RunError(
-            f"{run} has no latents.csv: it is not a finished run folder (train it with `crl train`)"
+            f"{found.path} has no latents.csv: it is not a finished run folder (train it with `crl train`)"
         )
-    config_path = run / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
-    latents = pd.read_csv(run / "latents.csv", dtype={"subject_id": str}).set_index("subject_id")
-    edges = pd.read_csv(run / "graph.csv") if (run / "graph.csv").exists() else None
-    return config, latents, edges
+    return found.config, found.latents(), found.graph_table()
 
 
 def evaluate_run(run: Path, truth: Path | None = None, threshold: float | None = None) -> dict:

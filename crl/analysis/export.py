@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 from crl.analysis.graph import LatentGraph, load_graph
 from crl.analysis.names import default_names, load_names
 from crl.errors import CrlError
+from crl.runs.files import atomic_write_text
+from crl.runs.run import Run
 
 FORMATS = ("graphml", "dot", "json", "csv", "html", "svg")
 
@@ -115,10 +115,7 @@ def export_graph(graph: LatentGraph, fmt: str, threshold: float, labels: dict[st
 
 
 def _run_threshold(run: Path) -> float:
-    config = run / "config.json"
-    if config.exists():
-        return float((json.loads(config.read_text()).get("graph") or {}).get("threshold", 0.5))
-    return 0.5
+    return Run(run).threshold()
 
 
 def export_run(run: Path, fmt: str, out: Path | None = None, threshold: float | None = None) -> Path:
@@ -129,9 +126,5 @@ def export_run(run: Path, fmt: str, out: Path | None = None, threshold: float | 
     labels = load_names(run, default_names(graph.names))
     text = export_graph(graph, fmt, _run_threshold(run) if threshold is None else threshold, labels)
     out = Path(out) if out else run / f"graph.{fmt if fmt != 'csv' else 'edges.csv'}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, out)
+    atomic_write_text(out, text)
     return out

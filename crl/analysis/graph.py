@@ -11,6 +11,7 @@ import pandas as pd
 from crl.errors import RunError
 from crl.graphs.dag import cross_modal_mask
 from crl.graphs.names import blocks_of, split_latent_name
+from crl.runs.run import Run
 
 
 @dataclass(frozen=True)
@@ -76,11 +77,18 @@ class LatentGraph:
 
 def load_graph(run: Path) -> LatentGraph:
     """The learned graph of a run folder, latents in the order of latents.csv when present."""
-    run = Path(run)
-    path = run / "graph.csv"
-    if not path.exists():
-        raise RunError(f"{run} has no graph.csv: it is not a finished run folder (train it with `crl train`)")
-    names = None
-    if (run / "latents.csv").exists():
-        names = [c for c in pd.read_csv(run / "latents.csv", nrows=0).columns if c != "subject_id"]
-    return LatentGraph.from_table(pd.read_csv(path), names)
+    return load_level_graph(run)
+
+
+def load_level_graph(run: Path, level: Path | None = None) -> LatentGraph:
+    """The learned graph of a run folder, or of one of its sparsity levels (`level` = the level's folder);
+    latents in the order of the run's latents.csv when present."""
+    found = Run(run)
+    table = found.graph_table(level)
+    if table is None:
+        if level is not None:
+            raise RunError(f"{level} has no graph.csv; the sparsity path of this run is incomplete")
+        raise RunError(
+            f"{found.path} has no graph.csv: it is not a finished run folder (train it with `crl train`)"
+        )
+    return LatentGraph.from_table(table, found.latent_names)

@@ -8,8 +8,6 @@ travel with the run and never touch latents.csv or graph.csv, which other tools 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,8 +19,9 @@ from scipy.optimize import linear_sum_assignment
 from crl.data.truth import load_truth
 from crl.errors import CrlError, RunError
 from crl.graphs.names import split_latent_name
+from crl.runs.files import NAMES_FILE, atomic_write_text  # noqa: F401 - NAMES_FILE: callers import it here
+from crl.runs.run import Run
 
-NAMES_FILE = "names.json"
 MAX_LENGTH = 60
 # A learned latent borrows a true latent's plain name only when it tracks that latent this closely (|corr|):
 # below it the name would claim more than the model recovered.
@@ -131,7 +130,7 @@ def load_names(run: Path, defaults: Mapping[str, str]) -> dict[str, str]:
     A damaged names.json raises RunError (the page says how to fix it) rather than silently dropping edits.
     """
     names = dict(defaults)
-    path = Path(run) / NAMES_FILE
+    path = Run(run).names_file
     if not path.is_file():
         return names
     try:
@@ -167,11 +166,8 @@ def save_names(run: Path, names: Mapping[str, str], defaults: Mapping[str, str])
     run = Path(run)
     payload = {"names": {k: v for k, v in final.items() if v != defaults.get(k)}}
     try:
-        fd, tmp = tempfile.mkstemp(dir=run, prefix=f".{NAMES_FILE}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-        os.replace(tmp, run / NAMES_FILE)
+        text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+        atomic_write_text(Run(run).names_file, text, make_parents=False)  # never create a missing run folder
     except OSError as error:
         raise RunError(
             f"could not save names in {run} ({error.strerror or error}); "

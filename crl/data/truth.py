@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from crl.errors import CrlError
+from crl.graphs.edge_table import read_edge_table
 from crl.graphs.names import split_latent_name
 
 ID_COLUMN = "subject_id"
@@ -89,7 +90,7 @@ def load_truth(root: Path) -> Truth:
             f"{folder / 'latents.csv'} has non-numeric latent values; every latent must be a number"
         ) from None
 
-    graph = _read_table(folder / "graph.csv")
+    graph = _read_table(folder / "graph.csv", read_edge_table)  # the edge-table format of a run's graph.csv
     if list(graph.columns[:2]) != ["source", "target"]:
         raise CrlError(
             f"{folder / 'graph.csv'} must start with columns 'source,target' (found {list(graph.columns)})"
@@ -112,12 +113,13 @@ def load_truth(root: Path) -> Truth:
     return Truth(latents=latents, edges=edges, nuisance=nuisance)
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, read=None) -> pd.DataFrame:
+    """A truth/ CSV (`read(path)` when given, else pandas with text subject IDs); CrlError naming the file."""
     if not path.is_file():
         raise CrlError(
             f"{path} is missing; a synthetic cohort's truth/ folder needs latents.csv and graph.csv"
         )
     try:
-        return pd.read_csv(path, dtype={ID_COLUMN: str})
+        return read(path) if read is not None else pd.read_csv(path, dtype={ID_COLUMN: str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise CrlError(f"{path} is not a readable CSV ({error}); rewrite it with `crl synth`") from None

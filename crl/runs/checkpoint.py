@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +18,20 @@ import torch
 from crl.config import Config
 from crl.data.cohort import Cohort, Normaliser
 from crl.errors import ConfigError, RunError
-from crl.runs.files import atomic_write_json, now_iso, package_versions
+from crl.runs.files import (
+    MODEL_FILE,
+    MODEL_META_FILE,
+    STATUS_FILE,
+    TRAINING_STATE_FILE,
+    atomic_torch_save,
+    atomic_write_json,
+    now_iso,
+    package_versions,
+)
 
-MODEL_FILE = "model.pt"
-META_FILE = "model.json"
-STATE_FILE = "training_state.pt"
+META_FILE = MODEL_META_FILE
+STATE_FILE = TRAINING_STATE_FILE
 FORMAT_VERSION = 1
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _load_tensors(path: Path) -> Any:
@@ -52,7 +45,7 @@ def save_model(run_dir: Path | str, model, config: Config, normaliser: Normalise
     """Write model.pt (weights) and model.json (everything needed to rebuild the model and encode a cohort)."""
     run_dir = Path(run_dir)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_torch_save(state, run_dir / MODEL_FILE)
+    atomic_torch_save(state, run_dir / MODEL_FILE)
     atomic_write_json(
         run_dir / META_FILE,
         {
@@ -75,7 +68,7 @@ def read_metadata(run_dir: Path | str) -> dict[str, Any]:
     if not run_dir.is_dir():
         raise RunError(f"run folder {run_dir} does not exist")
     if not path.exists():
-        status_path = run_dir / "status.json"
+        status_path = run_dir / STATUS_FILE
         state = json.loads(status_path.read_text()).get("state") if status_path.exists() else "unknown"
         raise RunError(
             f"run folder {run_dir} has no trained model ({META_FILE} is missing; run state: {state}). "
@@ -172,7 +165,7 @@ def training_state_path(run_dir: Path | str) -> Path:
 
 def save_training_state(run_dir: Path | str, state: dict[str, Any]) -> None:
     """training_state.pt: what fit(resume=...) needs (tensors and plain containers only)."""
-    _atomic_torch_save(state, training_state_path(run_dir))
+    atomic_torch_save(state, training_state_path(run_dir))
 
 
 def load_training_state(path: Path | str) -> dict[str, Any] | None:

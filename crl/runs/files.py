@@ -1,7 +1,8 @@
 """Run-folder file names and the atomic writes and tolerant reads every run file goes through.
 
-A reader polling a run folder (the dashboard, a job monitor) never sees half a file: JSON and CSV are written to
-a temporary file in the same folder and renamed over the old one; metrics.jsonl is append-only, a line at a time.
+A reader polling a run folder (the dashboard, a job monitor) never sees half a file: JSON, CSV and tensor files
+are written to a temporary file in the same folder and renamed over the old one; metrics.jsonl is append-only, a
+line at a time. No other module writes a run file its own way.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,12 @@ STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.jsonl"
 LATENTS_FILE = "latents.csv"
 GRAPH_FILE = "graph.csv"
+# The user's display names for latents (crl.analysis.names); never written by training.
+NAMES_FILE = "names.json"
+# The trained model (crl.runs.checkpoint): weights, what rebuilds them, and the state training resumes from.
+MODEL_FILE = "model.pt"
+MODEL_META_FILE = "model.json"
+TRAINING_STATE_FILE = "training_state.pt"
 # A file of this name in the run folder asks the training process to stop after the current epoch.
 STOP_FILE = "STOP"
 STATES = ("queued", "running", "done", "failed", "stopped")
@@ -42,21 +50,53 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` so readers see either the old or the new file, never a partial one."""
+def atomic_write(path: Path, write: Callable[[Path], None], *, make_parents: bool = True) -> None:
+    """Let `write(tmp)` fill a temporary file beside `path`, then rename it over `path` (e.g. for torch.save).
+
+    The temporary file is removed when `write` fails, so a failed write leaves the old file untouched. Missing
+    parent folders are created unless `make_parents` is False (then a missing folder is a FileNotFoundError).
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, make_parents: bool = True) -> None:
+    """Write `data` to `path` so readers see either the old or the new file, never a partial one."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    atomic_write(path, write, make_parents=make_parents)
+
+
+def atomic_write_text(path: Path, text: str, *, make_parents: bool = True) -> None:
+    """Write `text` (UTF-8) to `path` so readers see either the old or the new file, never a partial one."""
+    atomic_write_bytes(path, text.encode("utf-8"), make_parents=make_parents)
+
+
+def atomic_write_csv(path: Path, table: Any) -> None:
+    """A pandas DataFrame as CSV without its index (latents.csv), written atomically."""
+    atomic_write_text(path, table.to_csv(index=False))
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """torch.save(obj) to `path`, atomically (checkpoints are large: a kill mid-save must not corrupt one)."""
+    import torch  # here, so listing runs does not import torch
+
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -108,11 +148,14 @@ def append_jsonl(path: Path, row: dict[str, Any]) -> None:
         handle.flush()
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete JSON object line; a partial last line (a kill mid-append) is skipped."""
+def read_jsonl(path: Path, errors: str = "strict") -> list[dict[str, Any]]:
+    """Every complete JSON object line; a partial last line (a kill mid-append) is skipped.
+
+    `errors="replace"` reads a file with damaged bytes too (the dashboard shows what it can).
+    """
     rows = []
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8", errors=errors)
     except OSError:
         return rows
     for line in text.splitlines():

@@ -1,5 +1,5 @@
 """A run folder being written by its training process: config.json, status.json, metrics.jsonl, latents.csv,
-graph.csv (docs/run-folder.md); every write goes through crl.runs.files, so it is atomic."""
+graph.csv; every write goes through crl.runs.files, so it is atomic. Readers use crl.runs.run.Run."""
 
 from __future__ import annotations
 
@@ -15,18 +15,19 @@ import numpy as np
 from crl.errors import RunError
 from crl.runs.files import (
     CONFIG_FILE,
-    GRAPH_FILE,
     LATENTS_FILE,
     METRICS_FILE,
     STATES,
     STATUS_FILE,
     STOP_FILE,
     append_jsonl,
+    atomic_write_csv,
     atomic_write_json,
-    atomic_write_text,
     now_iso,
     package_versions,
+    read_jsonl,
 )
+from crl.runs.graph_file import write_graph
 
 
 class RunFolder:
@@ -85,16 +86,11 @@ class RunFolder:
 
     def write_latents(self, table) -> None:
         """latents.csv: `subject_id` then `<modality>.z<k>` columns (a pandas DataFrame)."""
-        atomic_write_text(self.path / LATENTS_FILE, table.to_csv(index=False))
+        atomic_write_csv(self.path / LATENTS_FILE, table)
 
     def write_graph(self, latent_names: Sequence[str], strengths: np.ndarray) -> None:
         """graph.csv: every ordered pair of distinct latents with its strength (`strengths[source, target]`)."""
-        lines = ["source,target,weight"]
-        for i, source in enumerate(latent_names):
-            for j, target in enumerate(latent_names):
-                if i != j:
-                    lines.append(f"{source},{target},{float(strengths[i, j]):.6g}")
-        atomic_write_text(self.path / GRAPH_FILE, "\n".join(lines) + "\n")
+        write_graph(self.path, latent_names, strengths)
 
     def finish(self, result) -> None:
         """Mark the run done (or stopped, when a callback or stop file ended it early)."""
@@ -134,16 +130,7 @@ class RunFolder:
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every complete line of metrics.jsonl (a line being written is skipped)."""
-        path = self.path / METRICS_FILE
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
+        return read_jsonl(self.path / METRICS_FILE)
 
 
 def recorded_cohort_path(run: Path | str, config: dict[str, Any] | None = None) -> Path | None:

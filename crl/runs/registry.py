@@ -13,8 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from crl.errors import RunError
-from crl.runs.files import read_json
+from crl.runs.files import (
+    CONFIG_FILE,
+    GRAPH_FILE,
+    METRICS_FILE,
+    STATUS_FILE,
+    TRAINING_STATE_FILE,
+    read_json,
+)
 from crl.runs.folder import recorded_cohort_path
+from crl.runs.sparsity_path import INDEX_FILE, PATH_DIR
 
 DEFAULT_ROOT = Path("runs")
 ACTIVE_STATES = ("queued", "running")
@@ -22,9 +30,6 @@ ACTIVE_STATES = ("queued", "running")
 # on another machine, or this machine rebooted), so no run stays "running" forever.
 STALE_SECONDS = 30.0
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,119}$")
-
-
-# ------------------------------------------------------------------------------------------ files
 
 
 # ------------------------------------------------------------------------------------------ liveness
@@ -108,7 +113,7 @@ def is_run(path: Path) -> bool:
     return (
         path.is_dir()
         and not path.name.startswith(".")
-        and ((path / "status.json").exists() or (path / "config.json").exists())
+        and ((path / STATUS_FILE).exists() or (path / CONFIG_FILE).exists())
     )
 
 
@@ -144,7 +149,7 @@ def _cohort_name(run: Path, config: dict[str, Any], job: dict[str, Any]) -> str:
 
 def _last_metrics(path: Path) -> dict[str, float]:
     """The last logged row's numeric values (reads only the file's tail: metrics files grow long)."""
-    file = path / "metrics.jsonl"
+    file = path / METRICS_FILE
     try:
         with open(file, "rb") as handle:
             handle.seek(0, os.SEEK_END)
@@ -163,10 +168,6 @@ def _last_metrics(path: Path) -> dict[str, float]:
                 k: float(v) for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
             }
     return {}
-
-
-# crl.runs.checkpoint.STATE_FILE, named here so that listing runs does not import torch (tests check they agree).
-TRAINING_STATE_FILE = "training_state.pt"
 
 
 def has_checkpoint(path: Path) -> bool:
@@ -191,11 +192,11 @@ def timestamp(value: Any) -> float | None:
 def run_info(path: Path, now: float | None = None) -> RunInfo:
     """Summarise one run folder (missing files give empty fields, never an error)."""
     path = Path(path)
-    status = read_json(path / "status.json", {}) or {}
-    config = read_json(path / "config.json", {}) or {}
+    status = read_json(path / STATUS_FILE, {}) or {}
+    config = read_json(path / CONFIG_FILE, {}) or {}
     job = read_json(path / "job.json", {}) or {}
     state = (
-        effective_state(status, now) if status else ("done" if (path / "graph.csv").exists() else "unknown")
+        effective_state(status, now) if status else ("done" if (path / GRAPH_FILE).exists() else "unknown")
     )
     last = _last_metrics(path)
     created = timestamp(status.get("created") or job.get("created") or status.get("started"))
@@ -206,7 +207,7 @@ def run_info(path: Path, now: float | None = None) -> RunInfo:
             created = path.stat().st_mtime
         except OSError:
             created = None
-    index = read_json(path / "path" / "index.json", {}) or {}
+    index = read_json(path / PATH_DIR / INDEX_FILE, {}) or {}
     levels = index.get("levels", []) if isinstance(index, dict) else index
     best = status.get("best_validation_loss")
     progress = (
@@ -286,7 +287,7 @@ def new_run_dir(root: Path | str | None = None, name: str | None = None, stem: s
 
 
 def _refuse_if_active(path: Path, action: str) -> None:
-    status = read_json(path / "status.json", {}) or {}
+    status = read_json(path / STATUS_FILE, {}) or {}
     if effective_state(status) in ACTIVE_STATES:
         raise RunError(
             f"run '{path.name}' is {status.get('state')}; stop it first (`crl runs stop {path.name}`)"

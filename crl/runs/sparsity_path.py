@@ -10,18 +10,29 @@ levels only.
 from __future__ import annotations
 
 import dataclasses
-import os
+import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from crl.errors import ConfigError
-from crl.runs.files import atomic_write_json, read_json
+from crl.runs.files import (
+    LATENTS_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    atomic_torch_save,
+    atomic_write_csv,
+    atomic_write_json,
+    atomic_write_text,
+    read_json,
+)
+from crl.runs.graph_file import write_graph
 
 PATH_DIR = "path"
 INDEX_FILE = "index.json"
-MODEL_FILE = "model.pt"  # the level's state_dict (tensors only), to warm-start the next level on resume
+SUMMARY_FILE = "summary.json"
+# Each level also keeps its state_dict as MODEL_FILE (tensors only), to warm-start the next level on resume.
 # A warm-started refit needs far fewer epochs than training from scratch: the encoders are already fitted.
 PATH_EPOCH_FRACTION = 0.25
 MIN_PATH_EPOCHS = 5
@@ -80,28 +91,8 @@ def record_level(run_dir: Path, entry: dict[str, Any]) -> list[dict[str, Any]]:
     return levels
 
 
-def write_graph_csv(path: Path, names: Sequence[str], strengths: Any) -> None:
-    """Every candidate edge `source,target,weight` (ordered pairs of distinct latents), written atomically."""
-    rows = ["source,target,weight"]
-    for i, source in enumerate(names):
-        for j, target in enumerate(names):
-            if i != j:
-                rows.append(f"{source},{target},{float(strengths[i][j]):.6g}")
-    _write_text(path, "\n".join(rows) + "\n")
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _save_weights(model: Any, path: Path) -> None:
-    import torch
-
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    os.replace(tmp, path)
+    atomic_torch_save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
 
 
 def _load_weights(path: Path) -> dict[str, Any]:
@@ -124,21 +115,17 @@ def save_level(
     k = _next_k(run_dir)
     folder = Path(run_dir) / PATH_DIR / str(k)
     folder.mkdir(parents=True, exist_ok=True)
-    write_graph_csv(folder / "graph.csv", model.latent_names, model.strengths())
+    write_graph(folder, model.latent_names, model.strengths())
     _save_weights(model, folder / MODEL_FILE)
     latents = latent_table(model, cohort, encode_cohort(model, cohort, result.normaliser))
-    tmp = folder / f".latents.csv.{os.getpid()}.tmp"
-    latents.to_csv(tmp, index=False)
-    os.replace(tmp, folder / "latents.csv")
+    atomic_write_csv(folder / LATENTS_FILE, latents)
     lines = []
     for row in result.history:
         flat = {"step": row["step"], "epoch": row["epoch"], "validation_loss": row["validation_loss"]}
         flat.update({k2: v for k2, v in row.get("train", {}).items()})
         flat.update({f"validation_{k2}": v for k2, v in row.get("validation", {}).items()})
         lines.append(flat)
-    import json
-
-    _write_text(folder / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in lines))
+    atomic_write_text(folder / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in lines))
     last = result.history[-1] if result.history else {}
     summary = {
         "k": k,
@@ -152,7 +139,7 @@ def save_level(
         "fitted": time.time(),
         **(extra or {}),
     }
-    atomic_write_json(folder / "summary.json", summary)
+    atomic_write_json(folder / SUMMARY_FILE, summary)
     entry = {
         key: summary[key]
         for key in ("k", "sparsity", "folder", "epochs", "best_validation_loss", "edges_over_half")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from crl.runs.graph_file import graph_path
+
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SHIPPED = ASSETS / "demo" / "cohort"
 SHIPPED_RUN = ASSETS / "demo" / "run"
@@ -32,4 +34,4 @@ def demo_cohort_dir() -> Path:
 
 def demo_run_dir() -> Path | None:
     """The model trained on the shipped demo cohort, when it ships."""
-    return SHIPPED_RUN if (SHIPPED_RUN / "graph.csv").exists() else None
+    return SHIPPED_RUN if graph_path(SHIPPED_RUN).exists() else None

@@ -14,9 +14,11 @@ import numpy as np
 import streamlit as st
 
 from crl.errors import CrlError, RunError
+from crl.runs.files import MODEL_FILE, MODEL_META_FILE
 from crl.runs.folder import recorded_cohort_path
+from crl.runs.run import Run
 
-MODEL_FILES = ("model.pt", "model.json")
+MODEL_FILES = (MODEL_FILE, MODEL_META_FILE)
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,9 @@ def model(run: Path):
 
 def trained_cohort(run: Path) -> Path | None:
     """The cohort folder the run was trained on (config.json or job.json), when it still exists."""
-    for name in ("config.json", "job.json"):
+    for file in (Run(run).config_file, Path(run) / "job.json"):
         try:
-            data = json.loads((Path(run) / name).read_text(encoding="utf-8"))
+            data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
             continue
         path = recorded_cohort_path(run, data) if isinstance(data, dict) else None

@@ -16,6 +16,7 @@ import streamlit as st
 from crl.config import KIND_ENCODERS, Config, check_schema, default_config
 from crl.errors import ConfigError
 from crl.graphs.names import latent_names, split_latent_name
+from crl.runs.run import Run
 from crl.ui import demo
 from crl.ui.config_file import read_config_file
 
@@ -105,7 +106,8 @@ def _same_modalities(config: Config, schema: dict[str, dict[str, Any]]) -> bool:
 def run_settings(run: Path, schema: dict[str, dict[str, Any]]) -> Config:
     """The settings a trained run was trained with, for a cohort of `schema`. Raises ConfigError (modalities that
     do not fit, a damaged file) or OSError (no config.json)."""
-    return read_config_file("config.json", (Path(run) / "config.json").read_bytes(), schema)
+    file = Run(run).config_file
+    return read_config_file(file.name, file.read_bytes(), schema)
 
 
 def cohort_defaults(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:

@@ -8,28 +8,21 @@ between reruns and sessions: callers must not mutate them.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crl.analysis.graph import LatentGraph, load_graph
+from crl.analysis.graph import LatentGraph, load_level_graph
 from crl.errors import CrlError, RunError
 from crl.graphs.identifiability import IdentifiabilityReport, check_identifiability
 from crl.runs.folder import recorded_cohort_path
+from crl.runs.graph_file import graph_path
+from crl.runs.run import READ_ERRORS, Run, SparsityLevel
 
 DEFAULT_THRESHOLD = 0.5
-_READ_ERRORS = (
-    pd.errors.ParserError,
-    pd.errors.EmptyDataError,
-    UnicodeDecodeError,
-    ValueError,
-    KeyError,
-    OSError,
-)
+_READ_ERRORS = READ_ERRORS
 
 
 def stamp(path: Path) -> float:
@@ -42,9 +35,7 @@ def stamp(path: Path) -> float:
 
 def run_stamp(run: Path) -> tuple[float, ...]:
     """Modification times of the files a page reads from a run folder."""
-    run = Path(run)
-    files = ("graph.csv", "latents.csv", "config.json", "metrics.jsonl", "names.json", "path/index.json")
-    return tuple(stamp(run / f) for f in files)
+    return tuple(stamp(f) for f in Run(run).watched_files())
 
 
 # ------------------------------------------------------------------------------------------ run files
@@ -52,20 +43,11 @@ def run_stamp(run: Path) -> tuple[float, ...]:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _config(path: str, mtime: float) -> dict:
-    file = Path(path) / "config.json"
-    if not file.exists():
-        return {}
-    try:
-        value = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
-        raise RunError(
-            f"{file} is not readable JSON ({error}); pick another run or retrain this one"
-        ) from None
-    return value if isinstance(value, dict) else {}
+    return Run(path).config  # {} when missing; RunError naming the file when it is not readable JSON
 
 
 def config(run: Path) -> dict:
-    return _config(str(run), stamp(Path(run) / "config.json"))
+    return _config(str(run), stamp(Run(run).config_file))
 
 
 def recorded_threshold(run: Path) -> float:
@@ -91,94 +73,65 @@ def recorded_cohort(run: Path) -> Path | None:
 @st.cache_resource(show_spinner="Reading the learned graph…", max_entries=64)
 def _graph(path: str, graph_mtime: float, latents_mtime: float, folder: str) -> LatentGraph:
     try:
-        graph = load_graph(Path(folder)) if folder == path else _load_level(Path(path), Path(folder))
+        graph = load_level_graph(Path(path), None if folder == path else Path(folder))
     except CrlError:
         raise
     except _READ_ERRORS as error:
         raise RunError(
-            f"{Path(folder) / 'graph.csv'} could not be read ({error}); it should be a CSV with columns "
+            f"{graph_path(folder)} could not be read ({error}); it should be a CSV with columns "
             "source,target,weight: retrain the run or pick another one"
         ) from None
     if not graph.names:
-        raise RunError(f"{Path(folder) / 'graph.csv'} lists no latents; retrain the run or pick another one")
+        raise RunError(f"{graph_path(folder)} lists no latents; retrain the run or pick another one")
     if not np.isfinite(graph.weights).all():
         raise RunError(
-            f"{Path(folder) / 'graph.csv'} has missing or infinite weights; retrain the run or pick another one"
+            f"{graph_path(folder)} has missing or infinite weights; retrain the run or pick another one"
         )
     return graph
 
 
-def _load_level(run: Path, folder: Path) -> LatentGraph:
-    """A sparsity level's graph, latents in the order of the run's latents.csv."""
-    names = None
-    if (run / "latents.csv").exists():
-        names = [c for c in pd.read_csv(run / "latents.csv", nrows=0).columns if c != "subject_id"]
-    if not (folder / "graph.csv").exists():
-        raise RunError(f"{folder} has no graph.csv; the sparsity path of this run is incomplete")
-    return LatentGraph.from_table(pd.read_csv(folder / "graph.csv"), names)
-
-
 def graph(run: Path, level: Path | None = None) -> LatentGraph:
     """The run's learned graph (or a sparsity level's, `level` = its folder). Raises RunError when unreadable."""
-    run = Path(run)
-    folder = Path(level) if level else run
-    return _graph(str(run), stamp(folder / "graph.csv"), stamp(run / "latents.csv"), str(folder))
+    found = Run(run)
+    folder = Path(level) if level else found.path
+    return _graph(str(found.path), stamp(graph_path(folder)), stamp(found.latents_file), str(folder))
 
 
 @st.cache_resource(show_spinner="Reading the learned latents…", max_entries=16)
 def _latents(path: str, mtime: float) -> pd.DataFrame:
-    file = Path(path) / "latents.csv"
-    if not file.exists():
+    found = Run(path)
+    if not found.has_latents:
         raise RunError(
             f"{Path(path)} has no latents.csv: it is not a finished run (train it on the Train page)"
         )
-    try:
-        table = pd.read_csv(file, dtype={"subject_id": str})
-        if "subject_id" not in table.columns:
-            raise RunError(f"{file} has no subject_id column; retrain the run")
-        table = table.set_index("subject_id").astype(float)
-    except _READ_ERRORS as error:
-        raise RunError(f"{file} could not be read ({error}); retrain the run or pick another one") from None
-    return table
+    return found.latents()  # RunError naming the file when it cannot be read
 
 
 def latents(run: Path) -> pd.DataFrame:
     """The run's learned latents `(subjects, latents)` indexed by subject_id."""
-    return _latents(str(run), stamp(Path(run) / "latents.csv"))
+    return _latents(str(run), stamp(Run(run).latents_file))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _metrics_log(path: str, mtime: float) -> pd.DataFrame:
-    file = Path(path) / "metrics.jsonl"
-    rows = []
-    if file.exists():
-        for line in file.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line being written right now, or a damaged one: skip it, keep the rest
-            if isinstance(row, dict):
-                rows.append(row)
+    # A line being written right now, or a damaged one, is skipped; the rest is kept.
+    rows = Run(path).metrics()
     return pd.json_normalize(rows, sep=".") if rows else pd.DataFrame()
 
 
 def metrics_log(run: Path) -> pd.DataFrame:
     """metrics.jsonl as a table (empty when missing); nested objects become dotted columns, bad lines are skipped."""
-    return _metrics_log(str(run), stamp(Path(run) / "metrics.jsonl"))
+    return _metrics_log(str(run), stamp(Run(run).metrics_file))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _status(path: str, mtime: float) -> dict:
-    try:
-        value = json.loads((Path(path) / "status.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
+    return Run(path).status
 
 
 def status(run: Path) -> dict:
     """status.json ({} when missing or unreadable: a run being written may not have one yet)."""
-    return _status(str(run), stamp(Path(run) / "status.json"))
+    return _status(str(run), stamp(Run(run).status_file))
 
 
 def last_value(log: pd.DataFrame, *columns: str) -> float | None:
@@ -191,52 +144,9 @@ def last_value(log: pd.DataFrame, *columns: str) -> float | None:
     return None
 
 
-@dataclass(frozen=True)
-class SparsityLevel:
-    """One graph along a sparsity path: its sparsity weight and the folder holding its graph.csv."""
-
-    weight: float
-    folder: Path
-
-    @property
-    def label(self) -> str:
-        return f"{self.weight:g}"
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def _sparsity_levels(path: str, mtime: float) -> list[SparsityLevel]:
-    root = Path(path) / "path"
-    try:
-        index = json.loads((root / "index.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return []
-    if isinstance(index, dict):
-        entries = index.get("levels", index.get("path", index))
-    else:
-        entries = index
-    pairs: list[tuple[str, object]] = []
-    if isinstance(entries, dict):
-        pairs = [(str(k), v) for k, v in entries.items()]
-    elif isinstance(entries, list):
-        for k, entry in enumerate(entries):
-            if isinstance(entry, dict):
-                key = entry.get("k", entry.get("folder", entry.get("path", k)))
-                value = next(
-                    (entry[x] for x in ("sparsity", "weight", "alpha_s", "lambda") if x in entry), None
-                )
-                pairs.append((str(key), value))
-            else:
-                pairs.append((str(k), entry))
-    levels = []
-    for key, value in pairs:
-        try:
-            weight = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-        folder = root / Path(key).name
-        if (folder / "graph.csv").exists():
-            levels.append(SparsityLevel(weight, folder))
-    return sorted(levels, key=lambda level: level.weight)
+    return Run(path).sparsity_levels()
 
 
 def sparsity_levels(run: Path) -> list[SparsityLevel]:
@@ -245,7 +155,7 @@ def sparsity_levels(run: Path) -> list[SparsityLevel]:
     index.json may be a list of weights (folder = position), a list of {"k", "sparsity"} objects, or an
     object {k: weight}; levels whose graph.csv is missing are left out.
     """
-    return _sparsity_levels(str(run), stamp(Path(run) / "path" / "index.json"))
+    return _sparsity_levels(str(run), stamp(Run(run).path_index_file))
 
 
 # ------------------------------------------------------------------------------------------ analyses
@@ -343,15 +253,12 @@ def _evaluation(
     from crl.analysis.evaluate import score
     from crl.data.truth import load_truth
 
-    edges = None
-    if (Path(path) / "graph.csv").exists():
-        try:
-            edges = pd.read_csv(Path(path) / "graph.csv")
+    try:
+        edges = Run(path).graph_table()
+        if edges is not None:
             edges["weight"] = edges["weight"].astype(float).abs()
-        except _READ_ERRORS as error:
-            raise RunError(
-                f"{Path(path) / 'graph.csv'} could not be read ({error}); retrain the run"
-            ) from None
+    except _READ_ERRORS as error:
+        raise RunError(f"{graph_path(path)} could not be read ({error}); retrain the run") from None
     return score(latents(Path(path)), edges, load_truth(Path(cohort)), threshold=threshold)
 
 

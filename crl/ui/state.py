@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from crl.runs.files import GRAPH_FILE
 from crl.ui import demo
 from crl.ui.markdown import escape_markdown
 
@@ -34,7 +35,7 @@ def set_cohort_dir(path: Path) -> None:
 
 def available_runs() -> list[Path]:
     """Trained models to browse (run folders with a graph): the shipped demo run first, then newest first."""
-    found = [p.parent for p in runs_root().glob("*/graph.csv")] if runs_root().exists() else []
+    found = [p.parent for p in runs_root().glob(f"*/{GRAPH_FILE}")] if runs_root().exists() else []
     found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     shipped = demo.demo_run_dir()
     return ([shipped] if shipped else []) + found

@@ -18,6 +18,7 @@ from crl.data.synthetic.dag import Accept
 from crl.data.synthetic.generator import generate
 from crl.data.synthetic.presets import resolve_spec
 from crl.errors import CrlError
+from crl.graphs.edge_table import edge_table_text
 
 FLOAT_FORMAT = "%.6g"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed so .npz bytes do not depend on the clock
@@ -108,8 +109,10 @@ def _write_files(cohort: SyntheticCohort, root: Path) -> None:
     truth = root / "truth"
     truth.mkdir()
     _write_csv(cohort.truth.latents.reset_index(), truth / "latents.csv")
-    graph = pd.DataFrame(cohort.truth.edges, columns=["source", "target"])
-    graph.to_csv(truth / "graph.csv", index=False, lineterminator="\n")
+    # The edge-table format of a run's graph.csv, names quoted the CSV way when they need it.
+    (truth / "graph.csv").write_text(
+        edge_table_text(("source", "target"), cohort.truth.edges), encoding="utf-8"
+    )
     if cohort.truth.nuisance is not None:
         _write_csv(cohort.truth.nuisance.reset_index(), truth / "nuisance.csv")
     for key, table in cohort.extra_truth.items():

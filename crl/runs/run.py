@@ -1,0 +1,217 @@
+"""`Run`: one finished (or running) run folder as its readers see it, so no reader needs the folder's file names.
+
+The CLI, the analyses and the dashboard's cache read a run through this object; crl.runs.folder.RunFolder is
+the training process's writer. Each property reads its file on first use; a `Run` is cheap, so callers make a
+new one whenever the folder may have changed (the dashboard keys its caches by the files' modification times).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from crl.errors import RunError
+from crl.runs.files import (
+    CONFIG_FILE,
+    LATENTS_FILE,
+    METRICS_FILE,
+    NAMES_FILE,
+    STATUS_FILE,
+    read_json,
+    read_jsonl,
+)
+from crl.runs.folder import recorded_cohort_path
+from crl.runs.graph_file import graph_path, read_graph
+from crl.runs.sparsity_path import INDEX_FILE, PATH_DIR
+
+ID_COLUMN = "subject_id"
+DEFAULT_THRESHOLD = 0.5
+# What reading a damaged or half-written CSV can raise (RunError is none of these: it passes through).
+READ_ERRORS = (
+    pd.errors.ParserError,
+    pd.errors.EmptyDataError,
+    UnicodeDecodeError,
+    ValueError,
+    KeyError,
+    OSError,
+)
+
+
+@dataclass(frozen=True)
+class SparsityLevel:
+    """One graph along a sparsity path: its sparsity weight and the folder holding its graph.csv."""
+
+    weight: float
+    folder: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.weight:g}"
+
+
+class Run:
+    """Read-only view of a run folder: config, status, latents, graph, metrics and sparsity levels."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    # -- where things are ----------------------------------------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def status_file(self) -> Path:
+        return self.path / STATUS_FILE
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def latents_file(self) -> Path:
+        return self.path / LATENTS_FILE
+
+    @property
+    def graph_file(self) -> Path:
+        return graph_path(self.path)
+
+    @property
+    def names_file(self) -> Path:
+        """The user's display names for the latents (crl.analysis.names)."""
+        return self.path / NAMES_FILE
+
+    @property
+    def path_index_file(self) -> Path:
+        """The sparsity path's index (crl.runs.sparsity_path)."""
+        return self.path / PATH_DIR / INDEX_FILE
+
+    def watched_files(self) -> tuple[Path, ...]:
+        """The files a dashboard page reads: when none of them changed, nothing it shows did."""
+        return (
+            self.graph_file,
+            self.latents_file,
+            self.config_file,
+            self.metrics_file,
+            self.names_file,
+            self.path_index_file,
+        )
+
+    @property
+    def has_graph(self) -> bool:
+        return self.graph_file.exists()
+
+    @property
+    def has_latents(self) -> bool:
+        return self.latents_file.exists()
+
+    # -- what is in them -----------------------------------------------------------------------------------------
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """config.json ({} when missing or not an object); RunError when it is not readable JSON."""
+        if not self.config_file.exists():
+            return {}
+        try:
+            value = json.loads(self.config_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+            raise RunError(
+                f"{self.config_file} is not readable JSON ({error}); pick another run or retrain this one"
+            ) from None
+        return value if isinstance(value, dict) else {}
+
+    def threshold(self) -> float:
+        """The edge-strength threshold recorded in config.json (the default when none is recorded)."""
+        return float((self.config.get("graph") or {}).get("threshold", DEFAULT_THRESHOLD))
+
+    def cohort_path(self) -> Path | None:
+        """The cohort folder config.json records (crl.runs.folder.recorded_cohort_path), or None."""
+        return recorded_cohort_path(self.path, self.config)
+
+    @cached_property
+    def status(self) -> dict[str, Any]:
+        """status.json ({} when missing or unreadable: a run being written may not have one yet)."""
+        value = read_json(self.status_file, {})
+        return value if isinstance(value, dict) else {}
+
+    @cached_property
+    def latent_names(self) -> list[str] | None:
+        """The latents in the order of latents.csv's columns, or None when the run has no latents.csv."""
+        if not self.has_latents:
+            return None
+        return [c for c in pd.read_csv(self.latents_file, nrows=0).columns if c != ID_COLUMN]
+
+    def latents(self) -> pd.DataFrame:
+        """latents.csv as numbers `(subjects, latents)` indexed by subject_id (as text).
+
+        Callers check `has_latents` first and say how to get a finished run; a file that cannot be parsed raises
+        RunError here."""
+        file = self.latents_file
+        try:
+            table = pd.read_csv(file, dtype={ID_COLUMN: str})
+            if ID_COLUMN not in table.columns:
+                raise RunError(f"{file} has no {ID_COLUMN} column; retrain the run")
+            return table.set_index(ID_COLUMN).astype(float)
+        except READ_ERRORS as error:
+            raise RunError(
+                f"{file} could not be read ({error}); retrain the run or pick another one"
+            ) from None
+
+    def graph_table(self, level: Path | str | None = None) -> pd.DataFrame | None:
+        """graph.csv (or a sparsity level's, `level` = its folder) as source, target, weight; None when missing.
+
+        Parser errors propagate: the dashboard and the CLI word them differently."""
+        folder = Path(level) if level else self.path
+        return read_graph(folder) if graph_path(folder).exists() else None
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every complete object line of metrics.jsonl ([] when missing); damaged lines and bytes are skipped."""
+        return read_jsonl(self.metrics_file, errors="replace")
+
+    def sparsity_levels(self) -> list[SparsityLevel]:
+        """The sparsity path (`path/index.json` + `path/<k>/graph.csv`), weakest sparsity first; [] if none.
+
+        index.json may be a list of weights (folder = position), a list of {"k", "sparsity"} objects, or an
+        object {k: weight}; levels whose graph.csv is missing are left out.
+        """
+        index = read_json(self.path_index_file, None)
+        if index is None:
+            return []
+        if isinstance(index, dict):
+            entries = index.get("levels", index.get("path", index))
+        else:
+            entries = index
+        pairs: list[tuple[str, object]] = []
+        if isinstance(entries, dict):
+            pairs = [(str(k), v) for k, v in entries.items()]
+        elif isinstance(entries, list):
+            for k, entry in enumerate(entries):
+                if isinstance(entry, dict):
+                    key = entry.get("k", entry.get("folder", entry.get("path", k)))
+                    value = next(
+                        (entry[x] for x in ("sparsity", "weight", "alpha_s", "lambda") if x in entry), None
+                    )
+                    pairs.append((str(key), value))
+                else:
+                    pairs.append((str(k), entry))
+        levels = []
+        for key, value in pairs:
+            try:
+                weight = float(value)  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                continue
+            folder = self.path / PATH_DIR / Path(key).name
+            if graph_path(folder).exists():
+                levels.append(SparsityLevel(weight, folder))
+        return sorted(levels, key=lambda level: level.weight)
