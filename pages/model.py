@@ -9,6 +9,7 @@ import streamlit as st
 
 from crl.config import KIND_ENCODERS, Config
 from crl.errors import ConfigError, CrlError
+from crl.runs.run import Run
 from crl.ui import cache, routing, state
 from crl.ui import model_config as mc
 from crl.ui import setting_widgets as widgets
@@ -116,7 +117,7 @@ def _draw_files(config: Config, folder, schema, cohort_name: str) -> None:
     )
     with cols[2].popover("Load a settings file", icon=":material/upload_file:", width="stretch"):
         run = state.run_dir()
-        if run is not None and (run / "config.json").is_file():
+        if run is not None and Run(run).config_file.is_file():
             st.button(
                 f"Use the settings of {state.run_label(run)}",
                 key="model_from_run",
