@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 from crl.errors import CrlError, RunError
+from crl.runs.files import CONFIG_FILE, JOB_FILE
 from crl.runs.folder import recorded_cohort_path
 
 MODEL_FILES = ("model.pt", "model.json")
@@ -88,7 +89,7 @@ def model(run: Path):
 
 def trained_cohort(run: Path) -> Path | None:
     """The cohort folder the run was trained on (config.json or job.json), when it still exists."""
-    for name in ("config.json", "job.json"):
+    for name in (CONFIG_FILE, JOB_FILE):
         try:
             data = json.loads((Path(run) / name).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
