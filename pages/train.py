@@ -8,7 +8,7 @@ import streamlit as st
 
 from crl.config import Config
 from crl.errors import CrlError
-from crl.jobs.jobs import job_status, job_threads, parse_weights, start_job
+from crl.jobs import job_status, job_threads, parse_weights, start_job
 from crl.runs.files import read_json
 from crl.runs.run import Run
 from crl.runs.sparsity_path import default_path_epochs

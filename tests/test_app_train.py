@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from crl.config import apply_overrides, default_config
 from crl.data import load_cohort
 from crl.data.synthetic import write_preset
-from crl.jobs.jobs import job_status, stop_job
+from crl.jobs import job_status, stop_job
 from crl.runs.registry import boot_id, has_checkpoint, host, list_runs
 from crl.runs.sparsity_path import read_index
 

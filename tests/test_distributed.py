@@ -129,7 +129,7 @@ def test_two_gloo_ranks_match_single_process_full_batch_training(tmp_path):
 def test_crl_train_gpus_2_on_cpu_trains_with_rank_0_writing_and_stops_and_resumes(tmp_path, monkeypatch):
     """`--gpus 2 --device cpu`: torchrun, gloo, DDP; one writer; an agreed stop with a checkpoint; resume."""
     from crl.data.synthetic import write_preset
-    from crl.jobs.jobs import job_status, resume_job, start_job, stop_job
+    from crl.jobs import job_status, resume_job, start_job, stop_job
     from crl.runs.files import read_json, read_jsonl
 
     monkeypatch.setenv("CRL_THREADS", "1")

@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
+from crl.cli.identifiability import identifiability_cli
 from crl.errors import CrlError
-from crl.graphs.identifiability import check_identifiability, identifiability_cli
+from crl.graphs.identifiability import check_identifiability
 
 
 def _adjacency(names: list[str], edges: list[tuple[str, str]]) -> np.ndarray:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from crl.jobs.jobs import JobControl, job_status, stop_job, trim_metrics
+from crl.jobs import JobControl, job_status, stop_job, trim_metrics
 from crl.runs.files import atomic_write_json, read_json, read_jsonl
 from crl.runs.registry import owner_record
 
@@ -37,7 +37,7 @@ def queue(tmp_path, monkeypatch):
 
 SLOT_USER = """
 import json, os, sys, time
-from crl.jobs.jobs import acquire_slot
+from crl.jobs import acquire_slot
 told = []
 def in_line(position):
     if not told:
@@ -117,7 +117,7 @@ def test_a_killed_slot_holder_frees_its_slot(tmp_path, queue):
         [
             sys.executable,
             "-c",
-            "from crl.jobs.jobs import acquire_slot; import time; "
+            "from crl.jobs import acquire_slot; import time; "
             "s = acquire_slot('cpu', lambda: False, configured=1, poll=0.05); print('held', flush=True); time.sleep(600)",
         ],
         cwd=ROOT,
@@ -127,7 +127,7 @@ def test_a_killed_slot_holder_frees_its_slot(tmp_path, queue):
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        from crl.jobs.jobs import acquire_slot
+        from crl.jobs import acquire_slot
 
         deadline = time.monotonic() + 0.5
         assert acquire_slot("cpu", lambda: time.monotonic() > deadline, configured=1, poll=0.05) is None
@@ -303,7 +303,7 @@ def job_env(tmp_path, monkeypatch):
                     kill(pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-    from crl.jobs.jobs import _reap
+    from crl.jobs.control import _reap
 
     _reap()
 
@@ -329,7 +329,7 @@ def check_curves(run: Path, epochs: int) -> list[dict]:
 
 @pytest.mark.slow
 def test_background_job_shows_progress_stops_with_a_checkpoint_and_resumes_the_same_curves(cohort, job_env):
-    from crl.jobs.jobs import resume_job, start_job
+    from crl.jobs import resume_job, start_job
 
     run = start_job(cohort, None, job_env, overrides=LONG, device="cpu")
     assert run.parent == job_env and job_status(run)["state"] in ("queued", "running")
@@ -414,7 +414,7 @@ def test_kill_9_of_crl_train_then_cli_resume_finishes_the_run(cohort, job_env, t
 
 @pytest.mark.slow
 def test_simultaneous_starts_are_queued_and_run_one_at_a_time(cohort, job_env):
-    from crl.jobs.jobs import start_job
+    from crl.jobs import start_job
 
     runs = [
         start_job(
@@ -437,7 +437,7 @@ def test_simultaneous_starts_are_queued_and_run_one_at_a_time(cohort, job_env):
 
 @pytest.mark.slow
 def test_sparsity_path_levels_and_a_warm_started_refit(cohort, job_env):
-    from crl.jobs.jobs import refit_job, start_job
+    from crl.jobs import refit_job, start_job
     from crl.runs.sparsity_path import read_index
 
     run = start_job(
@@ -486,7 +486,7 @@ def test_cuda_out_of_memory_becomes_a_readable_failure(cohort, job_env, monkeypa
     import torch
 
     import crl.engine.restarts
-    from crl.jobs.jobs import prepare_job, run_job
+    from crl.jobs import prepare_job, run_job
 
     def exhausted(*args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -563,7 +563,7 @@ def test_sigterm_to_crl_train_stops_it_with_a_checkpoint_that_resumes(cohort, jo
 
 
 def test_a_job_with_restarts_logs_one_continuous_curve_and_records_each_restart(cohort, job_env):
-    from crl.jobs.jobs import prepare_job, run_job
+    from crl.jobs import prepare_job, run_job
 
     settings = [
         *exact_epochs(),

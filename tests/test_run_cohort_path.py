@@ -65,7 +65,8 @@ def test_older_path_key_and_missing_records(tmp_path):
 
 
 def test_dashboard_and_resume_find_a_relative_cohort(tmp_path, monkeypatch):
-    from crl.jobs.jobs import JOB_FILE, _job_from_run
+    from crl.jobs.control import _job_from_run
+    from crl.runs.files import JOB_FILE
     from crl.ui.model_cache import trained_cohort
 
     write_preset("paper-case1", tmp_path / "demo" / "cohort", n=60, seed=4)

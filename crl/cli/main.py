@@ -3,73 +3,52 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from crl.errors import CrlError
 
+# Each command lives in its own module, imported only when it runs: `crl --help` and `crl runs list` stay quick.
+
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from crl.data.synthetic import describe_presets, write_preset
+    from crl.cli.synth import synth_cli
 
-    if args.list:
-        print(describe_presets())
-        return 0
-    if not args.preset or not args.out:
-        print("crl synth: give a PRESET and --out DIR (see `crl synth --list`)", file=sys.stderr)
-        return 2
-    out = write_preset(args.preset, Path(args.out), n=args.n, seed=args.seed)
-    print(f"wrote synthetic cohort '{args.preset}' to {out}")
-    return 0
+    return synth_cli(args)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from crl.data.validate import validate_cohort
+    from crl.cli.validate import validate_cli
 
-    report = validate_cohort(Path(args.dir), nan_policy=args.nan_policy, length_policy=args.length_policy)
-    text = json.dumps(report.to_dict(), indent=2) if args.json else report.format()
-    # A cohort that cannot be trained on is a user error: its explanation goes to stderr (CONTRACTS.md §2).
-    print(text, file=sys.stdout if report.ok else sys.stderr)
-    return 0 if report.ok else 1
+    return validate_cli(args)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    if getattr(args, "background", False) or getattr(args, "gpus", 0) or getattr(args, "sparsity_path", None):
-        from crl.jobs.jobs import train_job_cli
+    from crl.cli.train import train_command
 
-        return train_job_cli(args)
-    from crl.cli.train import train_cli
-
-    return train_cli(args)
+    return train_command(args)
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from crl.jobs.jobs import runs_cli
+    from crl.cli.runs import runs_cli
 
     return runs_cli(args)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from crl.analysis.evaluate import evaluate_run
+    from crl.cli.evaluate import evaluate_cli
 
-    result = evaluate_run(Path(args.run), truth=Path(args.truth) if args.truth else None)
-    print(json.dumps(result, indent=2))
-    return 0
+    return evaluate_cli(args)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from crl.analysis.export import export_run
+    from crl.cli.export import export_cli
 
-    path = export_run(
-        Path(args.run), args.format, out=Path(args.out) if args.out else None, threshold=args.threshold
-    )
-    print(f"wrote {path}")
-    return 0
+    return export_cli(args)
 
 
 def _cmd_identifiability(args: argparse.Namespace) -> int:
-    from crl.graphs.identifiability import identifiability_cli
+    from crl.cli.identifiability import identifiability_cli
 
     return identifiability_cli(Path(args.path), args.threshold, args.json)
 

@@ -166,3 +166,10 @@ def read_jsonl(path: Path, errors: str = "strict") -> list[dict[str, Any]]:
         if isinstance(row, dict):
             rows.append(row)
     return rows
+
+
+# Files of a background job (crl.jobs), in the run folder next to the files above.
+JOB_FILE = "job.json"  # what to train: cohort, configuration, device, sparsity path
+REFIT_FILE = "refit.json"  # a pending refit of a finished run at new sparsity weights
+HEARTBEAT_FILE = "heartbeat.json"  # the job process's latest sign of life and progress
+LOG_FILE = "log.txt"  # the detached job process's stdout and stderr

@@ -15,7 +15,7 @@ from typing import Any
 
 import streamlit as st
 
-from crl.jobs.jobs import job_status, stop_job
+from crl.jobs import job_status, stop_job
 from crl.ui import run_cache
 from crl.ui.markdown import escape_markdown
 from crl.viz.curves import loss_curves, progress_text

@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from crl.errors import CrlError, RunError
-from crl.runs.files import MODEL_FILE, MODEL_META_FILE
+from crl.runs.files import JOB_FILE, MODEL_FILE, MODEL_META_FILE
 from crl.runs.folder import recorded_cohort_path
 from crl.runs.run import Run
 
@@ -90,7 +90,7 @@ def model(run: Path):
 
 def trained_cohort(run: Path) -> Path | None:
     """The cohort folder the run was trained on (config.json or job.json), when it still exists."""
-    for file in (Run(run).config_file, Path(run) / "job.json"):
+    for file in (Run(run).config_file, Path(run) / JOB_FILE):
         try:
             data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):

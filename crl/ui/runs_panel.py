@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from crl.errors import CrlError
-from crl.jobs.jobs import job_threads, parse_weights, refit_job, resume_job
+from crl.jobs import job_threads, parse_weights, refit_job, resume_job
 from crl.runs.registry import RunInfo, delete_run, has_checkpoint, list_runs, rename_run
 from crl.runs.sparsity_path import read_index
 from crl.ui import state
