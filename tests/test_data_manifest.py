@@ -147,7 +147,9 @@ def test_written_manifest_reads_back_with_awkward_names(tmp_path):
     """Quotes, brackets and other scripts survive manifest_text (hand-written f-strings broke on quotes)."""
     odd = "Auge links 眼 2"
     (tmp_path / "cohort.toml").write_text(
-        manifest_text('my "cohort" [v2]', "subject id", {odd: {"kind": "image", "path": "x.npz", "latents": 3}}, "c.csv"),
+        manifest_text(
+            'my "cohort" [v2]', "subject id", {odd: {"kind": "image", "path": "x.npz", "latents": 3}}, "c.csv"
+        ),
         encoding="utf-8",
     )
     manifest, problems = read_manifest(tmp_path)

@@ -74,7 +74,9 @@ def dotted_modality_name(tmp):
 
 def _renamed_modality(name):
     def build(tmp):
-        return edit_manifest(make_cohort(tmp), lambda m: m["modalities"].update({name: m["modalities"].pop(IMAGE)}))
+        return edit_manifest(
+            make_cohort(tmp), lambda m: m["modalities"].update({name: m["modalities"].pop(IMAGE)})
+        )
 
     build.__name__ = f"modality_named_{name.encode('unicode_escape').decode() or 'empty'}"
     return build

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -26,8 +27,6 @@ from crl.data.truth import load_truth
 from crl.errors import ConfigError, CrlError
 from crl.graphs.dag import cross_modal_mask, is_acyclic, topological_order
 from crl.graphs.names import make_blocks
-
-import tomllib
 
 SMALL_N = 60
 

@@ -5,22 +5,19 @@ The check itself is crl.graphs.identifiability (it reads no files); this module 
 
 from __future__ import annotations
 
-import csv
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from crl.data.manifest import read_manifest
+from crl.data.truth import true_graph_path, true_latents_path
 from crl.errors import CrlError
+from crl.graphs.edge_table import read_edge_table
 from crl.graphs.identifiability import check_identifiability
 from crl.graphs.names import LATENT_NAME, latent_names
-from crl.runs.files import GRAPH_FILE, LATENTS_FILE
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from crl.runs.run import Run
 
 
 def _split_name(name: str, where: Path) -> tuple[str, int]:
@@ -33,19 +30,28 @@ def _split_name(name: str, where: Path) -> tuple[str, int]:
     return match["modality"], int(match["k"])
 
 
-def _read_rows(path: Path, required: Sequence[str]) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        fields = [f.strip() for f in reader.fieldnames or []]
-        missing = [c for c in required if c not in fields]
-        if missing:
-            raise CrlError(f"{path} lacks columns {missing}; it needs {list(required)}")
-        return [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+def _read_edges(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    """The edge table at `path` (crl.graphs.edge_table), with its columns checked."""
+    try:
+        table = read_edge_table(path)
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise CrlError(f"{path} could not be read as a CSV table ({error}); rewrite it") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise CrlError(f"{path} lacks columns {missing}; it needs {list(required)}")
+    for column in ("source", "target"):
+        table[column] = table[column].str.strip()
+    return table
 
 
-def _header(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return [c.strip() for c in next(csv.reader(handle), [])]
+def _latent_columns(path: Path) -> list[str]:
+    """The `<modality>.z<k>` columns of a latents table (its header only)."""
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise CrlError(f"{path} could not be read as a CSV table ({error}); rewrite it") from None
+    return [str(c).strip() for c in header if LATENT_NAME.match(str(c).strip())]
 
 
 def _latent_order(
@@ -71,49 +77,33 @@ def _adjacency(names: list[str], edges: list[tuple[str, str]]) -> np.ndarray:
 
 
 def _load_cohort(path: Path) -> tuple[list[str], dict[str, list[int]], np.ndarray, str]:
-    graph = path / "truth" / "graph.csv"
-    rows = _read_rows(graph, ["source", "target"])
-    edges = [(r["source"], r["target"]) for r in rows]
-    modality_order: list[str] = []
-    manifest = path / "cohort.toml"
-    latent_counts: dict[str, int] = {}
-    if manifest.exists():
-        try:
-            spec = tomllib.loads(manifest.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as error:
-            raise CrlError(f"{manifest} is not valid TOML ({error}); fix the manifest") from error
-        for name, mod in (spec.get("modalities") or {}).items():
-            modality_order.append(name)
-            if isinstance(mod, dict) and isinstance(mod.get("latents"), int):
-                latent_counts[name] = mod["latents"]
-    columns: list[str] = []
-    latents_csv = path / "truth" / "latents.csv"
-    if latents_csv.exists():
-        columns = [c for c in _header(latents_csv) if LATENT_NAME.match(c)]
+    graph = true_graph_path(path)
+    table = _read_edges(graph, ("source", "target"))
+    edges = list(zip(table["source"], table["target"], strict=True))
+    manifest, _ = read_manifest(path)
+    modality_order = list(manifest.modalities) if manifest else []
+    if true_latents_path(path).exists():
+        columns = _latent_columns(true_latents_path(path))
     else:
-        columns = latent_names(latent_counts)
+        columns = (
+            latent_names({name: m.latents for name, m in manifest.modalities.items()}) if manifest else []
+        )
     names, blocks = _latent_order(columns, [n for e in edges for n in e], modality_order, graph)
     return names, blocks, _adjacency(names, edges), f"true graph of cohort {path}"
 
 
 def _load_run(path: Path, threshold: float) -> tuple[list[str], dict[str, list[int]], np.ndarray, str]:
-    graph = path / GRAPH_FILE
-    rows = _read_rows(graph, ["source", "target", "weight"])
-    edges = []
-    for r in rows:
-        try:
-            weight = float(r["weight"])
-        except ValueError as error:
-            raise CrlError(
-                f"{graph}: weight '{r['weight']}' is not a number; rewrite the run's graph"
-            ) from error
-        if weight >= threshold and r["source"] != r["target"]:
-            edges.append((r["source"], r["target"]))
-    columns: list[str] = []
-    if (path / LATENTS_FILE).exists():
-        columns = [c for c in _header(path / LATENTS_FILE) if LATENT_NAME.match(c)]
-    all_nodes = [n for r in rows for n in (r["source"], r["target"])]
-    names, blocks = _latent_order(columns, all_nodes, [], graph)
+    run = Run(path)
+    table = _read_edges(run.graph_file, ("source", "target", "weight"))
+    weights = pd.to_numeric(table["weight"], errors="coerce")
+    if weights.isna().any():
+        bad = table["weight"][weights.isna()].iloc[0]
+        raise CrlError(f"{run.graph_file}: weight '{bad}' is not a number; rewrite the run's graph")
+    keep = (weights >= threshold) & (table["source"] != table["target"])
+    edges = list(zip(table["source"][keep], table["target"][keep], strict=True))
+    columns = _latent_columns(run.latents_file) if run.has_latents else []
+    all_nodes = [n for pair in zip(table["source"], table["target"], strict=True) for n in pair]
+    names, blocks = _latent_order(columns, all_nodes, [], run.graph_file)
     return (
         names,
         blocks,
@@ -130,10 +120,10 @@ def identifiability_cli(path: Path, threshold: float | None, as_json: bool) -> i
     edges with weight >= threshold (default 0.5) are kept.
     """
     path = Path(path)
-    if (path / "truth" / "graph.csv").is_file():
+    if true_graph_path(path).is_file():
         names, blocks, adj, what = _load_cohort(path)
         used_threshold = None
-    elif (path / GRAPH_FILE).is_file():
+    elif Run(path).has_graph:
         used_threshold = 0.5 if threshold is None else float(threshold)
         names, blocks, adj, what = _load_run(path, used_threshold)
     elif not path.is_dir():

@@ -23,7 +23,7 @@ PRECISIONS = ("auto", "bf16", "fp16", "off")
 FLOWS = ("affine", "spline")
 MAX_BINS = 64
 MAX_RESTARTS = 20  # each restart is a full training run
-MAX_REALIGN = 50  # each realignment encodes up to train.REALIGN_SUBJECTS subjects
+MAX_REALIGN = 50  # each realignment encodes up to crl.engine.warmup.REALIGN_SUBJECTS subjects
 MAX_LATENTS = 32  # per modality: the graph has a parameter per ordered pair of latents
 
 _WEIGHT = {"low": 0, "format": "%.4g"}  # a loss weight: any finite number >= 0

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 import tomli_w
 
@@ -265,7 +264,9 @@ def parse_manifest(
 
 
 def _parse_modality(name: str, table: Any, problems: list[Problem]) -> ModalitySpec | None:
-    section = f"[modalities.{name if name.isprintable() else ascii(name)}]"  # a report is one line per problem
+    section = (
+        f"[modalities.{name if name.isprintable() else ascii(name)}]"  # a report is one line per problem
+    )
 
     def report(severity: str, check: str, message: str, fix: str = "") -> None:
         problems.append(Problem(severity, check, f"{section} {message}", fix, file=MANIFEST_FILE))
@@ -281,7 +282,12 @@ def _parse_modality(name: str, table: Any, problems: list[Problem]) -> ModalityS
     usable = True
     problem = modality_name_problem(name)
     if problem:
-        report("error", "bad_name", f"{problem}.", f"rename the modality: {MODALITY_NAME_RULE} (e.g. 'fundus_left').")
+        report(
+            "error",
+            "bad_name",
+            f"{problem}.",
+            f"rename the modality: {MODALITY_NAME_RULE} (e.g. 'fundus_left').",
+        )
         usable = False
 
     kind = table.get("kind")

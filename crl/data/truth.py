@@ -13,6 +13,19 @@ from crl.graphs.edge_table import read_edge_table
 from crl.graphs.names import split_latent_name
 
 ID_COLUMN = "subject_id"
+TRUTH_DIR = "truth"
+TRUE_LATENTS_FILE = "latents.csv"
+TRUE_GRAPH_FILE = "graph.csv"
+
+
+def true_graph_path(cohort: Path | str) -> Path:
+    """Where a synthetic cohort keeps its true latent graph (`source,target`)."""
+    return Path(cohort) / TRUTH_DIR / TRUE_GRAPH_FILE
+
+
+def true_latents_path(cohort: Path | str) -> Path:
+    """Where a synthetic cohort keeps its true latents (`subject_id` plus `<modality>.z<k>`)."""
+    return Path(cohort) / TRUTH_DIR / TRUE_LATENTS_FILE
 
 
 @dataclass
@@ -58,49 +71,53 @@ class Truth:
 def load_truth(root: Path) -> Truth:
     """Read `root/truth/latents.csv` and `root/truth/graph.csv` (and `nuisance.csv` when present)."""
     root = Path(root)
-    folder = root / "truth"
+    folder = root / TRUTH_DIR
     if not folder.is_dir():
         raise CrlError(
             f"{root} has no truth/ folder: ground truth exists only for synthetic cohorts "
             "(write one with `crl synth PRESET --out DIR`)"
         )
-    latents = _read_table(folder / "latents.csv")
+    latents = _read_table(folder / TRUE_LATENTS_FILE)
     if ID_COLUMN not in latents.columns:
         raise CrlError(
-            f"{folder / 'latents.csv'} has no '{ID_COLUMN}' column; its first column must be the IDs"
+            f"{folder / TRUE_LATENTS_FILE} has no '{ID_COLUMN}' column; its first column must be the IDs"
         )
     latents[ID_COLUMN] = latents[ID_COLUMN].astype(str)
     if latents[ID_COLUMN].duplicated().any():
         dup = latents.loc[latents[ID_COLUMN].duplicated(), ID_COLUMN].iloc[0]
         raise CrlError(
-            f"{folder / 'latents.csv'} lists subject '{dup}' more than once; keep one row per subject"
+            f"{folder / TRUE_LATENTS_FILE} lists subject '{dup}' more than once; keep one row per subject"
         )
     latents = latents.set_index(ID_COLUMN)
     if latents.shape[1] == 0:
-        raise CrlError(f"{folder / 'latents.csv'} has no latent columns; add columns named '<modality>.z<k>'")
+        raise CrlError(
+            f"{folder / TRUE_LATENTS_FILE} has no latent columns; add columns named '<modality>.z<k>'"
+        )
     for column in latents.columns:
         try:
             split_latent_name(str(column))
         except CrlError as error:
-            raise CrlError(f"{folder / 'latents.csv'}: {error}") from None
+            raise CrlError(f"{folder / TRUE_LATENTS_FILE}: {error}") from None
     try:
         latents = latents.astype(float)
     except (TypeError, ValueError):
         raise CrlError(
-            f"{folder / 'latents.csv'} has non-numeric latent values; every latent must be a number"
+            f"{folder / TRUE_LATENTS_FILE} has non-numeric latent values; every latent must be a number"
         ) from None
 
-    graph = _read_table(folder / "graph.csv", read_edge_table)  # the edge-table format of a run's graph.csv
+    graph = _read_table(
+        folder / TRUE_GRAPH_FILE, read_edge_table
+    )  # the edge-table format of a run's graph.csv
     if list(graph.columns[:2]) != ["source", "target"]:
         raise CrlError(
-            f"{folder / 'graph.csv'} must start with columns 'source,target' (found {list(graph.columns)})"
+            f"{folder / TRUE_GRAPH_FILE} must start with columns 'source,target' (found {list(graph.columns)})"
         )
     names = set(latents.columns)
     edges = [(str(s), str(t)) for s, t in zip(graph["source"], graph["target"], strict=True)]
     unknown = sorted({v for e in edges for v in e} - names)
     if unknown:
         raise CrlError(
-            f"{folder / 'graph.csv'} names latents missing from latents.csv: {', '.join(unknown)}; "
+            f"{folder / TRUE_GRAPH_FILE} names latents missing from latents.csv: {', '.join(unknown)}; "
             "edge endpoints must be latent column names"
         )
 

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any
 
-from crl.runs.files import METRICS_FILE, read_jsonl
-from crl.runs.registry import TRAINING_STATE_FILE
+from crl.runs.files import METRICS_FILE, TRAINING_STATE_FILE, atomic_write_text, read_jsonl
 
 
 def find_training_state(run_dir: Path) -> Path | None:
@@ -26,15 +23,5 @@ def trim_metrics(run_dir: Path, last_step: int) -> int:
     if not path.exists():
         return 0
     rows = [row for row in read_jsonl(path) if int(row.get("step", -1)) <= last_step]
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(_dumps(row))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in rows))
     return len(rows)
-
-
-def _dumps(row: dict[str, Any]) -> str:
-    return json.dumps(row) + "\n"

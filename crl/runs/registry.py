@@ -16,6 +16,7 @@ from crl.errors import RunError
 from crl.runs.files import (
     CONFIG_FILE,
     GRAPH_FILE,
+    JOB_FILE,
     METRICS_FILE,
     STATUS_FILE,
     TRAINING_STATE_FILE,
@@ -194,7 +195,7 @@ def run_info(path: Path, now: float | None = None) -> RunInfo:
     path = Path(path)
     status = read_json(path / STATUS_FILE, {}) or {}
     config = read_json(path / CONFIG_FILE, {}) or {}
-    job = read_json(path / "job.json", {}) or {}
+    job = read_json(path / JOB_FILE, {}) or {}
     state = (
         effective_state(status, now) if status else ("done" if (path / GRAPH_FILE).exists() else "unknown")
     )

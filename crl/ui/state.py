@@ -66,7 +66,11 @@ def cohort_label(folder: Path) -> str:
     try:
         with open(folder / "cohort.toml", "rb") as handle:
             return str(tomllib.load(handle).get("name") or folder.name)
-    except (OSError, ValueError, RecursionError):  # unreadable, not TOML, nested too deep: the Cohort page explains
+    except (
+        OSError,
+        ValueError,
+        RecursionError,
+    ):  # unreadable, not TOML, nested too deep: the Cohort page explains
         return folder.name
 
 

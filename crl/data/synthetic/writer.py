@@ -17,6 +17,7 @@ from crl.data.synthetic.cohort import SyntheticCohort
 from crl.data.synthetic.dag import Accept
 from crl.data.synthetic.generator import generate
 from crl.data.synthetic.presets import resolve_spec
+from crl.data.truth import true_graph_path, true_latents_path
 from crl.errors import CrlError
 from crl.graphs.edge_table import edge_table_text
 
@@ -106,11 +107,11 @@ def _write_files(cohort: SyntheticCohort, root: Path) -> None:
     if cohort.readme is not None:
         (root / "README.md").write_text(cohort.readme, encoding="utf-8")
 
-    truth = root / "truth"
+    truth = true_graph_path(root).parent
     truth.mkdir()
-    _write_csv(cohort.truth.latents.reset_index(), truth / "latents.csv")
+    _write_csv(cohort.truth.latents.reset_index(), true_latents_path(root))
     # The edge-table format of a run's graph.csv, names quoted the CSV way when they need it.
-    (truth / "graph.csv").write_text(
+    true_graph_path(root).write_text(
         edge_table_text(("source", "target"), cohort.truth.edges), encoding="utf-8"
     )
     if cohort.truth.nuisance is not None:

@@ -8,10 +8,10 @@ What the user uploaded and chose lives in `choices`, names in `names`, reading b
 archives) in `reading`, describing a file in `inspection`, and writing the folder in `build`.
 """
 
+from crl.config import MAX_LATENTS
 from crl.data.upload.build import build_cohort
 from crl.data.upload.choices import (
     DEFAULT_ID,
-    MAX_LATENTS,
     MAX_NAME_LENGTH,
     TABLE_SUFFIXES,
     UPLOAD_SUFFIXES,

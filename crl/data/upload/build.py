@@ -4,7 +4,6 @@ write `cohort.toml`, and swap the folder into place atomically."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -12,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from crl.config import MAX_LATENTS
 from crl.data.cohort import KINDS
 from crl.data.loaders import listing
-from crl.data.manifest import LENGTH_POLICIES, MANIFEST_FILE, NAN_POLICIES
+from crl.data.manifest import LENGTH_POLICIES, MANIFEST_FILE, NAN_POLICIES, manifest_text
 from crl.data.upload.choices import (
     DEFAULT_ID,
-    MAX_LATENTS,
     TABLE_SUFFIXES,
     CovariatesChoice,
     SourceChoice,
@@ -224,37 +223,21 @@ def _write_covariates(choice: CovariatesChoice, root: Path, base: str, id_name: 
     return target
 
 
-def _toml_string(text: str) -> str:
-    # A JSON string is a valid TOML basic string (same escapes for quotes, backslashes and controls).
-    return json.dumps(str(text), ensure_ascii=False)
-
-
 def _manifest_text(
     title: str, id_name: str, entries: list[tuple[SourceChoice, str]], covariates_path: str | None
 ) -> str:
-    lines = [
-        "# Written by the crl dashboard from uploaded files.",
-        f"name = {_toml_string(title)}",
-        f"id = {_toml_string(id_name)}",
-        "",
-    ]
+    modalities = {}
     for choice, path in entries:
-        lines += [
-            f"[modalities.{_toml_string(choice.modality)}]",
-            f"kind = {_toml_string(choice.kind)}",
-            f"path = {_toml_string(path)}",
-            f"latents = {int(choice.latents)}",
-        ]
+        keys = {"kind": choice.kind, "path": path, "latents": int(choice.latents)}
         if choice.kind == "timeseries" and choice.upload.suffix in TABLE_SUFFIXES:
-            lines.append(f"time = {_toml_string(choice.time_column)}")
+            keys["time"] = choice.time_column
         if choice.kind != "image" and choice.nan_policy != "error":
-            lines.append(f"nan_policy = {_toml_string(choice.nan_policy)}")
+            keys["nan_policy"] = choice.nan_policy
         if choice.kind == "timeseries" and choice.length_policy != "error":
-            lines.append(f"length_policy = {_toml_string(choice.length_policy)}")
-        lines.append("")
-    if covariates_path:
-        lines += ["[covariates]", f"path = {_toml_string(covariates_path)}", ""]
-    return "\n".join(lines)
+            keys["length_policy"] = choice.length_policy
+        modalities[choice.modality] = keys
+    header = "# Written by the crl dashboard from uploaded files.\n"
+    return header + manifest_text(title, id_name, modalities, covariates_path or None)
 
 
 def _replace(staging: Path, out: Path) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from crl.data.manifest import DEFAULT_LATENTS
+from crl.data.manifest import DEFAULT_LATENTS, MAX_MODALITY_NAME
 from crl.errors import CrlError
 
-MAX_LATENTS = 32
-MAX_NAME_LENGTH = 40
+MAX_NAME_LENGTH = MAX_MODALITY_NAME  # cohort and modality names alike
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 UPLOAD_SUFFIXES = (*TABLE_SUFFIXES, ".npz", ".zip")

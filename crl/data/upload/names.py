@@ -6,6 +6,7 @@ import re
 import unicodedata
 from pathlib import PurePosixPath
 
+from crl.data.manifest import MODALITY_NAME_RULE, modality_name_problem
 from crl.data.upload.choices import MAX_NAME_LENGTH, UploadError
 
 
@@ -32,20 +33,13 @@ def suggested_modality(filename: str) -> str:
 
 
 def check_modality_name(name: str) -> str:
-    """The name stripped, or UploadError: it names latents (`<name>.z0`), so no dots and nothing invisible."""
+    """The name stripped, or UploadError: the manifest's one rule for modality names (it names latents too)."""
     clean = str(name).strip()
     if not clean:
         raise UploadError("a modality has no name; give each uploaded file a short name such as 'labs'.")
-    if len(clean) > MAX_NAME_LENGTH:
-        raise UploadError(
-            f"the modality name {clean!r} is longer than {MAX_NAME_LENGTH} characters; shorten it."
-        )
-    bad = sorted({c for c in clean if not (c.isalnum() or c in " _-")})
-    if bad:
-        raise UploadError(
-            f"the modality name {clean!r} contains {', '.join(repr(c) for c in bad)}; "
-            "use letters, digits, spaces, '-' and '_' only (e.g. 'fundus_left')."
-        )
+    problem = modality_name_problem(clean)
+    if problem:
+        raise UploadError(f"{problem}; use {MODALITY_NAME_RULE} (e.g. 'fundus_left').")
     return clean
 
 
