@@ -1,8 +1,8 @@
-"""Accuracy benchmark against the paper (METHOD.md §7): MCC, R², cross-modal SHD and F1 per method and preset.
+"""Accuracy benchmark against the paper (docs/method.md §7): MCC, R², cross-modal SHD and F1 per method and preset.
 
 Writes bench/results/accuracy.md and accuracy.json. Each (preset, seed, method) trains from scratch on an
 in-memory synthetic cohort with the default configuration, so the numbers are what `crl train` gives.
-Run alone: two torch processes on two cores slow each other down many times (ENVIRONMENT.md).
+Run alone: two torch processes on two cores slow each other down many times.
 
     python bench/accuracy.py                       # the full table: cases 1-3, 5 seeds, three methods
     python bench/accuracy.py --presets images --methods ours,beta-vae --seeds 2
@@ -162,7 +162,7 @@ def write(
         "Mean ± sd over seeds (each seed is a new cohort and new initial weights; per-run numbers in the JSON).",
         "Targets (issue 3): MCC ≥ 0.9 on cases 1–3, cross-modal SHD ≤ 1 on case 1, ours ahead of β-VAE and",
         "no-graph. MCC, identifiable / block-only latents: mean |corr| of the matched latents that the true graph",
-        "identifies one by one / only as a block (METHOD.md §5b; — when there are none).",
+        "identifies one by one / only as a block (docs/method.md §5b; — when there are none).",
         "",
         summarise(rows),
         "",

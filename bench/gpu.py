@@ -1,6 +1,6 @@
 """The GPU check (issue 3): training speed on CUDA, and the images preset trained for longer than 2 CPU cores allow.
 
-One prepared script, so a lent GPU's few minutes go to measuring (ENVIRONMENT.md, "GPU servers"). It needs only
+One prepared script, so a lent GPU's few minutes go to measuring. It needs only
 what the training path needs (torch, numpy, pandas, scipy, pillow; no streamlit, plotly, pyvis or zuko) and
 runs from a checkout without installing it. Writes bench/results/<name>.md and .json, rewritten after every
 finished run, so a run cut off by its time limit still leaves what it measured.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole GPU check as one command (ENVIRONMENT.md, "GPU servers"), from a checkout, with nothing installed:
+# The whole GPU check as one command, from a checkout, with nothing installed:
 # the `crl` command line end to end on CUDA (one GPU, then through torchrun), then bench/gpu.py's measurements.
 #   bash bench/gpu.sh [OUT]    # gpu-steps.log (every step's output) and results into OUT; about 6 minutes
 set -u

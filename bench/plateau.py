@@ -3,7 +3,7 @@
 Writes bench/results/plateau.md and plateau.json. Every `--every` epochs a callback encodes the whole cohort and
 scores MCC against the truth; the time spent scoring is subtracted from the clock, so the seconds are training
 time only. The plateau is the first checkpoint whose MCC is within `--tolerance` of the best MCC of the run.
-Run alone: other processes on the two cores distort the seconds (ENVIRONMENT.md).
+Run alone: other processes on the two cores distort the seconds.
 
     python bench/plateau.py                    # paper-case1, n = 10 000, seeds 0 and 1, 2 threads
 """

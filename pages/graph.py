@@ -71,9 +71,7 @@ def _identifiability_panel(report, labels_by_index: dict[str, int]) -> None:
             )
             if m.witness:
                 st.caption(gw.md(m.witness.text))
-        st.caption(
-            "How this is decided (METHOD.md §5b): " + " ".join(gw.md(limit) for limit in report.limits)
-        )
+        st.caption("How this is decided: " + " ".join(gw.md(limit) for limit in report.limits))
 
 
 def _truth_panel(run: Path, cohort: Path, graph: LatentGraph, adjacency: np.ndarray, labels: dict) -> None:

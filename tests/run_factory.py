@@ -1,4 +1,4 @@
-"""Hand-made run folders (CONTRACTS.md §3) built from a synthetic cohort's truth, with known right answers."""
+"""Hand-made run folders (docs/run-folder.md) built from a synthetic cohort's truth, with known right answers."""
 
 from __future__ import annotations
 

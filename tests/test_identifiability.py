@@ -1,4 +1,4 @@
-"""The structural identifiability check: METHOD.md §5b's chain fails with a witness, distinct signatures pass."""
+"""The structural identifiability check: docs/method.md §5b's chain fails with a witness, distinct signatures pass."""
 
 import itertools
 import json

@@ -171,7 +171,7 @@ def test_beta_vae_uses_one_joint_encoder():
 
 def test_likelihood_cannot_be_gamed_by_shrinking_latents():
     """Scaling the posterior (means and spreads) by c leaves the ELBO's KL unchanged up to the prior's own
-    change of variables: with a prior rescaled by the same c, the KL is identical (METHOD.md 4, item 5)."""
+    change of variables: with a prior rescaled by the same c, the KL is identical (docs/method.md §4 item 5)."""
     model = build_model(_config("no-graph"), SCHEMA)
     batch = _batch(64)
     with torch.no_grad():
@@ -186,7 +186,7 @@ def test_likelihood_cannot_be_gamed_by_shrinking_latents():
 
 
 def test_graph_learns_from_the_likelihood_alone():
-    """With sparsity and acyclicity switched off, every free edge still receives a gradient (METHOD.md 4.1)."""
+    """With sparsity and acyclicity switched off, every free edge still receives a gradient (docs/method.md §4 item 1)."""
     model = build_model(_config(**{"loss.sparsity": 0, "loss.acyclicity": 0}), SCHEMA)
     record = model.loss(_batch(32), generator=torch.Generator().manual_seed(0))
     record.total.backward()

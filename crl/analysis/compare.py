@@ -1,6 +1,6 @@
 """A learned graph against a synthetic cohort's true graph, at any threshold, after matching latents once.
 
-Matching (METHOD.md §6) is the slow part and does not depend on the threshold, so it is computed once
+Matching (docs/method.md §6) is the slow part and does not depend on the threshold, so it is computed once
 (`match_to_truth`) and every threshold reuses it (`compare_graph`): a slider can redraw the comparison.
 """
 

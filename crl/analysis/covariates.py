@@ -1,4 +1,4 @@
-"""Links between observed clinical covariates and learned latents, found by the PC algorithm (METHOD.md §3).
+"""Links between observed clinical covariates and learned latents, found by the PC algorithm (docs/method.md §3).
 
 As in the paper's real-data study (§6.3), after training the PC algorithm (Fisher-z tests, α = 0.1 by default)
 runs on the learned latents together with the observed clinical variables (age, grip strength, …), placing

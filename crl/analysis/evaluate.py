@@ -1,4 +1,4 @@
-"""Scores a run folder's latents and graph against a synthetic cohort's ground truth (CONTRACTS.md §2-3)."""
+"""Scores a run folder's latents and graph against a synthetic cohort's ground truth (docs/cli.md, docs/run-folder.md)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def score(
     threshold: float = DEFAULT_THRESHOLD,
     seed: int = 0,
 ) -> dict:
-    """Every metric of METHOD.md §6 for estimated latents (indexed by subject_id) and an edge table.
+    """Every metric of docs/method.md §6 for estimated latents (indexed by subject_id) and an edge table.
 
     Subjects are matched by ID; latents are matched within each modality (names must share modality names).
     """

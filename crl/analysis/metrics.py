@@ -1,7 +1,7 @@
 """Evaluation metrics against a known truth: MCC, held-out R², SHD and edge precision/recall/F1 (numpy in, numbers out).
 
 Graph convention used throughout this module: a binary adjacency `A` of shape (n, n) with
-`A[i, j] = 1` meaning **i -> j** (source row, target column). The learnable graph of METHOD.md §3 stores
+`A[i, j] = 1` meaning **i -> j** (source row, target column). The learnable graph of docs/method.md §3 stores
 the transpose (`A_ij > 0` means z_j is a parent of z_i): pass `model_adjacency.T` here. Self-loops
 (the diagonal) are ignored.
 """

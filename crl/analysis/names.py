@@ -1,6 +1,6 @@
 """Display names for learned latents: readable defaults, plain names from ground truth, user edits in names.json.
 
-A run's latents are called `<modality>.z<k>` on disk (CONTRACTS.md §3); people read "Sleep 1" or
+A run's latents are called `<modality>.z<k>` on disk (docs/run-folder.md); people read "Sleep 1" or
 "apnea severity" better. Edited names live in `<run>/names.json` ({"names": {latent: display name}}), so they
 travel with the run and never touch latents.csv or graph.csv, which other tools read.
 """

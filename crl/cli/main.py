@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser(
-        "identifiability", help="which latents a graph can pin down one by one (METHOD.md §5b)"
+        "identifiability", help="which latents a graph can pin down one by one (docs/method.md §5b)"
     )
     p.add_argument(
         "path", help="a synthetic cohort folder (its true graph) or a run folder (its learned graph)"

@@ -13,6 +13,6 @@ from crl.data.validate import validate_cohort
 def validate_cli(args: argparse.Namespace) -> int:
     report = validate_cohort(Path(args.dir), nan_policy=args.nan_policy, length_policy=args.length_policy)
     text = json.dumps(report.to_dict(), indent=2) if args.json else report.format()
-    # A cohort that cannot be trained on is a user error: its explanation goes to stderr (CONTRACTS.md §2).
+    # A cohort that cannot be trained on is a user error: its explanation goes to stderr (docs/cli.md).
     print(text, file=sys.stdout if report.ok else sys.stderr)
     return 0 if report.ok else 1

@@ -1,6 +1,6 @@
 """Sparsest-order search: the causal order of the latents whose graph needs the fewest cross-modal edges.
 
-The paper's identifiability argument (METHOD.md section 2) picks, among the graphs that explain the latents,
+The paper's identifiability argument (docs/method.md §2) picks, among the graphs that explain the latents,
 the one with the fewest cross-modal edges. Gradient steps on the order scores alone settle in the first order
 that fits (bench/results/FINDINGS.md: on the true latents of paper case 1 they keep a wrong order whose graph
 fits worse). This module searches orders directly, the sparsest-permutation idea (Raskutti and Uhler 2018)

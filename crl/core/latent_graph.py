@@ -3,7 +3,7 @@
 Convention (shared with crl/metrics.py and graph.csv): `A[i, j]` is the strength of the edge latent i -> latent j,
 source in the row, target in the column. A strength is the probability that the edge's gate is open.
 
-The likelihood reaches every free edge (METHOD.md section 4): during training each edge's gate is a
+The likelihood reaches every free edge (docs/method.md §4): during training each edge's gate is a
 relaxed-Bernoulli sample open with the edge's strength, and the prior's conditioner sees parent j of latent i as
 `z_j * gate[j, i]`. Because a gate is random, the conditioner cannot undo a small strength by scaling its weights,
 so the sparsity penalty (on strengths) cannot be gamed either.
@@ -183,12 +183,12 @@ class LatentGraph(nn.Module):
 
         With all cross-modal parents in view, the prior rewards each latent for being predictable from the other
         modalities, which pulls shared information into the latents and leaves the private part to eta (block
-        identifiability, METHOD.md section 2) before the graph itself is learnt.
+        identifiability, docs/method.md §2) before the graph itself is learnt.
         """
         return self.free_mask * self.cross_mask + self.required_mask
 
     def sparsity(self) -> torch.Tensor:
-        """L1 norm of the free cross-modal strengths (within-modality edges are not penalised, METHOD.md 2)."""
+        """L1 norm of the free cross-modal strengths (within-modality edges are not penalised, docs/method.md §2)."""
         return (self.cross_mask * (self.probabilities() - self.required_mask)).sum()
 
     def acyclicity(self) -> torch.Tensor:

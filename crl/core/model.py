@@ -1,6 +1,6 @@
 """The whole network: per-modality variational encoders and decoders, the latent graph and the causal prior.
 
-Training objective (METHOD.md sections 3-4): a negative ELBO whose KL term is estimated by sampling,
+Training objective (docs/method.md §3-4): a negative ELBO whose KL term is estimated by sampling,
 `E_q[log q(z, eta | x) - log p(z) - log N(eta)]`, with p(z) the graph-gated flow prior, so shrinking the latents
 buys nothing; plus the paper's cross-modal sparsity and an acyclicity penalty.
 """

@@ -6,7 +6,7 @@ additive-noise model); the spline flow follows with a monotone rational-quadrati
 gives (`eps_i = r_i(u_i; pa)`, Durkan et al. 2019, via zuko), so noises need not be Gaussian. All latents' MLPs
 run as one batched einsum over weight tensors with a leading `(n_latent, ...)` axis. Each map is invertible in
 z_i given its parents, with `log|d eps_i / d z_i| = -s_i + log r_i'(u_i)`, so on a DAG
-`log p(z) = sum_i [log N(eps_i; 0, 1) + log|d eps_i / d z_i|]` (METHOD.md section 3).
+`log p(z) = sum_i [log N(eps_i; 0, 1) + log|d eps_i / d z_i|]` (docs/method.md §3).
 """
 
 from __future__ import annotations

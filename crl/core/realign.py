@@ -1,6 +1,6 @@
 """Block realignment: turn each modality's [z, eta] so that z spans what the other modalities predict of it.
 
-Block identifiability (METHOD.md section 2) says z^(m) is the part of modality m that leaves footprints in the
+Block identifiability (docs/method.md §2) says z^(m) is the part of modality m that leaves footprints in the
 other modalities, and eta^(m) the part that does not. The likelihood's pull towards that split is second order
 once a run has put a true latent into eta (bench/results/FINDINGS.md, "block failures": paper case 1 seed 1
 ends at MCC 0.53 with one true latent in eta), so gradient steps do not undo it. This module asks the

@@ -1,7 +1,7 @@
-"""Which modalities' latents a latent graph lets the data pin down one by one (METHOD.md §2, §5b).
+"""Which modalities' latents a latent graph lets the data pin down one by one (docs/method.md §2, §5b).
 
 Convention: a binary adjacency `A` (n, n) with `A[i, j] = 1` meaning **i -> j** (source row, target column),
-as in `crl.analysis.metrics`. The learnable graph of METHOD.md §3 stores the transpose: pass `model_adjacency.T`.
+as in `crl.analysis.metrics`. The learnable graph of docs/method.md §3 stores the transpose: pass `model_adjacency.T`.
 
 Derivation. Latents follow z_i = f_i(Pa(z_i), ε_i). Write G for the Jacobian of the mechanisms with respect to
 the latents, G[i, j] = ∂f_i/∂z_j, nonzero exactly where j -> i (so supp G = Aᵀ); block G_mn holds the links
@@ -12,7 +12,7 @@ mechanism in the new coordinates is z'_m = T_m f_m(T⁻¹ z', ε_m), whose direc
 
     G'_mn = T_m G_mn T_n⁻¹.
 
-(With z = S z', S = T⁻¹, this is METHOD.md's S_m⁻¹ G_mn S_n.) Within-modality blocks become T_m G_mm T_m⁻¹;
+(With z = S z', S = T⁻¹, this is docs/method.md's S_m⁻¹ G_mn S_n.) Within-modality blocks become T_m G_mm T_m⁻¹;
 the estimator does not penalise them, so they never enter the count. The estimator prefers the solution with
 the fewest cross-modal links, so latent recovery is component-wise exactly when every T that is not a scaled
 permutation in some modality strictly increases the number of nonzeros in the cross-modal blocks.
@@ -34,7 +34,7 @@ product of supports. Three consequences keep the search small and make it exact:
    count with T_m alone; if modality m passes alone, the joint T strictly increases the count.
 4. In plain terms (from item 2): z_i' = z_i + c·z_j keeps the count exactly when every cross-modal parent of
    z_j is also a parent of z_i, and every cross-modal child of z_i is also a child of z_j. The chain of
-   METHOD.md §5b (a -> z0 -> z1 -> c) fails because z1 has no cross-modal parent and z0 no cross-modal child.
+   docs/method.md §5b (a -> z0 -> z1 -> c) fails because z1 has no cross-modal parent and z0 no cross-modal child.
 
 The exact mode (blocks up to `max_exact` = 4 latents) enumerates every support of item 1 numerically, with
 fresh random values for T (diagonally dominant, so inverses are well conditioned) and for G in each of several

@@ -172,7 +172,7 @@ def _identifiability(
 def identifiability(graph: LatentGraph, adjacency: np.ndarray, names: list[str]) -> IdentifiabilityReport:
     """check_identifiability of a 0/1 adjacency (source row) over the graph's modality blocks, cached by it."""
     blocks = tuple((m, tuple(idx)) for m, idx in graph.blocks().items())
-    # Within-modality links never decide the answer (METHOD.md §5b), so thresholds that differ only there
+    # Within-modality links never decide the answer (docs/method.md §5b), so thresholds that differ only there
     # share one cached report.
     cross = np.asarray(adjacency) * graph.cross_modal()
     key = np.ascontiguousarray(cross, dtype=np.int8).tobytes()

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 # Bounds keep exp(logvar) finite in low precision and stop the posterior from collapsing to a point
-# (a point posterior would let the prior term be gamed, METHOD.md section 4 item 5).
+# (a point posterior would let the prior term be gamed, docs/method.md §4 item 5).
 LOGVAR_MIN = -9.0
 LOGVAR_MAX = 3.0
 

@@ -1,4 +1,4 @@
-"""Synthetic multimodal cohorts with known latents and latent graph (METHOD.md §5); see README.md here."""
+"""Synthetic multimodal cohorts with known latents and latent graph (docs/method.md §5); see README.md here."""
 
 from crl.data.synthetic.cohort import SyntheticCohort, SyntheticModality
 from crl.data.synthetic.dag import sample_dag

@@ -1,9 +1,9 @@
 """The demo cohort: a semi-synthetic look-alike of a phenotype study (sleep test, both fundi, clinical table).
 
-Modelled on the Human Phenotype Project analysis of the paper (METHOD.md §8): a three-night home sleep test
+Modelled on the Human Phenotype Project analysis of the paper (docs/method.md §8): a three-night home sleep test
 and left and right fundus photographs, three latents each, plus observed clinical covariates. Latents follow
 a fixed, documented causal graph whose cross-modal part passes the component-wise identifiability check
-(METHOD.md §5b); covariates are parents (age, sex, BMI, HbA1c inputs) or children (blood pressure, grip
+(docs/method.md §5b); covariates are parents (age, sex, BMI, HbA1c inputs) or children (blood pressure, grip
 strength) of latents. Real-world untidiness is built in and recorded in truth/artefacts.csv: a few subjects
 lack a modality, some sleep recordings lost a night, and some photographs are blurred, dark or dusty.
 """

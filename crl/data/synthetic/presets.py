@@ -5,7 +5,7 @@ has four modalities and 30 is not divisible by four, so a total-dimension readin
 of case 1 is therefore 15-dimensional (30 columns in all), of case 2 20-dimensional, of case 3 30-dimensional.
 
 Cross-modal densities are set where sampled graphs most often pass the component-wise identifiability check
-(METHOD.md §5b; measured with `crl.graphs.identifiability`): about 24 % for case 1 (3 of 4 pairs), 4 % for
+(docs/method.md §5b; measured with `crl.graphs.identifiability`): about 24 % for case 1 (3 of 4 pairs), 4 % for
 case 2 (7 of 9), 23 % for case 3 (12 of 24). Two modalities with 3 and 2 latents are never identifiable
 (exhaustive enumeration of every acyclic cross-modal graph), so the time-series preset's tabular modality has
 3 latents, like its signals.
@@ -49,7 +49,7 @@ class PresetSpec:
     condition: float = 2.0
     slope: float = 0.2
     max_attempts: int = 1000
-    # "required": resample until every latent is identifiable one by one (METHOD.md §5b); "violated": until
+    # "required": resample until every latent is identifiable one by one (docs/method.md §5b); "violated": until
     # some modality is only block-identifiable (for teaching and tests); "any": keep the first graph drawn.
     identifiability: str = "required"
 

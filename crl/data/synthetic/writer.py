@@ -1,4 +1,4 @@
-"""Write a synthetic cohort folder (CONTRACTS.md §1) atomically and byte-reproducibly."""
+"""Write a synthetic cohort folder (docs/cohort-format.md) atomically and byte-reproducibly."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The dashboard hands over bytes (it never trusts a file name as a path): `inspect_upload` says what a file
 holds so the page can offer sensible choices, and `build_cohort` writes the folder and its `cohort.toml`
-(CONTRACTS.md §1). Everything the user can get wrong raises `UploadError` with what to do instead.
+(docs/cohort-format.md). Everything the user can get wrong raises `UploadError` with what to do instead.
 
 What the user uploaded and chose lives in `choices`, names in `names`, reading bytes safely (size limits,
 archives) in `reading`, describing a file in `inspection`, and writing the folder in `build`.
