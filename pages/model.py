@@ -93,29 +93,30 @@ def _paper_weights(which: str) -> None:
 
 
 def _draw_files(config: Config, folder, schema, cohort_name: str) -> None:
-    """One row: save (two formats), load (a popover with the uploader), reset; the load outcome below it."""
+    """One row: save (a popover with two formats), load (a popover with the uploader), reset; the outcome below."""
     stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in cohort_name) or "cohort"
-    cols = st.columns(4)
-    cols[0].download_button(
-        "Save as TOML",
-        config_to_toml(config, cohort_name),
-        file_name=f"{stem}-model.toml",
-        mime="application/toml",
-        icon=":material/download:",
-        key="model_save_toml",
-        width="stretch",
-        help="Reload it here later, or train from a terminal: crl train COHORT --out RUN --config FILE",
-    )
-    cols[1].download_button(
-        "Save as JSON",
-        config_to_json(config),
-        file_name=f"{stem}-model.json",
-        mime="application/json",
-        icon=":material/download:",
-        key="model_save_json",
-        width="stretch",
-    )
-    with cols[2].popover("Load a settings file", icon=":material/upload_file:", width="stretch"):
+    cols = st.columns(3)  # three, so the labels fit at 150 % zoom on a 1280-pixel screen
+    with cols[0].popover("Save settings", icon=":material/download:", width="stretch") as save:
+        save.download_button(
+            "As TOML (for crl train --config)",
+            config_to_toml(config, cohort_name),
+            file_name=f"{stem}-model.toml",
+            mime="application/toml",
+            icon=":material/download:",
+            key="model_save_toml",
+            width="stretch",
+            help="Reload it here later, or train from a terminal: crl train COHORT --out RUN --config FILE",
+        )
+        save.download_button(
+            "As JSON",
+            config_to_json(config),
+            file_name=f"{stem}-model.json",
+            mime="application/json",
+            icon=":material/download:",
+            key="model_save_json",
+            width="stretch",
+        )
+    with cols[1].popover("Load settings", icon=":material/upload_file:", width="stretch"):
         run = state.run_dir()
         if run is not None and Run(run).config_file.is_file():
             st.button(
@@ -134,7 +135,7 @@ def _draw_files(config: Config, folder, schema, cohort_name: str) -> None:
             args=(folder, schema),
             help="Settings the file leaves out keep their defaults for this cohort.",
         )
-    cols[3].button(
+    cols[2].button(
         "Reset to defaults",
         key="model_reset",
         icon=":material/restart_alt:",
