@@ -407,6 +407,7 @@ BROKEN = [
 ]
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize(("build", "check", "expected"), BROKEN, ids=[b.__name__ for b, _, _ in BROKEN])
 def test_broken_cohort_gets_its_named_error(tmp_path, build, check, expected):
     report = validate_cohort(build(tmp_path))

@@ -8,6 +8,8 @@ from cohort_factory import make_cohort
 from crl.cli import main
 from crl.errors import ConfigError
 
+pytestmark = pytest.mark.hostile
+
 DEEP_TOML = "x = " + "[" * 500 + "]" * 500 + "\n"
 DEEP_JSON = "[" * 100_000 + "]" * 100_000
 
