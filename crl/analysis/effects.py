@@ -18,15 +18,15 @@ MAX_SUBJECTS = 2000  # enough for a mean to two decimals; the cost grows with su
 
 
 def link_effects(model, z: np.ndarray, threshold: float = 0.5, seed: int = 0) -> np.ndarray:
-    """`(n_latent, n_latent)` signed direct effects, `[source, target]`, for every candidate link.
+    """`(n_latent, n_latent)` signed direct effects, `[source, target]`, of the links kept at `threshold`.
 
-    z: the subjects' latents `(subjects, n_latent)` in model order (posterior means). The other parents of the
-    effect are the links kept at `threshold`; the link measured is switched on whatever its own strength, so
-    weak links get an effect too (near 0 when the flows learnt none). A model without a causal prior (a
-    baseline) has no links: all zeros.
+    z: the subjects' latents `(subjects, n_latent)` in model order (posterior means). Links below the threshold
+    are NaN: the flows were trained with those links mostly closed, so what they compute when one is forced
+    open means nothing (on the demo such forced links gave effects up to 0.86 against 0.00 to 0.82 for kept
+    ones). A model without a causal prior (a baseline) has no links: all NaN.
     """
     n = model.n_latent
-    effects = np.zeros((n, n))
+    effects = np.full((n, n), np.nan)
     if model.prior is None:
         return effects
     z = np.asarray(z, dtype=np.float32)
@@ -36,17 +36,15 @@ def link_effects(model, z: np.ndarray, threshold: float = 0.5, seed: int = 0) ->
     kept = thresholded_adjacency(model, threshold)
     device = next(model.parameters()).device
     base = torch.from_numpy(z).to(device)
+    gates = torch.as_tensor(kept, dtype=torch.float32, device=device)
     with torch.no_grad():
-        for target in range(n):
-            if spread[target] == 0:
-                continue
-            for source in range(n):
-                if source == target or spread[source] == 0:
-                    continue
-                adjacency = kept.copy()
-                adjacency[source, target] = 1
-                gates = torch.as_tensor(adjacency, dtype=torch.float32, device=device)
-                eps, _ = model.prior(base, gates)
+        eps, _ = model.prior(base, gates)
+        for source, target in zip(*np.nonzero(kept), strict=True):
+            if spread[target] == 0 or spread[source] == 0:
+                effects[source, target] = (
+                    0.0  # a latent that never changes moves nothing and is moved by nothing
+                )
+            else:
                 raised = base.clone()
                 raised[:, source] += float(spread[source])
                 moved = model.prior.solve(raised, eps, gates)[:, target]
