@@ -143,6 +143,7 @@ def test_crl_train_records_every_restart_in_the_run_folder(tmp_path, monkeypatch
     assert status["best_validation_loss"] == kept["best_validation_loss"]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == list(range(6)) and [r["restart"] for r in rows] == [0] * 3 + [1] * 3
+    _check_confidence_files(run, status["kept_restart"])
 
     capsys.readouterr()
     assert main(["runs", "status", str(run)]) == 0
@@ -151,3 +152,28 @@ def test_crl_train_records_every_restart_in_the_run_folder(tmp_path, monkeypatch
     assert [line for line in lines if line.endswith("(kept)")] == [
         f"{kept_line} {kept['best_validation_loss']:.6g} (kept)"
     ]
+
+
+def _check_confidence_files(run, kept):
+    """Every restart keeps its own results; the run's confidence names latents as its latents.csv does."""
+    import pandas as pd
+
+    from crl.runs.confidence import read_confidence, read_restarts
+
+    restarts = read_restarts(run)
+    assert [r.index for r in restarts] == [0, 1]
+    shown = pd.read_csv(run / "latents.csv", dtype={"subject_id": str}).set_index("subject_id")
+    pd.testing.assert_frame_equal(restarts[kept].latents, shown.astype(float), check_exact=False, atol=1e-5)
+    edges, stability = read_confidence(run)
+    assert list(edges.columns) == ["source", "target", "frequency", "effect"]
+    graph = pd.read_csv(run / "graph.csv")
+    assert list(zip(edges["source"], edges["target"])) == list(zip(graph["source"], graph["target"]))
+    assert edges["frequency"].between(0, 1).all()
+    assert set(edges["frequency"]) <= {0.0, 0.5, 1.0}  # two restarts: present in none, one or both
+    kept_links = graph["weight"] >= 0.5
+    assert (
+        edges["effect"][kept_links.to_numpy()].notna().all()
+        and edges["effect"][~kept_links.to_numpy()].isna().all()
+    )
+    assert list(stability.index) == list(shown.columns)
+    assert stability.between(0, 1).all()

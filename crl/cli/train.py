@@ -28,6 +28,7 @@ def train_cli(args: Any) -> int:
     """`crl train DIR --out RUN [--config FILE] [--set k=v ...] [--device D] [--seed S]`: train, write the run."""
     import torch
 
+    from crl.analysis.confidence import confidence_after_training, restart_recorders
     from crl.config import check_schema, resolve_config
     from crl.core.model import build_model
     from crl.data.load import load_cohort  # looked up per call: tests stand a small cohort in for it
@@ -55,12 +56,17 @@ def train_cli(args: Any) -> int:
     # Heartbeat, graceful stop (Ctrl-C, SIGTERM, STOP file) with a checkpoint, so `crl runs resume` can continue.
     control = terminal_control(run.path)
     try:
-        callbacks = [RunFolderCallback(run, cohort, config), control]
+        callbacks = [
+            RunFolderCallback(run, cohort, config),
+            control,
+            *restart_recorders(run.path, cohort, config),
+        ]
         try:
             result = fit_restarts(lambda own: build_model(own, cohort.schema()), cohort, config, callbacks)
         except torch.cuda.OutOfMemoryError:
             raise TrainingError(oom_message(config, str(device))) from None
         write_results(run, result.model, cohort, config, result.normaliser)
+        confidence_after_training(run.path, result, config)
         control.close()
         run.finish(result)
     except TrainingError as error:

@@ -6,7 +6,8 @@ validation loss, yet on paper-case1 the restart with the lowest one recovered th
 run (bench/results/restarts.md). `train.restarts` = R trains with seeds `seed`, `seed + 1`, … `seed + R - 1`;
 restart 0 is exactly the single run.
 
-To fit()'s callbacks the restarts look like one long training: restart k's epochs and steps continue after the
+To fit()'s callbacks the restarts look like one long training (plus `on_restart_end(info)` after each finished
+restart, with its model at its best weights, so the run can keep every restart's results): restart k's epochs and steps continue after the
 planned length of the restarts before it, every info carries `restart` and `restarts`, `on_start` fires once
 per process and `on_end` once at the end. The resumable training state also carries the finished restarts
 (their summaries and the best one's weights), so a stopped job resumes inside the restart it stopped in.
@@ -144,6 +145,12 @@ def fit_restarts(
         record = summary(index, own, result)
         if not result.stopped_by_callback:
             finished.append(record)
+            # Each finished restart's own results, for the agreement between restarts (crl.runs.confidence).
+            call_hooks(
+                callbacks,
+                "on_restart_end",
+                {**record, "model": result.model, "normaliser": result.normaliser},
+            )
         if best is None or result.best_validation_loss < best["summary"]["best_validation_loss"]:
             weights = {k: v.detach().cpu().clone() for k, v in result.model.state_dict().items()}
             best = {"summary": record, "weights": weights}

@@ -52,6 +52,7 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
     """Train (or resume) the job's run in this process; under torchrun rank 0 writes the files."""
     import torch
 
+    from crl.analysis.confidence import confidence_after_training, restart_recorders
     from crl.core.model import build_model
     from crl.data.load import load_cohort
     from crl.engine import distributed
@@ -83,6 +84,8 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
     control.checkpoint_every = config.train.checkpoint_every
     control.epoch_checkpoints = False  # RunFolderCallback (rank 0) saves every checkpoint_every epochs
     callbacks = [RunFolderCallback(run, cohort, config), control] if main else [control]
+    if main:
+        callbacks += restart_recorders(run_dir, cohort, config)
     try:
         result = fit_restarts(
             lambda own: distributed.prepare(build_model(own, cohort.schema()), context),
@@ -97,6 +100,8 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
         return
     model = result.model
     write_results(run, model, cohort, config, result.normaliser)
+    if not control.stopped:
+        confidence_after_training(run_dir, result, config)
     if control.stopped or result.stopped_by_callback:
         control.close()
         control.update_status(state="stopped", error=None, stopping=None, ended_at=time.time())

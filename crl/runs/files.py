@@ -173,3 +173,9 @@ JOB_FILE = "job.json"  # what to train: cohort, configuration, device, sparsity 
 REFIT_FILE = "refit.json"  # a pending refit of a finished run at new sparsity weights
 HEARTBEAT_FILE = "heartbeat.json"  # the job process's latest sign of life and progress
 LOG_FILE = "log.txt"  # the detached job process's stdout and stderr
+
+# How far the run can be believed (crl.runs.confidence): one folder per restart with its own latents.csv and
+# graph.csv, and the agreement between them.
+RESTARTS_DIR = "restarts"  # restarts/<k>/: restart k's latents.csv, graph.csv and summary.json
+EDGE_CONFIDENCE_FILE = "edge_confidence.csv"  # source,target,frequency,effect
+LATENT_STABILITY_FILE = "latent_stability.csv"  # latent,stability
