@@ -167,7 +167,7 @@ def _check_confidence_files(run, kept):
     edges, stability = read_confidence(run)
     assert list(edges.columns) == ["source", "target", "frequency", "effect"]
     graph = pd.read_csv(run / "graph.csv")
-    assert list(zip(edges["source"], edges["target"])) == list(zip(graph["source"], graph["target"]))
+    assert edges[["source", "target"]].equals(graph[["source", "target"]])
     assert edges["frequency"].between(0, 1).all()
     assert set(edges["frequency"]) <= {0.0, 0.5, 1.0}  # two restarts: present in none, one or both
     kept_links = graph["weight"] >= 0.5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -82,3 +84,36 @@ def test_runs_without_shared_subjects_are_refused(truth):
     b = _run(truth[:5]).set_axis([f"t{i}" for i in range(5)])
     with pytest.raises(ValueError, match="share fewer than 3 subjects"):
         match_latents(a, b)
+
+
+@pytest.mark.slow
+def test_crl_stability_trains_the_missing_restarts_and_writes_the_confidence(tmp_path, capsys):
+    from crl.cli import main
+    from crl.runs.confidence import read_confidence, read_restarts
+
+    cohort, run = tmp_path / "cohort", tmp_path / "run"
+    assert main(["synth", "paper-case1", "--out", str(cohort), "--n", "200"]) == 0
+    fast = ["--set", "train.epochs=3", "--set", "train.min_epochs=1", "--set", "train.batch_size=50"]
+    assert main(["train", str(cohort), "--out", str(run), "--device", "cpu", *fast]) == 0
+    latents_before = (run / "latents.csv").read_bytes()
+    capsys.readouterr()
+    assert main(["stability", str(run), "--restarts", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r.index for r in read_restarts(run)] == [0, 1, 2]
+    assert (run / "latents.csv").read_bytes() == latents_before  # the run shown is unchanged
+    edges, stability = read_confidence(run)
+    assert report["latent_stability"] == pytest.approx(
+        stability.to_dict(), rel=1e-5
+    )  # the file keeps 6 digits
+    assert np.allclose(edges["frequency"] * 3, np.round(edges["frequency"] * 3))  # shares of 3 restarts
+    # A second call finds every restart already there and trains nothing.
+    assert main(["stability", str(run), "--restarts", "3"]) == 0
+    assert "training restart" not in capsys.readouterr().err
+
+
+def test_crl_stability_refuses_a_folder_that_is_not_a_finished_run(tmp_path, capsys):
+    from crl.cli import main
+
+    assert main(["stability", str(tmp_path), "--restarts", "3"]) == 1
+    assert "not a finished run" in capsys.readouterr().err
+    assert main(["stability", str(tmp_path), "--restarts", "1"]) == 1

@@ -1,4 +1,4 @@
-"""The `crl` command: synth, validate, train, runs, evaluate, export, identifiability. Exit 0 ok, 1 user error (plain lines), 2 usage."""
+"""The `crl` command: synth, validate, train, runs, evaluate, export, identifiability, stability. Exit 0 ok, 1 user error (plain lines), 2 usage."""
 
 from __future__ import annotations
 
@@ -51,6 +51,12 @@ def _cmd_identifiability(args: argparse.Namespace) -> int:
     from crl.cli.identifiability import identifiability_cli
 
     return identifiability_cli(Path(args.path), args.threshold, args.json)
+
+
+def _cmd_stability(args: argparse.Namespace) -> int:
+    from crl.cli.stability import stability_cli
+
+    return stability_cli(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", type=float, default=None, help="edge-strength threshold for a run's graph")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=_cmd_identifiability)
+
+    p = sub.add_parser(
+        "stability", help="train more restarts of a run and show how far each latent and link holds"
+    )
+    p.add_argument("run", help="a finished run folder")
+    p.add_argument("--restarts", type=int, default=4, help="restarts in all, the run included (default 4)")
+    p.add_argument("--cohort", default=None, help="the cohort folder (default: the one the run records)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=_cmd_stability)
     return parser
 
 
