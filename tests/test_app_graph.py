@@ -182,6 +182,32 @@ def test_duplicate_name_is_refused_with_a_message(runs, cohort):
     assert not (run / "names.json").exists()
 
 
+def _save_edits(at: AppTest, rows: dict) -> AppTest:
+    editor = next(e for e in at.dataframe if "names-editor" in str(e.key))
+    at.session_state[editor.key] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    return next(b for b in at.button if b.label == "Save names").click().run()
+
+
+@pytest.mark.hostile
+def test_an_over_long_name_is_refused_with_a_message(runs, cohort):
+    run = fake_run(runs / "run-a", cohort)
+    at = _save_edits(_open(), {0: {"name": "breathing " * 8}})  # 79 characters; the cell's limit is 60
+    assert not at.exception
+    assert any("at most 60 characters" in e.value for e in at.error)
+    assert not (run / "names.json").exists()
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("typed", ["", "    "], ids=["empty", "spaces-only"])
+def test_a_blank_name_goes_back_to_the_default_with_a_message(runs, cohort, typed):
+    run = fake_run(runs / "run-a", cohort)
+    at = _save_edits(_open(), {0: {"name": "Breathing"}})
+    at = _save_edits(at, {0: {"name": typed}})
+    assert not at.exception and not at.error
+    assert any("went back to the default" in s.value for s in at.success)
+    assert "Breathing" not in (run / "names.json").read_text()
+
+
 def test_corrupt_graph_shows_a_readable_error(runs, cohort):
     run = fake_run(runs / "run-a", cohort)
     (run / "graph.csv").write_text("source,target,weight\nsleep.z0,sleep.z1,strong\n")
