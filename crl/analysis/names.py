@@ -173,15 +173,16 @@ def save_names(run: Path, names: Mapping[str, str], defaults: Mapping[str, str])
     longer than MAX_LENGTH characters is refused rather than cut, so nobody saves a name they did not see.
     """
     too_long = [
-        (latent, _flat(name)) for latent, name in names.items() if latent in defaults and len(_flat(name)) > MAX_LENGTH
+        (latent, _flat(name))
+        for latent, name in names.items()
+        if latent in defaults and len(_flat(name)) > MAX_LENGTH
     ]
     if too_long:
         listing = "; ".join(
-            f"{defaults.get(latent, latent)} ({len(name)}: '{name[:24]}…')" for latent, name in too_long
+            f"{defaults[latent]} has {len(name)} ('{name[:24]}…')" for latent, name in too_long
         )
         raise CrlError(
-            f"a display name may have at most {MAX_LENGTH} characters, and these are longer: {listing}; "
-            "shorten them and save again"
+            f"a display name may have at most {MAX_LENGTH} characters: {listing}; shorten it and save again"
         )
     final = dict(defaults)
     for latent, name in names.items():
