@@ -115,7 +115,8 @@ def _script_json(value: object) -> str:
 
 # Text that vis-network's 'html' font mode draws exactly as written: that mode reads <b>, <i> and <code> as
 # markup, collapses runs of spaces, and meets '&' by compiling the whole label into a regular expression
-# (vis-network 9.1, Label.splitHtmlBlocks), which throws on a name like "dose (<5 mg & co" and blanks the graph.
+# (vis-network 9.1, Label.splitHtmlBlocks): "[ref & co", or "dose (<5 mg" with its '<' escaped as '&lt;',
+# threw "Invalid regular expression" and blanked the graph.
 _HTML_MODE_SAFE = re.compile(r"[^&<\s]+(?: [^&<\s]+)*")
 
 
