@@ -142,11 +142,11 @@ def test_latent_names_are_escaped_in_the_network(runs, cohort):
     at = _open()
     page = _page(at)
     assert PAYLOAD not in page and "alert(1)</script>" not in page
-    # Long labels wrap onto two lines; '<' is escaped for vis-network's html font mode, so it shows literally.
+    # Long labels wrap onto two lines; labels are vis-network plain text, so '<' and '&' show as typed.
     nodes = {n["label"].replace("\n", ""): n for n in _dataset(page, "nodes") if isinstance(n["id"], int)}
-    node = nodes["&lt;script>alert(1)&lt;/script>"]
+    node = nodes[PAYLOAD]
     assert "&lt;script&gt;alert(1)&lt;/" in node["title"] and "<script" not in node["title"]
-    assert "a &amp; b" in nodes
+    assert "a & b" in nodes
 
 
 def test_saving_names_from_the_editor_writes_names_json(runs, cohort):
@@ -180,6 +180,32 @@ def test_duplicate_name_is_refused_with_a_message(runs, cohort):
     assert not at.exception
     assert any("own name" in e.value for e in at.error)
     assert not (run / "names.json").exists()
+
+
+def _save_edits(at: AppTest, rows: dict) -> AppTest:
+    editor = next(e for e in at.dataframe if "names-editor" in str(e.key))
+    at.session_state[editor.key] = {"edited_rows": rows, "added_rows": [], "deleted_rows": []}
+    return next(b for b in at.button if b.label == "Save names").click().run()
+
+
+@pytest.mark.hostile
+def test_an_over_long_name_is_refused_with_a_message(runs, cohort):
+    run = fake_run(runs / "run-a", cohort)
+    at = _save_edits(_open(), {0: {"name": "breathing " * 8}})  # 79 characters; the cell's limit is 60
+    assert not at.exception
+    assert any("at most 60 characters" in e.value for e in at.error)
+    assert not (run / "names.json").exists()
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("typed", ["", "    "], ids=["empty", "spaces-only"])
+def test_a_blank_name_goes_back_to_the_default_with_a_message(runs, cohort, typed):
+    run = fake_run(runs / "run-a", cohort)
+    at = _save_edits(_open(), {0: {"name": "Breathing"}})
+    at = _save_edits(at, {0: {"name": typed}})
+    assert not at.exception and not at.error
+    assert any("went back to the default" in s.value for s in at.success)
+    assert "Breathing" not in (run / "names.json").read_text()
 
 
 def test_corrupt_graph_shows_a_readable_error(runs, cohort):

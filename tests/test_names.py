@@ -9,6 +9,7 @@ import pytest
 from crl.analysis.names import (
     MAX_LENGTH,
     NAMES_FILE,
+    blank_names,
     clean_name,
     default_name,
     default_names,
@@ -111,3 +112,48 @@ def test_plain_names_follow_the_matching_not_the_column_name(tmp_path):
 
 def test_no_plain_names_without_the_table(tmp_path):
     assert plain_names(tmp_path) == {}
+
+
+# --- names as typed in the editor (issue #20): refused when too long, back to the default when blank
+
+
+@pytest.mark.hostile
+def test_a_name_over_the_limit_is_refused_not_cut(tmp_path):
+    defaults = default_names(LATENTS)
+    save_names(tmp_path, {"sleep.z0": "kept"}, defaults)
+    with pytest.raises(CrlError, match=rf"at most {MAX_LENGTH} characters: Sleep 2 has 75 \('yyy"):
+        save_names(tmp_path, {"sleep.z0": "fine", "sleep.z1": "y" * 75}, defaults)
+    assert load_names(tmp_path, defaults)["sleep.z0"] == "kept"  # nothing written: the old names stand
+    assert (
+        save_names(tmp_path, {"sleep.z1": "  " + "y" * MAX_LENGTH + "\n"}, defaults)["sleep.z1"] == "y" * 60
+    )
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    "typed",
+    ["", "   ", "\t\n", "\x07\x00\x1b", None, float("nan")],
+    ids=["empty", "spaces", "tab-newline", "controls-only", "none", "nan"],
+)
+def test_a_blank_name_goes_back_to_the_default_and_is_reported(tmp_path, typed):
+    defaults = default_names(LATENTS)
+    save_names(tmp_path, {"sleep.z0": "apnea"}, defaults)
+    typed_names = {"sleep.z0": typed, "sleep.z1": "fragmentation"}
+    assert blank_names(typed_names) == ["sleep.z0"]
+    final = save_names(tmp_path, typed_names, defaults)
+    assert final["sleep.z0"] == "Sleep 1" and load_names(tmp_path, defaults)["sleep.z0"] == "Sleep 1"
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("👩\u200d⚕️ nurse", "👩\u200d⚕️ nurse"),  # the joiner holds the emoji together
+        ("שלום عربي", "שלום عربي"),
+        ("\u202eevil\u202c", "evil"),  # a bidi override would reorder the text around the name
+        ("esc\x1b[31mred", "esc [31mred"),
+    ],
+    ids=["emoji-joiner", "right-to-left", "bidi-override", "escape-sequence"],
+)
+def test_clean_name_keeps_scripts_and_emoji_but_no_controls(typed, kept):
+    assert clean_name(typed) == kept

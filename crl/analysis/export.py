@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
 
 from crl.analysis.graph import LatentGraph, load_graph
 from crl.analysis.names import default_names, load_names
 from crl.errors import CrlError
 from crl.runs.files import atomic_write_text
 from crl.runs.run import Run
+from crl.viz.xml_text import legal_chars, xml_attr, xml_text
 
 FORMATS = ("graphml", "dot", "json", "csv", "html", "svg")
 
@@ -27,12 +28,12 @@ def to_graphml(graph: LatentGraph, threshold: float, labels: dict[str, str] | No
         '  <graph id="latents" edgedefault="directed">',
     ]
     for name, modality in zip(graph.names, graph.modality_of, strict=False):
-        lines.append(f"    <node id={quoteattr(name)}>")
-        lines.append(f'      <data key="label">{escape(labels.get(name, name))}</data>')
-        lines.append(f'      <data key="modality">{escape(modality)}</data>')
+        lines.append(f"    <node id={xml_attr(name)}>")
+        lines.append(f'      <data key="label">{xml_text(labels.get(name, name))}</data>')
+        lines.append(f'      <data key="modality">{xml_text(modality)}</data>')
         lines.append("    </node>")
     for row in graph.edges(threshold).itertuples():
-        lines.append(f"    <edge source={quoteattr(row.source)} target={quoteattr(row.target)}>")
+        lines.append(f"    <edge source={xml_attr(row.source)} target={xml_attr(row.target)}>")
         lines.append(f'      <data key="weight">{row.weight:.6g}</data>')
         lines.append(f'      <data key="cross_modal">{str(row.cross_modal).lower()}</data>')
         lines.append("    </edge>")
@@ -41,7 +42,10 @@ def to_graphml(graph: LatentGraph, threshold: float, labels: dict[str, str] | No
 
 
 def _dot_id(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A DOT quoted string: backslashes and quotes escaped, line breaks as Graphviz's \\n, and no character
+    that XML forbids (control characters trip Graphviz, lone surrogates UTF-8)."""
+    text = legal_chars(text).replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + re.sub(r"\r\n|\r|\n", r"\\n", text) + '"'
 
 
 def to_dot(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:

@@ -116,12 +116,30 @@ def _abs_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(np.nan_to_num(c))
 
 
-def clean_name(text: object) -> str:
-    """A display name as typed, trimmed: no control characters, single-line, at most MAX_LENGTH characters."""
+# Format characters that hold emoji and scripts together ("👩\u200d⚕️" is one picture); every other control,
+# format or unassigned character (NUL, escape sequences, bidi overrides that reorder the text around them) goes.
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def _flat(text: object) -> str:
+    """A display name as typed, on one line: control and format characters become spaces, spaces collapse."""
     if text is None or (isinstance(text, float) and np.isnan(text)):
         return ""
-    chars = [" " if unicodedata.category(ch).startswith("C") else ch for ch in str(text)]
-    return " ".join("".join(chars).split())[:MAX_LENGTH]
+    chars = [
+        " " if unicodedata.category(ch).startswith("C") and ch not in _JOINERS else ch for ch in str(text)
+    ]
+    return " ".join("".join(chars).split())
+
+
+def clean_name(text: object) -> str:
+    """A display name as typed, trimmed: no control characters, single-line, at most MAX_LENGTH characters."""
+    return _flat(text)[:MAX_LENGTH]
+
+
+def blank_names(names: Mapping[str, object]) -> list[str]:
+    """The latents in `names` whose name is empty once cleaned (nothing, spaces, control characters only):
+    save_names gives them their default name back, and the editor says so."""
+    return [latent for latent, name in names.items() if not clean_name(name)]
 
 
 def load_names(run: Path, defaults: Mapping[str, str]) -> dict[str, str]:
@@ -151,8 +169,21 @@ def load_names(run: Path, defaults: Mapping[str, str]) -> dict[str, str]:
 def save_names(run: Path, names: Mapping[str, str], defaults: Mapping[str, str]) -> dict[str, str]:
     """Writes `<run>/names.json` atomically and returns the names in force (blank entries fall back to defaults).
 
-    Two latents may not share a display name: the graph, tables and exports would become ambiguous.
+    Two latents may not share a display name: the graph, tables and exports would become ambiguous. A name
+    longer than MAX_LENGTH characters is refused rather than cut, so nobody saves a name they did not see.
     """
+    too_long = [
+        (latent, _flat(name))
+        for latent, name in names.items()
+        if latent in defaults and len(_flat(name)) > MAX_LENGTH
+    ]
+    if too_long:
+        listing = "; ".join(
+            f"{defaults[latent]} has {len(name)} ('{name[:24]}…')" for latent, name in too_long
+        )
+        raise CrlError(
+            f"a display name may have at most {MAX_LENGTH} characters: {listing}; shorten it and save again"
+        )
     final = dict(defaults)
     for latent, name in names.items():
         if latent in final and clean_name(name):

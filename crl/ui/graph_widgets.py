@@ -82,7 +82,7 @@ def show_flash() -> None:
 
 def names_editor(run: Path, graph: LatentGraph, names: Mapping[str, str], base: Mapping[str, str]) -> None:
     """A table to rename latents; saving writes `<run>/names.json` and reruns so every view shows the new names."""
-    from crl.analysis.names import MAX_LENGTH, save_names
+    from crl.analysis.names import MAX_LENGTH, blank_names, save_names
 
     table = pd.DataFrame(
         {
@@ -112,12 +112,18 @@ def names_editor(run: Path, graph: LatentGraph, names: Mapping[str, str], base: 
         )
         saved = st.form_submit_button("Save names", type="primary")
     if saved:
+        typed = dict(zip(edited["latent"], edited["name"].fillna(""), strict=False))
         try:
-            save_names(run, dict(zip(edited["latent"], edited["name"].fillna(""), strict=False)), base)
+            save_names(run, typed, base)
         except CrlError as error:
             show_error(error, "The names were not saved")
             return
-        flash(f"Names saved in {run.name}/names.json.")
+        message = f"Names saved in {md(run.name)}/names.json."
+        blank = [latent for latent in blank_names(typed) if latent in base]
+        if blank:
+            back = ", ".join(f"{md(base[latent])} ({md(latent)})" for latent in blank)
+            message += f" Empty names went back to the default: {back}."
+        flash(message)
         st.rerun()
 
 

@@ -12,6 +12,8 @@ the module it needs. What lives where:
   panel helpers both use live in panels).
 - previews: `timeseries_preview`, `image_grid`, `overlap_figure`.
 - images: image arrays to RGB uint8 and PNG data URIs.
+- network_svg: `latent_network_svg` (the graph as a standalone SVG picture); xml_text: `xml_text`, `xml_attr`
+  and `legal_chars`, which every XML writer uses for user text.
 
 Show plotly figures with `st.plotly_chart(fig, theme=None, key=...)`: Streamlit's own theme would otherwise
 replace the fonts and colours set here.

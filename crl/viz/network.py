@@ -113,9 +113,25 @@ def _script_json(value: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _canvas_label(text: str) -> str:
-    """A label for vis-network's 'html' font mode: the only markup it parses starts with '<' or '&'."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;")
+# Text that vis-network's 'html' font mode draws exactly as written: that mode reads <b>, <i> and <code> as
+# markup, collapses runs of spaces, and meets '&' by compiling the whole label into a regular expression
+# (vis-network 9.1, Label.splitHtmlBlocks): "[ref & co", or "dose (<5 mg" with its '<' escaped as '&lt;',
+# threw "Invalid regular expression" and blanked the graph.
+_HTML_MODE_SAFE = re.compile(r"[^&<\s]+(?: [^&<\s]+)*")
+
+
+def _caption(text: str, colour: str) -> tuple[str, dict]:
+    """A bold canvas caption: label and font. Bold needs the html font mode, so a name that mode would misread
+    is drawn in the plain mode, which shows any text as it is, thickened by a stroke of its own colour."""
+    font = {"size": 17, "color": colour}
+    if _HTML_MODE_SAFE.fullmatch(text):
+        return f"<b>{text}</b>", {**font, "multi": "html"}
+    return text, {**font, "strokeWidth": 0.8, "strokeColor": colour}
+
+
+def _label_lines(text: str) -> int:
+    """How many lines vis-network draws a plain label on (it breaks at \\n, \\r\\n and \\r)."""
+    return len(re.split(r"\r\n|\r|\n", text))
 
 
 def _hover(lines: Iterable[str]) -> str:
@@ -168,7 +184,7 @@ def latent_network_html(
 ) -> str:
     """A self-contained HTML page (vis-network inlined, no outside requests) drawing the latent graph.
 
-    names: display names `(d,)`, shown as labels (any text; it is escaped).
+    names: display names `(d,)`, drawn as labels exactly as written (any text: the canvas parses no markup).
     modality_of: each latent's modality, `(d,)` aligned with names, or a mapping name -> modality.
     weights: `(d, d)`, weights[i, j] = strength of the edge i -> j (source row, target column); an edge is
         drawn when |weight| >= threshold (and is not zero); the diagonal is ignored.
@@ -207,7 +223,7 @@ def latent_network_html(
         background = lighter(colour, 0.55) if is_block else colour
         node = {
             "id": i,
-            "label": _canvas_label(name),
+            "label": name,  # vis-network's plain font mode draws any text as it is
             "x": float(xy[i, 0]),
             "y": float(xy[i, 1]),
             "shape": "dot",
@@ -220,7 +236,6 @@ def latent_network_html(
                 "highlight": {"background": lighter(colour, 0.25), "border": "#000000"},
                 "hover": {"background": lighter(colour, 0.25), "border": darker(colour, 0.5)},
             },
-            "font": {"multi": "html"},
             "title": _hover(
                 [
                     f"<b>{html.escape(name)}</b>",
@@ -246,18 +261,19 @@ def latent_network_html(
         below = below_of[modality]
         # Below a cluster the caption clears the labels of its lowest nodes, which may wrap onto two lines.
         lowest = [i for i in members if xy[i, 1] >= xy[members, 1].max() - 1.0]
-        label_lines = max(_canvas_label(names[i]).count("\n") + 1 for i in lowest)
+        label_lines = max(_label_lines(names[i]) for i in lowest)
+        caption, font = _caption(modality, darker(colours[modality], 0.8))
         nodes.append(
             {
                 "id": f"modality:{g}",
-                "label": f"<b>{_canvas_label(modality)}</b>",
+                "label": caption,
                 "x": float(xy[members, 0].mean()),
                 # On the outer side of the cluster, where no edges run.
                 "y": float(xy[members, 1].max()) + 44.0 + 18.0 * label_lines
                 if below
                 else float(xy[members, 1].min()) - 48.0,
                 "shape": "text",
-                "font": {"multi": "html", "size": 17, "color": darker(colours[modality], 0.8)},
+                "font": font,
                 "chosen": False,
             }
         )
@@ -312,7 +328,7 @@ def latent_network_html(
         nodes.append(
             {
                 "id": cov_id[c],
-                "label": _canvas_label(c),
+                "label": c,
                 "x": float(cov_xy[k, 0]),
                 "y": float(cov_xy[k, 1]),
                 "shape": "box",
@@ -324,7 +340,7 @@ def latent_network_html(
                     "highlight": {"background": "#E6E6E6", "border": "#000000"},
                     "hover": {"background": "#E6E6E6", "border": darker(COVARIATE_COLOUR, 0.7)},
                 },
-                "font": {"multi": "html", "color": TEXT_COLOUR},
+                "font": {"color": TEXT_COLOUR},
                 "title": f"<b>{html.escape(c)}</b><br>Observed clinical variable (measured, not learned)",
             }
         )

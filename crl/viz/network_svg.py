@@ -1,18 +1,19 @@
 """The latent graph as a standalone SVG picture: the network page's layout and colours, for slides and papers.
 
 Plain SVG 1.1 with no scripts or external references, so it opens in browsers, Inkscape, Illustrator and
-PowerPoint. Positions come from `network_layout` (the same as the interactive view); every label is XML-escaped.
+PowerPoint. Positions come from `network_layout` (the same as the interactive view); every label is XML-escaped and
+holds only characters XML allows (crl/viz/xml_text.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
 from crl.viz.layout import captions_below, network_layout
 from crl.viz.palette import NEUTRAL_DARK, darker, modality_colours
+from crl.viz.xml_text import xml_attr, xml_text
 
 NODE_RADIUS = 14.0
 MARGIN = 90.0
@@ -60,7 +61,7 @@ def latent_network_svg(
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family={quoteattr(FONT)}>',
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family={xml_attr(FONT)}>',
         "<title>Learned latent graph</title>",
         f'<defs><marker id="arrow" viewBox="0 0 10 10" refX="2" refY="5" markerWidth="5" markerHeight="5" '
         f'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{NEUTRAL_DARK}"/></marker></defs>',
@@ -76,7 +77,7 @@ def latent_network_svg(
             out.append(
                 f'<path d="{path}" fill="none" stroke="{NEUTRAL_DARK}" stroke-width="{stroke:.2f}" '
                 f'stroke-opacity="0.8" marker-end="url(#arrow)"><title>'
-                f"{escape(names[i])} → {escape(names[j])}: {value:.2f}</title></path>"
+                f"{xml_text(names[i])} → {xml_text(names[j])}: {value:.2f}</title></path>"
             )
     below_of = captions_below(xy, modalities)  # the network page's rule
     for modality, colour in colours.items():
@@ -91,28 +92,28 @@ def latent_network_svg(
         )
         out.append(
             f'<text x="{cx:.1f}" y="{y:.1f}" text-anchor="middle" font-size="16" '
-            f'font-weight="bold" fill="{darker(colour, 0.8)}">{escape(modality)}</text>'
+            f'font-weight="bold" fill="{darker(colour, 0.8)}">{xml_text(modality)}</text>'
         )
     for i, name in enumerate(names):
         colour = colours[modalities[i]]
         x, y = xy[i]
         out.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{NODE_RADIUS:.0f}" fill="{colour}" '
-            f'stroke="{darker(colour, 0.7)}" stroke-width="2"><title>{escape(name)}</title></circle>'
+            f'stroke="{darker(colour, 0.7)}" stroke-width="2"><title>{xml_text(name)}</title></circle>'
         )
         for k, line in enumerate(name.splitlines() or [""]):
             out.append(
                 f'<text x="{x:.1f}" y="{y + NODE_RADIUS + 14 + 13 * k:.1f}" text-anchor="middle" font-size="12" '
                 # A white halo under the letters (paint-order), so links passing beneath stay off the words.
                 f'fill="#222222" stroke="#FFFFFF" stroke-width="4" stroke-linejoin="round" paint-order="stroke">'
-                f"{escape(line)}</text>"
+                f"{xml_text(line)}</text>"
             )
     legend_x = 20.0
     for modality, colour in colours.items():
         out.append(f'<circle cx="{legend_x + 6:.1f}" cy="{height - 20:.1f}" r="6" fill="{colour}"/>')
         out.append(
             f'<text x="{legend_x + 16:.1f}" y="{height - 16:.1f}" font-size="13" fill="#222222">'
-            f"{escape(modality)}</text>"
+            f"{xml_text(modality)}</text>"
         )
         legend_x += 30.0 + 8.0 * len(modality)
     out.append(
