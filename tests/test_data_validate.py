@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
-from cohort_factory import (
-    IMAGE,
-    TABULAR,
-    TIMESERIES,
-    blank_png,
-    edit_manifest,
-    make_cohort,
-    subject_ids,
-    write_table,
+from cohort_factory import IMAGE, TABULAR, TIMESERIES, edit_manifest, make_cohort, subject_ids, write_table
+from hostile_cohorts import (
+    absolute_modality_path,
+    covariates_link_to_a_fifo,
+    covariates_path_leaves_the_folder,
+    duplicate_column_names_csv,
+    duplicate_column_names_parquet,
+    huge_images_in_tiny_files,
+    images_wider_than_the_cap,
+    latents_too_many,
+    modality_path_leaves_the_folder,
+    modality_path_with_a_control_character,
+    npz_images_wider_than_the_cap,
+    npz_images_zero_height,
+    series_npz_of_shape,
+    tabular_source_is_a_fifo,
+    timeseries_source_links_to_dev_zero,
 )
 from PIL import Image
 
@@ -356,113 +363,6 @@ def covariates_unreadable(tmp):
     return root
 
 
-def latents_too_many(tmp):
-    return edit_manifest(make_cohort(tmp), _set(TABULAR, "latents", 100_000))
-
-
-def _every_image(tmp, width, height):
-    """Every subject's image replaced by one of `width` x `height` pixels (a few KB on disk whatever the size)."""
-    root = make_cohort(tmp)
-    for subject in subject_ids(40):
-        (root / IMAGE / f"{subject}.png").write_bytes(blank_png(width, height))
-    return root
-
-
-def images_wider_than_the_cap(tmp):
-    return _every_image(tmp, 4100, 1)
-
-
-def huge_images_in_tiny_files(tmp):
-    return _every_image(tmp, 8000, 8000)  # 64 MB each once decoded, 60 KB each on disk
-
-
-def npz_images_wider_than_the_cap(tmp):
-    root = make_cohort(tmp, image="npz")
-    np.savez(root / f"{IMAGE}.npz", ids=np.asarray(subject_ids(40)), images=np.zeros((40, 2, 4100), np.uint8))
-    return root
-
-
-def _series_npz(shape):
-    def build(tmp):
-        root = make_cohort(tmp)
-        np.savez(root / f"{TIMESERIES}.npz", ids=np.asarray(subject_ids(40)), values=np.zeros(shape))
-        return root
-
-    build.__name__ = f"npz_values_of_shape_{'x'.join(map(str, shape))}"
-    return build
-
-
-def npz_images_zero_height(tmp):
-    root = make_cohort(tmp, image="npz")
-    np.savez(root / f"{IMAGE}.npz", ids=np.asarray(subject_ids(40)), images=np.zeros((40, 0, 8), np.uint8))
-    return root
-
-
-def _replace_with_fifo(path):
-    path.unlink()
-    os.mkfifo(path)
-
-
-def tabular_source_is_a_fifo(tmp):
-    root = make_cohort(tmp)
-    _replace_with_fifo(root / f"{TABULAR}.csv")
-    return root
-
-
-def timeseries_source_links_to_dev_zero(tmp):
-    root = make_cohort(tmp)
-    (root / f"{TIMESERIES}.npz").unlink()
-    (root / f"{TIMESERIES}.npz").symlink_to("/dev/zero")
-    return root
-
-
-def covariates_link_to_a_fifo(tmp):
-    root = make_cohort(tmp, covariates="csv")
-    os.mkfifo(tmp / "pipe.csv")
-    (root / "clinical.csv").unlink()
-    (root / "clinical.csv").symlink_to(tmp / "pipe.csv")
-    return root
-
-
-def absolute_modality_path(tmp):
-    root = make_cohort(tmp)
-    return edit_manifest(root, _set(TABULAR, "path", str((root / f"{TABULAR}.csv").resolve())))
-
-
-def modality_path_leaves_the_folder(tmp):
-    root = make_cohort(tmp)
-    shutil.copy(root / f"{TABULAR}.csv", tmp / "outside.csv")
-    return edit_manifest(root, _set(TABULAR, "path", "../outside.csv"))
-
-
-def covariates_path_leaves_the_folder(tmp):
-    root = make_cohort(tmp, covariates="csv")
-    shutil.copy(root / "clinical.csv", tmp / "clinical.csv")
-    return edit_manifest(root, lambda m: m["covariates"].update(path="sub/../../clinical.csv"))
-
-
-def duplicate_column_names_csv(tmp):
-    root = make_cohort(tmp)
-    frame = _labs(root)
-    frame.columns = ["subject_id", "f0", "f1", "f1", "f3"]  # pandas would read the second as 'f1.1'
-    _save_labs(root, frame)
-    return root
-
-
-def duplicate_column_names_parquet(tmp):
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    root = make_cohort(tmp, tabular="parquet")
-    frame = pd.read_parquet(root / f"{TABULAR}.parquet")
-    columns = [pa.array(frame[c]) for c in frame.columns]
-    pq.write_table(
-        pa.Table.from_arrays(columns, names=["subject_id", "f0", "f0", "f2", "f3"]),
-        root / f"{TABULAR}.parquet",
-    )
-    return root
-
-
 BROKEN = [
     (missing_folder, "no_folder", "does not exist"),
     (no_manifest, "no_manifest", "no cohort.toml"),
@@ -525,9 +425,9 @@ BROKEN = [
     (images_wider_than_the_cap, "image_too_large", "40 are larger and were not decoded: s000.png (4100x1)"),
     (huge_images_in_tiny_files, "image_too_large", "s000.png (8000x8000), s001.png (8000x8000)"),
     (npz_images_wider_than_the_cap, "image_too_large", "'images' are 4100x2 pixels (width x height)"),
-    (_series_npz((40, 3, 0)), "empty_dimension", "'values' has shape (40, 3, 0): 0 time steps"),
-    (_series_npz((40, 0, 12)), "empty_dimension", "'values' has shape (40, 0, 12): 0 channels"),
-    (_series_npz((40, 0)), "empty_dimension", "'values' has shape (40, 0): 0 time steps"),
+    (series_npz_of_shape((40, 3, 0)), "empty_dimension", "'values' has shape (40, 3, 0): 0 time steps"),
+    (series_npz_of_shape((40, 0, 12)), "empty_dimension", "'values' has shape (40, 0, 12): 0 channels"),
+    (series_npz_of_shape((40, 0)), "empty_dimension", "'values' has shape (40, 0): 0 time steps"),
     (npz_images_zero_height, "empty_dimension", "'images' has shape (40, 0, 8): 0 pixels high"),
     (tabular_source_is_a_fifo, "special_file", "is a named pipe (FIFO), not a regular file"),
     (
@@ -538,6 +438,7 @@ BROKEN = [
     (covariates_link_to_a_fifo, "special_file", "a named pipe (FIFO), not to a regular file"),
     (absolute_modality_path, "bad_path", "is absolute; paths are relative to the cohort folder"),
     (modality_path_leaves_the_folder, "bad_path", "path '../outside.csv' contains '..'"),
+    (modality_path_with_a_control_character, "bad_path", "path 'labs\\x00.csv' contains a control character"),
     (covariates_path_leaves_the_folder, "bad_path", "[covariates] path 'sub/../../clinical.csv' contains"),
     (duplicate_column_names_csv, "duplicate_columns", "1 column name appears more than once: f1 (x2)"),
     (duplicate_column_names_parquet, "duplicate_columns", "1 column name appears more than once: f0 (x2)"),

@@ -165,3 +165,59 @@ def test_train_refuses_series_with_an_empty_dimension(tmp_path, capsys, shape, e
     captured = capsys.readouterr()
     assert f"'values' has shape {shape}: {expected}" in captured.err
     assert "Traceback" not in captured.out + captured.err and not run.exists()
+
+
+@pytest.mark.timeout(60)  # a regression would block on the pipe: fail in a minute, not hang the session
+def test_truth_and_overlap_do_not_open_a_fifo(tmp_path):
+    import os
+
+    from cohort_factory import TABULAR
+
+    from crl.data.overlap import source_subject_ids
+    from crl.data.truth import TRUE_LATENTS_FILE, load_truth, true_latents_path
+    from crl.errors import CrlError
+
+    root = make_cohort(tmp_path)
+    (root / "truth").mkdir()
+    os.mkfifo(true_latents_path(root))
+    with pytest.raises(CrlError, match=f"{TRUE_LATENTS_FILE} is a named pipe \\(FIFO\\), not a regular file"):
+        load_truth(root)
+    (root / f"{TABULAR}.csv").unlink()
+    os.mkfifo(root / f"{TABULAR}.csv")
+    assert list(source_subject_ids(root)) == ["sleep", "retina"]  # the pipe is left out, unread
+
+
+def test_image_between_the_cap_and_pillows_refusal_is_named_without_a_warning(tmp_path):
+    import warnings
+
+    from cohort_factory import blank_png
+
+    from crl.data.loaders import load_images
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(
+        blank_png(5000, 4000)
+    )  # 20 M pixels: Pillow only warns, it does not refuse
+    (folder / "b.png").write_bytes(blank_png(8, 8))
+    problems = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_images(folder, problems)
+    assert loaded.subject_ids.tolist() == ["b"]
+    assert any(
+        p.check == "image_too_large" and "a.png (5000x4000)" in p.message and p.fix for p in problems
+    ), problems
+
+
+@pytest.mark.parametrize("image", ["png", "npz"])
+def test_image_modality_over_the_memory_cap_is_refused_before_decoding(tmp_path, monkeypatch, image):
+    from crl.data.loaders import image as image_loader
+    from crl.data.validate import validate_cohort
+
+    root = make_cohort(tmp_path, image=image)  # 40 images of 8x8: 2,560 bytes
+    monkeypatch.setattr(image_loader, "MAX_IMAGE_BYTES", 2_000)
+    report = validate_cohort(root)
+    problem = next(p for p in report.errors if p.check == "image_too_large")
+    assert ("40 images of 8x8 pixels" if image == "png" else "'images' (40, 8, 8)") in problem.message
+    assert "at most" in problem.message and "resize" in problem.fix
