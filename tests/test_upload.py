@@ -444,3 +444,25 @@ def test_duplicate_column_names_are_refused(header):
     repeated = header.split(",")[-1]
     with pytest.raises(UploadError, match=f"labs\\.csv has more than one column named '{repeated}'"):
         inspect_upload(upload)
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    ("local", "central", "value", "fmt", "message"),
+    [
+        (None, 6, 0xFF, "<H", r"eyes\.zip is not a zip archive, or it is damaged \(zip file version 25\.5\)"),
+        (30, 46, 0, "<B", r"eyes\.zip was refused: it holds '', an entry without a name"),
+    ],
+    ids=["unknown_zip_version", "entry_name_starting_with_nul"],
+)
+def test_zip_with_a_damaged_directory_is_refused(tmp_path, local, central, value, fmt, message):
+    data = bytearray(_images_zip({f"{s}.png": png_bytes(k) for k, s in enumerate(IDS)}))
+    if local is not None:
+        struct.pack_into(fmt, data, data.find(b"PK\x03\x04") + local, value)
+    struct.pack_into(fmt, data, data.find(b"PK\x01\x02") + central, value)
+    upload = Upload("eyes.zip", bytes(data))
+    with pytest.raises(UploadError, match=message):
+        inspect_upload(upload)
+    with pytest.raises(UploadError, match=message):
+        build_cohort("x", [SourceChoice(upload, "eyes", "image")], tmp_path / "x")
+    assert list(tmp_path.iterdir()) == []

@@ -74,7 +74,7 @@ def _bomb(path: Path, error: Exception) -> ImageTooLarge:
     """Pillow refused an image as a decompression bomb: its width and height from a PNG header, else its pixels."""
     with open(path, "rb") as file:
         head = file.read(24)
-    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+    if len(head) == 24 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
         return ImageTooLarge(*struct.unpack(">II", head[16:24]))
     pixels = re.search(r"\((\d+) pixels\)", str(error))
     return ImageTooLarge(None, None, int(pixels.group(1)) if pixels else None)

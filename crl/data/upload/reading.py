@@ -125,9 +125,12 @@ def open_zip(upload: Upload) -> zipfile.ZipFile:
     """The upload as a zip archive (an .npz is one); UploadError when it is not one."""
     try:
         return zipfile.ZipFile(io.BytesIO(upload.data))
-    except zipfile.BadZipFile:
+    except _READ_ERRORS as error:  # not a zip, or a damaged directory ("zip file version 22.9")
         what = "an .npz (a zip of arrays)" if upload.suffix == ".npz" else "a zip archive"
-        raise UploadError(f"{upload.filename} is not {what}, or it is damaged; save it again.") from None
+        text = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise UploadError(
+            f"{upload.filename} is not {what}, or it is damaged ({text}); save it again."
+        ) from None
 
 
 def check_unpacked(upload: Upload, members: Sequence[zipfile.ZipInfo]) -> None:
@@ -149,6 +152,8 @@ def unsafe_reason(member: zipfile.ZipInfo) -> str | None:
     """Why a zip entry must not be unpacked (it could land outside its folder), or None."""
     name = member.filename
     mode = member.external_attr >> 16
+    if not name:  # zipfile cuts a name at its first NUL byte
+        return "an entry without a name"
     if stat.S_ISLNK(mode):
         return "a symbolic link"
     if "\x00" in name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
