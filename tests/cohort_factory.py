@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +156,20 @@ def make_cohort(
 
     write_manifest(root, manifest)
     return root
+
+
+@functools.lru_cache(maxsize=8)
+def blank_png(width: int, height: int) -> bytes:
+    """A valid all-black grey PNG of any size, compressed row by row: 8000x8000 costs about 60 KB, not 64 MB.
+
+    What a hostile upload looks like: a tiny file whose header promises a huge image.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter byte 0, then one zero byte per pixel
+    body = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b"")

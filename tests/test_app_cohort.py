@@ -223,3 +223,37 @@ def test_zip_with_path_traversal_is_refused(tmp_path):
     assert any("refused" in e and "'../evil.png'" in e for e in _texts(at.error))
     assert at.button(key="upload_create").disabled
     assert not list((tmp_path / "cache").rglob("evil.png"))
+
+
+def _bad_crc(data: bytes) -> bytes:
+    """The zip with its first entry's checksum changed (local header and central directory alike)."""
+    import struct
+
+    patched = bytearray(data)
+    struct.pack_into("<I", patched, patched.find(b"PK\x03\x04") + 14, 0xDEADBEEF)
+    struct.pack_into("<I", patched, patched.find(b"PK\x01\x02") + 16, 0xDEADBEEF)
+    return bytes(patched)
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        ("huge_images", "Fundus.zip: entry 'P000.png' is 8000x8000 pixels (width x height)"),
+        ("bad_crc", "Fundus.zip: entry 'P000.png' is damaged (Bad CRC-32"),
+    ],
+)
+def test_hostile_zip_is_refused_after_create_cohort_with_a_message(tmp_path, build, expected):
+    from cohort_factory import blank_png
+
+    if build == "huge_images":  # 25 images of 64 MB each once decoded, a few KB zipped
+        images = _zip({f"{s}.png": blank_png(8000, 8000) for s in IDS[:25]})
+    else:
+        images = _bad_crc(_zip({f"{s}.png": _png(7 * k) for k, s in enumerate(IDS)}))
+    at = _upload(_app().run(), [("labs.csv", _labs(), "text/csv"), ("Fundus.zip", images, "application/zip")])
+    at.text_input(key="upload_cohort_name").set_value("hostile").run()
+    at.button(key="upload_create").click().run()
+    assert not at.exception
+    assert any(expected in e for e in _texts(at.error)), _texts(at.error)
+    assert not at.session_state["cohort_dir"].endswith("hostile")
+    assert not (tmp_path / "cache" / "uploads" / "hostile").exists()

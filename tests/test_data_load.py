@@ -324,3 +324,27 @@ def test_normaliser_sees_training_rows_only(tmp_path):
     labs = cohort.modalities[TABULAR].data
     np.testing.assert_allclose(after.centre[TABULAR], labs[train].mean(axis=0), rtol=1e-5)
     assert not np.allclose(cohort.fit_normaliser(np.arange(40)).centre[TABULAR], after.centre[TABULAR])
+
+
+def test_symbolic_links_to_regular_files_elsewhere_are_read(tmp_path):
+    """The regular-file rule follows links: a source kept elsewhere and linked into the folder loads."""
+    root = make_cohort(tmp_path / "a", covariates="csv")
+    elsewhere = tmp_path / "store"
+    elsewhere.mkdir()
+    for name in (f"{TABULAR}.csv", IMAGE, "clinical.csv"):
+        (root / name).rename(elsewhere / name)
+        (root / name).symlink_to(elsewhere / name)
+    cohort = load_cohort(root)
+    assert len(cohort) == 40 and cohort.covariates is not None
+    assert cohort.modalities[IMAGE].data.shape == (40, 8, 8, 1)
+
+
+def test_images_at_the_size_cap_are_read(tmp_path):
+    from cohort_factory import blank_png
+
+    from crl.data.loaders import MAX_IMAGE_SIDE
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(blank_png(MAX_IMAGE_SIDE, 2))
+    assert load_images(folder).data.shape == (1, 2, MAX_IMAGE_SIDE, 1)

@@ -9,6 +9,23 @@ import numpy as np
 import pandas as pd
 import pytest
 from cohort_factory import IMAGE, TABULAR, TIMESERIES, edit_manifest, make_cohort, subject_ids, write_table
+from hostile_cohorts import (
+    absolute_modality_path,
+    covariates_link_to_a_fifo,
+    covariates_path_leaves_the_folder,
+    duplicate_column_names_csv,
+    duplicate_column_names_parquet,
+    huge_images_in_tiny_files,
+    images_wider_than_the_cap,
+    latents_too_many,
+    modality_path_leaves_the_folder,
+    modality_path_with_a_control_character,
+    npz_images_wider_than_the_cap,
+    npz_images_zero_height,
+    series_npz_of_shape,
+    tabular_source_is_a_fifo,
+    timeseries_source_links_to_dev_zero,
+)
 from PIL import Image
 
 from crl.cli import main
@@ -404,6 +421,27 @@ BROKEN = [
     (covariates_missing_id_column, "missing_id_column", "no ID column 'subject_id'"),
     (covariates_duplicate_ids, "duplicate_ids", "1 subject ID appears more than once: s000 (x2)"),
     (covariates_unreadable, "unreadable_file", "cannot read it as a covariates table"),
+    (latents_too_many, "bad_latents", "latents = 100000 is more than"),
+    (images_wider_than_the_cap, "image_too_large", "40 are larger and were not decoded: s000.png (4100x1)"),
+    (huge_images_in_tiny_files, "image_too_large", "s000.png (8000x8000), s001.png (8000x8000)"),
+    (npz_images_wider_than_the_cap, "image_too_large", "'images' are 4100x2 pixels (width x height)"),
+    (series_npz_of_shape((40, 3, 0)), "empty_dimension", "'values' has shape (40, 3, 0): 0 time steps"),
+    (series_npz_of_shape((40, 0, 12)), "empty_dimension", "'values' has shape (40, 0, 12): 0 channels"),
+    (series_npz_of_shape((40, 0)), "empty_dimension", "'values' has shape (40, 0): 0 time steps"),
+    (npz_images_zero_height, "empty_dimension", "'images' has shape (40, 0, 8): 0 pixels high"),
+    (tabular_source_is_a_fifo, "special_file", "is a named pipe (FIFO), not a regular file"),
+    (
+        timeseries_source_links_to_dev_zero,
+        "special_file",
+        "links to /dev/zero, a character device, not to a regular file",
+    ),
+    (covariates_link_to_a_fifo, "special_file", "a named pipe (FIFO), not to a regular file"),
+    (absolute_modality_path, "bad_path", "is absolute; paths are relative to the cohort folder"),
+    (modality_path_leaves_the_folder, "bad_path", "path '../outside.csv' contains '..'"),
+    (modality_path_with_a_control_character, "bad_path", "path 'labs\\x00.csv' contains a control character"),
+    (covariates_path_leaves_the_folder, "bad_path", "[covariates] path 'sub/../../clinical.csv' contains"),
+    (duplicate_column_names_csv, "duplicate_columns", "1 column name appears more than once: f1 (x2)"),
+    (duplicate_column_names_parquet, "duplicate_columns", "1 column name appears more than once: f0 (x2)"),
 ]
 
 

@@ -2,11 +2,14 @@
 
 import dataclasses
 import io
+import re
+import struct
 import zipfile
 
 import numpy as np
 import pandas as pd
 import pytest
+from cohort_factory import blank_png
 from PIL import Image
 
 from crl.data import load_cohort, validate_cohort
@@ -15,6 +18,7 @@ from crl.data.overlap import overlap_counts, source_subject_ids
 from crl.data.summary import column_summary, covariate_summary
 from crl.data.upload import (
     MAX_ZIP_MEMBERS,
+    MB,
     CovariatesChoice,
     SourceChoice,
     Upload,
@@ -331,3 +335,134 @@ def test_unwritable_target_is_a_user_error(tmp_path):
         build_cohort(
             "x", [SourceChoice(labs_upload(), "labs", "tabular", "patient_id")], blocker / "uploads" / "x"
         )
+
+
+# --- hostile uploads: each is refused with an UploadError that names the file (and entry) and what to do
+
+
+def _images_zip(images: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, data in images.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _patch_first_entry(data: bytes, local: int, central: int, value: int, fmt: str) -> bytes:
+    """The zip with one header field of its first entry overwritten, in its local header and the central directory."""
+    patched = bytearray(data)
+    struct.pack_into(fmt, patched, patched.find(b"PK\x03\x04") + local, value)
+    struct.pack_into(fmt, patched, patched.find(b"PK\x01\x02") + central, value)
+    return bytes(patched)
+
+
+# name: (offset in the local header, offset in the central directory, value, format, message, seen by inspect)
+ZIP_DAMAGE = {
+    "bad_crc": (14, 16, 0xDEADBEEF, "<I", "is damaged (Bad CRC-32", False),
+    "encrypted_entry": (6, 8, 0x1, "<H", "is encrypted (password-protected)", True),
+    "compression_method_99": (8, 10, 99, "<H", "is compressed with method 99", True),
+    "lying_file_size": (22, 24, 10, "<I", "is damaged (Bad CRC-32", False),
+}
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("damage", list(ZIP_DAMAGE))
+def test_damaged_image_zip_is_refused_naming_the_entry(tmp_path, damage):
+    local, central, value, fmt, message, early = ZIP_DAMAGE[damage]
+    images = {f"fundus/{s}.png": png_bytes(k) for k, s in enumerate(IDS)}
+    upload = Upload("eyes.zip", _patch_first_entry(_images_zip(images), local, central, value, fmt))
+    if early:  # visible in the zip's directory: the file's card says so before "Create cohort"
+        with pytest.raises(UploadError, match=re.escape(message)):
+            inspect_upload(upload)
+    else:
+        assert inspect_upload(upload).n_images == N
+    out = tmp_path / "uploads" / "x"
+    with pytest.raises(UploadError, match=re.escape(message)) as raised:
+        build_cohort("x", [SourceChoice(upload, "eyes", "image")], out)
+    text = str(raised.value)
+    assert text.startswith("eyes.zip: entry 'fundus/P000.png' ") and "re-create the zip" in text
+    assert list(out.parent.iterdir()) == []  # nothing half-written
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("damage", ["bad_crc", "encrypted_entry"])
+def test_damaged_npz_is_refused_naming_the_array(tmp_path, damage):
+    local, central, value, fmt, message, _ = ZIP_DAMAGE[damage]
+    buffer = io.BytesIO()
+    np.savez(buffer, values=np.zeros((N, 2, 5)), ids=np.asarray(IDS))
+    upload = Upload("sleep.npz", _patch_first_entry(buffer.getvalue(), local, central, value, fmt))
+    out = tmp_path / "uploads" / "x"
+    with pytest.raises(UploadError, match=re.escape(f"sleep.npz: entry 'values.npy' {message}")):
+        build_cohort("x", [SourceChoice(upload, "sleep", "timeseries")], out)
+    assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.hostile
+def test_zip_of_huge_images_is_refused_before_any_is_decoded(tmp_path):
+    upload = Upload("tiny.zip", _images_zip({f"{s}.png": blank_png(8000, 8000) for s in IDS[:25]}))
+    assert len(upload.data) < 100_000  # 25 images of 64 MB each once decoded
+    out = tmp_path / "uploads" / "x"
+    with pytest.raises(UploadError, match=r"entry 'P000\.png' is 8000x8000 pixels.*4096x4096.*[Rr]esize"):
+        build_cohort("x", [SourceChoice(upload, "eyes", "image")], out)
+    assert list(out.parent.iterdir()) == []
+
+
+@pytest.mark.hostile
+def test_npz_of_huge_images_is_refused_from_its_header():
+    buffer = io.BytesIO()
+    np.savez(buffer, ids=np.asarray(IDS), images=np.zeros((N, 2, 4100), dtype=np.uint8))
+    with pytest.raises(UploadError, match=r"eyes\.npz: 'images' are 4100x2 pixels.*4096x4096"):
+        inspect_upload(Upload("eyes.npz", buffer.getvalue()))
+
+
+@pytest.mark.hostile
+def test_size_over_the_limit_reads_as_more_than_the_limit():
+    with pytest.raises(UploadError, match=r"big\.csv is 200\.3 MB; the limit is 200 MB per file"):
+        check_size(Upload("big.csv", bytes(int(200.3 * MB))))  # zero bytes: no memory is touched
+    with pytest.raises(UploadError) as raised:
+        check_size(Upload("big.csv", b"x" * 2001), limit=2000)
+    size, limit = re.search(r"is ([\d.]+) MB; the limit is ([\d.]+) MB", str(raised.value)).groups()
+    assert float(size) > float(limit)
+
+
+@pytest.mark.hostile
+def test_cohort_name_in_any_script_names_its_folder(tmp_path):
+    assert folder_name("日本") == "日本"
+    assert folder_name("Café Study") == "cafe-study"
+    out = build_cohort(
+        "日本", [SourceChoice(labs_upload(), "labs", "tabular", "patient_id")], tmp_path / folder_name("日本")
+    )
+    assert out.name == "日本"
+    assert tomllib.loads((out / "cohort.toml").read_text(encoding="utf-8"))["name"] == "日本"
+    assert validate_cohort(out).ok
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("header", ["patient_id,ldl,ldl", "patient_id,ldl,patient_id"])
+def test_duplicate_column_names_are_refused(header):
+    upload = Upload("labs.csv", f"{header}\nP000,1,2\nP001,3,4\n".encode())
+    repeated = header.split(",")[-1]
+    with pytest.raises(UploadError, match=f"labs\\.csv has more than one column named '{repeated}'"):
+        inspect_upload(upload)
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize(
+    ("local", "central", "value", "fmt", "message"),
+    [
+        (None, 6, 0xFF, "<H", r"eyes\.zip is not a zip archive, or it is damaged \(zip file version 25\.5\)"),
+        (30, 46, 0, "<B", r"eyes\.zip was refused: it holds '', an entry without a name"),
+    ],
+    ids=["unknown_zip_version", "entry_name_starting_with_nul"],
+)
+def test_zip_with_a_damaged_directory_is_refused(tmp_path, local, central, value, fmt, message):
+    data = bytearray(_images_zip({f"{s}.png": png_bytes(k) for k, s in enumerate(IDS)}))
+    if local is not None:
+        struct.pack_into(fmt, data, data.find(b"PK\x03\x04") + local, value)
+    struct.pack_into(fmt, data, data.find(b"PK\x01\x02") + central, value)
+    upload = Upload("eyes.zip", bytes(data))
+    with pytest.raises(UploadError, match=message):
+        inspect_upload(upload)
+    with pytest.raises(UploadError, match=message):
+        build_cohort("x", [SourceChoice(upload, "eyes", "image")], tmp_path / "x")
+    assert list(tmp_path.iterdir()) == []

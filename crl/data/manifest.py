@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,12 @@ COVARIATE_KEYS = ("path",)
 # script), digits, spaces, '-' and '_' keep it unambiguous and safe in CSV, XML, HTML and file names alike.
 MAX_MODALITY_NAME = 40
 MODALITY_NAME_RULE = "letters, digits, spaces, '-' and '_' only, at most 40 characters"
+# A source's path stays inside the cohort folder (docs/cohort-format.md, "Paths"); a symbolic link inside the
+# folder may still point elsewhere, at a regular file or folder.
+PATH_FIX = (
+    "put the file inside the cohort folder (or a sub-folder of it) and give its path from there, "
+    'e.g. path = "labs.csv"; a symbolic link inside the folder may point elsewhere.'
+)
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,18 @@ def modality_name_problem(name: str) -> str | None:
     bad = sorted({c for c in name if not (c.isalnum() or c in " _-")})
     if bad:
         return f"the modality name {name!r} contains {', '.join(repr(c) for c in bad)}"
+    return None
+
+
+def path_problem(path: str) -> str | None:
+    """Why a manifest path may not be used (it must be relative and stay in the cohort folder), or None."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return f"path {ascii(path)} contains a control character"
+    posix = path.replace("\\", "/")
+    if posix.startswith("/") or re.match(r"^[A-Za-z]:", posix):
+        return f"path {path!r} is absolute; paths are relative to the cohort folder"
+    if ".." in posix.split("/"):
+        return f"path {path!r} contains '..', which can lead out of the cohort folder"
     return None
 
 
@@ -311,6 +330,9 @@ def _parse_modality(name: str, table: Any, problems: list[Problem]) -> ModalityS
             'write path = "...".',
         )
         usable = False
+    elif problem := path_problem(path):
+        report("error", "bad_path", f"{problem}.", PATH_FIX)
+        usable = False
 
     latents = table.get("latents", DEFAULT_LATENTS)
     whole = _is_positive_int(latents)
@@ -383,5 +405,8 @@ def _parse_covariates(table: Any, problems: list[Problem]) -> CovariatesSpec | N
         report(
             "error", "bad_value", f"'path' must be a file name, not {path!r}.", 'write path = "clinical.csv".'
         )
+        return None
+    if problem := path_problem(path):
+        report("error", "bad_path", f"{problem}.", PATH_FIX.replace("labs.csv", "clinical.csv"))
         return None
     return CovariatesSpec(path=path, options={k: v for k, v in table.items() if k != "path"})

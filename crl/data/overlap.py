@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crl.data.loaders import IMAGE_SUFFIXES, as_str_ids
+from crl.data.loaders import IMAGE_SUFFIXES, as_str_ids, special_file
 from crl.data.manifest import ModalitySpec, read_manifest
 
 
@@ -34,11 +34,14 @@ def source_subject_ids(root: Path) -> dict[str, np.ndarray]:
 
 
 def _ids(path: Path, id_column: str, spec: ModalitySpec) -> np.ndarray:
+    """The IDs in one source; only regular files (and folders of them) are opened, as the loaders do."""
+    if special_file(path, folder_ok=True):
+        raise ValueError(f"{path} is not a regular file")
     if path.is_dir():
         names = [
             p.stem
             for p in path.iterdir()
-            if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+            if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and not special_file(p)
         ]
         return np.asarray(names, dtype=str)
     suffix = path.suffix.lower()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crl.data.loaders import special_file
 from crl.errors import CrlError
 from crl.graphs.edge_table import read_edge_table
 from crl.graphs.names import split_latent_name
@@ -132,6 +133,9 @@ def load_truth(root: Path) -> Truth:
 
 def _read_table(path: Path, read=None) -> pd.DataFrame:
     """A truth/ CSV (`read(path)` when given, else pandas with text subject IDs); CrlError naming the file."""
+    reason = special_file(path)
+    if reason and path.exists():  # a pipe would hang the read, a device never end it
+        raise CrlError(f"{path} {reason}; truth/ holds regular files only (rewrite it with `crl synth`)")
     if not path.is_file():
         raise CrlError(
             f"{path} is missing; a synthetic cohort's truth/ folder needs latents.csv and graph.csv"

@@ -429,7 +429,7 @@ def _check_covariates(
     if spec is None:
         return None
     path = root / spec.path
-    if not path.is_file():
+    if not path.exists():  # a pipe or device exists too: the loader refuses it by name
         problems.append(_missing_file(root, spec.path, "[covariates]"))
         return None
     found: list[Problem] = []

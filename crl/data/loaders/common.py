@@ -1,8 +1,10 @@
-"""What every loader shares: the result tuple, the problem collector, ID normalisation and the wording of
-problem messages (lists, plurals)."""
+"""What every loader shares: the result tuple, the problem collector, ID normalisation, the regular-file rule
+and the wording of problem messages (lists, plurals)."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import NamedTuple
 
@@ -85,3 +87,45 @@ def as_str_ids(values) -> np.ndarray:
         if np.isfinite(numbers).all() and (numbers == np.round(numbers)).all():
             series = pd.Series(numbers.astype(np.int64))
     return np.char.strip(np.asarray(series.astype(str).to_numpy(), dtype=str))
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
+SPECIAL_FILE_FIX = (
+    "replace it with the data file itself (a symbolic link is fine when it points to a regular file)."
+)
+
+
+def special_file(path: Path, folder_ok: bool = False) -> str | None:
+    """Why `path` must not be opened, or None for a regular file (or, with folder_ok, a folder).
+
+    Only regular files are read: a named pipe never answers (reading hangs) and a device such as /dev/zero never
+    ends (reading fills memory). Symbolic links are followed, so a link may point anywhere as long as it ends at
+    a regular file. A path that cannot be looked up gives None: opening it reports why.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return None
+    what = next((name for test, name in _SPECIAL if test(mode)), "not a regular file")
+    if Path(path).is_symlink():
+        return f"links to {os.path.realpath(path)}, {what}, not to a regular file"
+    return f"is {what}, not a regular file"
+
+
+def require_regular(path: Path, found: Found, folder_ok: bool = False) -> None:
+    """Raise (through `found`) a `special_file` problem when `path` is not a regular file (or folder)."""
+    reason = special_file(path, folder_ok)
+    if reason:
+        raise found.fatal(
+            "special_file",
+            f"{path} {reason}: only regular files{' and folders of them' if folder_ok else ''} are read.",
+            SPECIAL_FILE_FIX,
+        )

@@ -2,17 +2,117 @@
 
 from __future__ import annotations
 
+import math
+import re
+import struct
+import warnings
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from crl.data.loaders.common import Found, Loaded, listing, plural, verb
-from crl.data.loaders.npz import npz_ids, read_npz
+from crl.data.loaders.common import (
+    Found,
+    Loaded,
+    listing,
+    plural,
+    require_regular,
+    special_file,
+    verb,
+)
+from crl.data.loaders.npz import Shapes, empty_dimensions, npz_ids, read_npz
 from crl.data.manifest import Problem
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Checked from each image's header before any pixel is decoded (docs/cohort-format.md, "Image size"): a PNG of
+# 60 KB can declare 8000x8000 pixels, 64 MB once decoded.
+MAX_IMAGE_SIDE = 4096  # pixels; width and height each
+MAX_IMAGE_BYTES = 4 * 1024**3  # one image modality once decoded (subjects x height x width x channels)
+# Pillow's decompression-bomb guard warns above this many pixels and refuses above twice as many: a backstop
+# for any image opened without the header check.
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_SIDE * MAX_IMAGE_SIDE
+RESIZE_FIX = (
+    f"resize the images, all to one size of at most {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} (the image encoder is "
+    "built for 28 to 128 pixels a side: 128x128 keeps training quick), and save them again."
+)
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class ImageTooLarge(ValueError):
+    """An image whose header declares more pixels than MAX_IMAGE_SIDE allows: it is never decoded."""
+
+    def __init__(self, width: int | None, height: int | None, pixels: int | None = None):
+        self.width, self.height, self.pixels = width, height, pixels
+        super().__init__(self.size_text())
+
+    def size_text(self) -> str:
+        """`8000x8000` (width x height), or the pixel count when Pillow refused the header before its size was seen."""
+        if self.width is not None:
+            return f"{self.width}x{self.height}"
+        return f"about {self.pixels:,} pixels" if self.pixels else "too large to open"
+
+
+def read_header(path: Path) -> tuple[tuple[int, int], str]:
+    """An image file's (width, height) and mode from its header, no pixel decoded; ImageTooLarge over the cap.
+
+    Anything else Pillow raises (not an image, a damaged header) propagates.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # refused below, with its size
+            with Image.open(path) as image:
+                size, mode = image.size, image.mode
+    except Image.DecompressionBombError as error:
+        raise _bomb(path, error) from None
+    if max(size) > MAX_IMAGE_SIDE:
+        raise ImageTooLarge(*size)
+    return size, mode
+
+
+def _bomb(path: Path, error: Exception) -> ImageTooLarge:
+    """Pillow refused an image as a decompression bomb: its width and height from a PNG header, else its pixels."""
+    with open(path, "rb") as file:
+        head = file.read(24)
+    if len(head) == 24 and head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+        return ImageTooLarge(*struct.unpack(">II", head[16:24]))
+    pixels = re.search(r"\((\d+) pixels\)", str(error))
+    return ImageTooLarge(None, None, int(pixels.group(1)) if pixels else None)
+
+
+def image_array_problem(shape: tuple[int, ...], itemsize: int) -> str | None:
+    """Why an 'images' array (N, H, W[, C]) of this shape may not be read (from its .npy header), or None."""
+    if len(shape) not in (3, 4):
+        return None  # the loaded array's checks say what is wrong with it
+    height, width = shape[1], shape[2]
+    if max(height, width) > MAX_IMAGE_SIDE:
+        return (
+            f"'images' are {width}x{height} pixels (width x height); images may be at most "
+            f"{MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE}"
+        )
+    total = math.prod(shape) * itemsize
+    if total > MAX_IMAGE_BYTES:
+        return f"'images' {shape} take {_gigabytes(total)} once read; {_decoded_limit()}"
+    return None
+
+
+def _gigabytes(n_bytes: int) -> str:
+    return f"{n_bytes / 1024**3:.1f} GB"
+
+
+def _decoded_limit() -> str:
+    return f"one image modality may take at most {MAX_IMAGE_BYTES / 1024**3:g} GB of memory"
+
+
+def _check_npz_images(found: Found):
+    def check(headers: Shapes) -> None:
+        if "images" in headers:
+            shape, dtype = headers["images"]
+            problem = image_array_problem(shape, dtype.itemsize)
+            if problem:
+                raise found.fatal("image_too_large", f"{problem}.", RESIZE_FIX)
+
+    return check
 
 
 def load_images(path: Path, problems: list[Problem] | None = None) -> Loaded:
@@ -21,17 +121,27 @@ def load_images(path: Path, problems: list[Problem] | None = None) -> Loaded:
     Grayscale gives C = 1 (feature name "gray"), colour C = 3 ("R", "G", "B"). A folder is decoded straight
     into one preallocated array, so memory holds the images once.
     """
+    found = Found(path, problems)
+    require_regular(path, found, folder_ok=True)
     if path.is_dir():
         return _load_image_folder(path, problems)
-    found = Found(path, problems)
     if path.suffix.lower() != ".npz":
         raise found.fatal(
             "unsupported_file",
             f"an image modality must be a folder of .png/.jpg files or an .npz, not '{path.suffix}'.",
             "point path at the image folder, or save the images with numpy.savez(path, ids=..., images=...).",
         )
-    arrays = read_npz(path, ("ids", "images"), (), found)
+    arrays = read_npz(path, ("ids", "images"), (), found, check=_check_npz_images(found))
     images = arrays["images"]
+    empty = (
+        empty_dimensions(images.shape[1:3], ("pixels high", "pixels wide")) if images.ndim in (3, 4) else None
+    )
+    if empty:
+        raise found.fatal(
+            "empty_dimension",
+            f"'images' has shape {images.shape}: {empty}.",
+            "store images of at least one pixel: 'images' of shape (N, height, width) or (N, height, width, 3).",
+        )
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4 or images.shape[-1] not in (1, 3, 4) or images.dtype.kind not in "biuf":
@@ -78,11 +188,22 @@ _COLOUR_MODES = ("RGB", "RGBA", "RGBX", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV"
 
 def _load_image_folder(path: Path, problems: list[Problem] | None) -> Loaded:
     found = Found(path, problems)
-    files, ignored = [], []
+    files, ignored, special = [], [], []
     for entry in sorted(path.iterdir()):
         if entry.name.startswith("."):
             continue
-        (files if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES else ignored).append(entry)
+        if entry.suffix.lower() not in IMAGE_SUFFIXES:
+            ignored.append(entry)
+        else:
+            (special if special_file(entry) else files).append(entry)
+    if special:
+        found.add(
+            "warning",
+            "special_file",
+            f"ignored {plural(len(special), 'entry', 'entries')} that {verb(len(special), 'is', 'are')} not "
+            f"regular files: {listing(e.name for e in special)} (only regular files are read).",
+            "replace each with the image file itself (a symbolic link is fine when it points to a regular file).",
+        )
     if ignored:
         found.add(
             "warning",
@@ -97,12 +218,15 @@ def _load_image_folder(path: Path, problems: list[Problem] | None) -> Loaded:
             "holds no .png or .jpg images.",
             "put one image per subject in the folder, named <subject_id>.png or <subject_id>.jpg.",
         )
-    # Pass 1: header only (size, mode); Pillow does not decode pixels yet.
+    # Pass 1: header only (size, mode); Pillow does not decode pixels yet, so a huge image costs nothing.
     headers: list[tuple[Path, tuple[int, int], str]] = []
+    too_large: list[tuple[Path, ImageTooLarge]] = []
     for file in files:
         try:
-            with Image.open(file) as image:
-                headers.append((file, image.size, image.mode))
+            size, mode = read_header(file)
+            headers.append((file, size, mode))
+        except ImageTooLarge as error:
+            too_large.append((file, error))
         except Exception as error:  # noqa: BLE001 - any reader failure is a corrupt file to report
             found.add(
                 "error",
@@ -112,9 +236,21 @@ def _load_image_folder(path: Path, problems: list[Problem] | None) -> Loaded:
                 file=str(file),
                 subject=file.stem,
             )
+    if too_large:
+        n = len(too_large)
+        found.add(
+            "error",
+            "image_too_large",
+            f"images may be at most {MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels (width x height); {n} "
+            f"{verb(n, 'is', 'are')} larger and {verb(n, 'was', 'were')} not decoded: "
+            f"{listing(f'{f.name} ({e.size_text()})' for f, e in too_large)}.",
+            RESIZE_FIX,
+        )
     if not headers:
         raise found.fatal(
-            "no_images", "no image in the folder could be read.", "check the files are PNG or JPEG."
+            "no_images",
+            "no image in the folder could be used." if too_large else "no image in the folder could be read.",
+            RESIZE_FIX if too_large else "check the files are PNG or JPEG.",
         )
     sizes = Counter(size for _, size, _ in headers)
     width, height = max(sizes, key=lambda s: (sizes[s], s))
@@ -139,6 +275,14 @@ def _load_image_folder(path: Path, problems: list[Problem] | None) -> Loaded:
 
     # Pass 2: decode each image straight into its slot of one preallocated array.
     usable = [f for f, s, _ in headers if s == (width, height)]
+    total = len(usable) * height * width * channels
+    if total > MAX_IMAGE_BYTES:
+        raise found.fatal(
+            "image_too_large",
+            f"{plural(len(usable), 'image')} of {width}x{height} pixels take {_gigabytes(total)} once decoded; "
+            f"{_decoded_limit()}.",
+            RESIZE_FIX,
+        )
     data = np.zeros((len(usable), height, width, channels), dtype=np.uint8)
     ok = np.ones(len(usable), dtype=bool)
     wide_modes = set()

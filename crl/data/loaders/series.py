@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from crl.data.loaders.common import Found, Loaded, listing, plural, verb
-from crl.data.loaders.npz import npz_ids, read_npz
+from crl.data.loaders.npz import empty_dimensions, npz_ids, read_npz
 from crl.data.loaders.table import numeric_columns, read_table
 from crl.data.manifest import DEFAULT_TIME, Problem
 
@@ -180,6 +180,15 @@ def _load_timeseries_npz(path: Path, problems: list[Problem] | None) -> Loaded:
     found = Found(path, problems)
     arrays = read_npz(path, ("ids", "values"), ("channels",), found)
     values = arrays["values"]
+    dimensions = ("channels", "time steps")[3 - values.ndim :] if values.ndim in (2, 3) else ()
+    empty = empty_dimensions(values.shape, dimensions) if dimensions else None
+    if empty:
+        raise found.fatal(
+            "empty_dimension",
+            f"'values' has shape {values.shape}: {empty}.",
+            "store at least one channel and one time step per subject: 'values' of shape (subjects, channels, "
+            "time steps).",
+        )
     if values.ndim == 2:
         values = values[:, None, :]
         found.add(

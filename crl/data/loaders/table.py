@@ -7,27 +7,57 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crl.data.loaders.common import Found, Loaded, as_str_ids, listing, plural, verb
+from crl.data.loaders.common import Found, Loaded, as_str_ids, listing, plural, require_regular, verb
 from crl.data.manifest import Problem
+
+
+def csv_header(source) -> list[str]:
+    """A CSV's column names exactly as written: pandas renames repeated ones ('x', 'x.1') when it reads a table."""
+    return pd.read_csv(source, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
+
+
+def repeated_names(names) -> list[tuple[str, int]]:
+    """Column names given more than once, with how often (empty names are left to the saved-index check)."""
+    counts: dict[str, int] = {}
+    for name in map(str, names):
+        counts[name] = counts.get(name, 0) + 1
+    return [(name, k) for name, k in counts.items() if k > 1 and name.strip()]
 
 
 def read_table(path: Path, id_column: str, found: Found) -> tuple[pd.DataFrame, np.ndarray]:
     """Read a .csv/.parquet table; return it with the ID column removed, and the IDs as (N,) str.
 
-    Raises LoadError for an unsupported suffix, a missing ID column or rows without an ID.
+    Raises LoadError for a special file, an unsupported suffix, repeated column names, a missing ID column or
+    rows without an ID.
     """
+    require_regular(path, found)
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        # Reading the ID column as text keeps leading zeros ("007" stays "007").
-        frame = pd.read_csv(path, dtype={id_column: str})
-    elif suffix in (".parquet", ".pq"):
-        frame = pd.read_parquet(path)
-    else:
+    if suffix not in (".csv", ".parquet", ".pq"):
         raise found.fatal(
             "unsupported_file",
             f"unsupported file type '{path.suffix}'.",
             "save the table as .csv or .parquet.",
         )
+    if suffix == ".csv":
+        repeated = repeated_names(csv_header(path))
+    else:
+        import pyarrow.parquet as pq
+
+        repeated = repeated_names(pq.read_schema(path).names)
+    if repeated:
+        # An error, not a warning: which copy holds the values meant by the name is the user's call, and a
+        # renamed copy ('x.1') would become a feature, channel or covariate under a name nobody gave it.
+        raise found.fatal(
+            "duplicate_columns",
+            f"{plural(len(repeated), 'column name')} {verb(len(repeated), 'appears', 'appear')} more than once: "
+            f"{listing(f'{name} (x{k})' for name, k in repeated)}; the copies cannot be told apart.",
+            "give every column its own name (or delete the extra copies) and save the file again.",
+        )
+    if suffix == ".csv":
+        # Reading the ID column as text keeps leading zeros ("007" stays "007").
+        frame = pd.read_csv(path, dtype={id_column: str})
+    else:
+        frame = pd.read_parquet(path)
     frame.columns = [str(c) for c in frame.columns]
     saved_index = [c for c in frame.columns if c.startswith("Unnamed: ") and c != id_column]
     if saved_index:

@@ -25,12 +25,13 @@ from crl.data.upload.choices import (
 )
 from crl.data.upload.names import check_modality_name, unique_file_stem
 from crl.data.upload.reading import (
+    check_npz,
     check_size,
-    check_unpacked,
     image_members,
     open_zip,
     read_table,
     unpack_images,
+    verify_members,
 )
 
 
@@ -200,7 +201,8 @@ def _write_source(choice: SourceChoice, root: Path, base: str, id_name: str) -> 
         return target
     if suffix == ".npz":
         with open_zip(upload) as archive:
-            check_unpacked(upload, archive.infolist())
+            check_npz(upload, archive)
+            verify_members(upload, archive)  # checksums too: a damaged archive is refused now
         target = f"{base}.npz"
         (root / target).write_bytes(upload.data)
         return target

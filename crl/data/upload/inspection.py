@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from pathlib import PurePosixPath
 
 from crl.data.loaders import listing
 from crl.data.upload.choices import TABLE_SUFFIXES, Upload, UploadError, UploadSummary
-from crl.data.upload.reading import check_size, check_unpacked, image_members, open_zip, read_table
+from crl.data.upload.reading import check_npz, check_size, image_members, open_zip, read_table
 
 SAMPLE_ROWS = 5_000  # rows read to describe a table; enough to tell a long table from a wide one
 
@@ -84,9 +83,7 @@ def _inspect_table(upload: Upload) -> UploadSummary:
 
 def _inspect_npz(upload: Upload) -> UploadSummary:
     with open_zip(upload) as archive:
-        members = archive.infolist()
-        check_unpacked(upload, members)
-        names = tuple(PurePosixPath(m.filename).stem for m in members if m.filename.endswith(".npy"))
+        names = check_npz(upload, archive)
     if "ids" not in names:
         raise UploadError(
             f"{upload.filename} has arrays {listing(names, 8) or 'none'} but no 'ids' (one subject ID per row). "

@@ -11,9 +11,14 @@ from crl.data.upload.choices import MAX_NAME_LENGTH, UploadError
 
 
 def folder_name(name: str) -> str:
-    """A safe folder name for a cohort name the user typed: letters, digits, '-' and '_' only."""
-    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-_").lower()[:MAX_NAME_LENGTH]
+    """A safe folder name for a cohort name the user typed: letters and digits of any script, '-' and '_' only.
+
+    Accents are dropped ('Café' -> 'cafe'); letters without an ASCII form are kept ('日本' -> '日本'), since a
+    folder name may hold them on every system. Separators, dots, spaces and control characters become '-'.
+    """
+    decomposed = unicodedata.normalize("NFKD", str(name))
+    text = unicodedata.normalize("NFC", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    slug = re.sub(r"[^\w-]+", "-", text.lower()).strip("-_")[:MAX_NAME_LENGTH].strip("-_")
     if not slug:
         raise UploadError(
             f"the cohort name {name!r} has no letters or digits to name its folder with; "
