@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -254,3 +255,40 @@ def test_damaged_config_and_names_degrade_with_messages(runs, cohort):
     assert any("names.json" in e.value.replace("\\", "") for e in at.error)
     assert len(at.get("iframe")) == 1  # the graph is still drawn, with default names
     assert at.slider[0].value == 0.5
+
+
+def test_a_run_with_restarts_fades_unreliable_latents_and_says_how_often_links_were_found(runs, cohort):
+    import pandas as pd
+
+    from crl.runs.confidence import write_confidence, write_restart
+
+    run = fake_run(runs / "run-confidence", cohort)
+    graph = pd.read_csv(run / "graph.csv")
+    latents = pd.read_csv(run / "latents.csv", dtype={"subject_id": str})
+    names = [c for c in latents.columns if c != "subject_id"]
+    for k in range(3):  # what restarts/<k>/ would hold; the count is what the page reports
+        write_restart(run, k, latents, names, np.zeros((len(names), len(names))), {"restart": k})
+    weak = names[0]
+    stability = pd.Series(0.95, index=names)
+    stability[weak] = 0.3
+    kept = graph[graph["weight"] >= 0.5].iloc[0]
+    edges = graph.assign(frequency=0.0, effect=np.nan)
+    edges.loc[kept.name, ["frequency", "effect"]] = [2 / 3, 0.42]
+    write_confidence(run, edges, stability)
+
+    at = _open()
+    assert not at.exception
+    page = _page(at)
+    nodes = {n["id"]: n for n in _dataset(page, "nodes") if isinstance(n["id"], int)}
+    faded = nodes[names.index(weak)]
+    assert "Not reliably recovered" in faded["title"] and faded["font"]["color"] == "#8A949E"
+    assert all("Not reliably recovered" not in n["title"] for i, n in nodes.items() if i != names.index(weak))
+    edge = next(
+        e
+        for e in _latent_edges(at)
+        if (e["from"], e["to"]) == (names.index(kept.source), names.index(kept.target))
+    )
+    assert "Found in 67% of 3 restarts" in edge["title"] and "Effect: +0.42 SD" in edge["title"]
+    assert edge["width"] <= 1.0 + 5.0 * 0.15 + 1e-9  # found in 2 of 3 restarts: drawn faint
+    assert any("Not reliably recovered" in w.value for w in at.warning)
+    assert "not reliably recovered" in page  # the legend explains the faded dot

@@ -10,10 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from crl.analysis.effects import link_effects
 from crl.analysis.stability import latent_stability, link_frequency, match_latents
 from crl.errors import RunError
 from crl.runs.confidence import RestartResult
+
+# Below these, a latent or link is shown as not to be interpreted (faded, with the reason on hover).
+RELIABLE_STABILITY = 0.7
+RELIABLE_FREQUENCY = 0.8
 
 
 def confidence_tables(
@@ -23,6 +26,8 @@ def confidence_tables(
 
     model: the shown run's model (for the effects); shown/others: restart folders read by crl.runs.confidence.
     """
+    from crl.analysis.effects import link_effects  # torch: only when computing, not for the page's text
+
     if not others:
         raise RunError(
             "stability needs at least two restarts; train with train.restarts >= 2 or run `crl stability`"
@@ -68,3 +73,31 @@ def confidence_after_training(run_dir, result, config) -> None:
 
     if config.train.restarts > 1 and not result.stopped_by_callback:
         update_run_confidence(run_dir, result.model, result.restart, DEFAULT_THRESHOLD)
+
+
+def describe_confidence(
+    edges: pd.DataFrame | None, stability: pd.Series | None, restarts: int
+) -> tuple[dict[str, str], dict[tuple[str, str], str], set[tuple[str, str]]]:
+    """What the graph view says about a run's confidence, by latent name: (weak latents -> why not to read
+    them, link -> hover lines on how often restarts found it and its effect, links found too rarely)."""
+    weak: dict[str, str] = {}
+    notes: dict[tuple[str, str], str] = {}
+    rare: set[tuple[str, str]] = set()
+    if stability is not None:
+        for name, value in stability.items():
+            if value < RELIABLE_STABILITY:
+                weak[str(name)] = (
+                    f"Not reliably recovered: restarts agree on it only {value:.2f} (1 = always the same latent). "
+                    "Do not interpret it or its links."
+                )
+    if edges is not None:
+        for s, t, f, e in zip(
+            edges["source"], edges["target"], edges["frequency"], edges["effect"], strict=True
+        ):
+            lines = [f"Found in {f:.0%} of {restarts} restarts"]
+            if e == e:  # not NaN: a link of this run
+                lines.append(f"Effect: {e:+.2f} SD of the effect per SD of the cause")
+            notes[(str(s), str(t))] = "\n".join(lines)
+            if f < RELIABLE_FREQUENCY:
+                rare.add((str(s), str(t)))
+    return weak, notes, rare

@@ -145,6 +145,22 @@ def last_value(log: pd.DataFrame, *columns: str) -> float | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
+def _confidence(path: str, stamps: tuple[float, ...]):
+    from crl.runs.confidence import read_confidence, read_restarts
+
+    edges, stability = read_confidence(path)
+    return edges, stability, len(read_restarts(path))
+
+
+def confidence(run: Path):
+    """(edge_confidence table, latent stability, number of restarts) of a run; Nones when it has no files."""
+    from crl.runs.files import EDGE_CONFIDENCE_FILE, LATENT_STABILITY_FILE
+
+    stamps = (stamp(Path(run) / EDGE_CONFIDENCE_FILE), stamp(Path(run) / LATENT_STABILITY_FILE))
+    return _confidence(str(run), stamps)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
 def _sparsity_levels(path: str, mtime: float) -> list[SparsityLevel]:
     return Run(path).sparsity_levels()
 

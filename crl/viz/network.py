@@ -94,6 +94,7 @@ body {{ margin: 0; background: #ffffff; font-family: {FONT_FAMILY}; color: {TEXT
   vertical-align: -1px; margin-right: 5px; border: 2px solid transparent; box-sizing: border-box; }}
 .crl-legend span.box {{ border-radius: 2px; background: #F2F2F2; border: 1.5px solid {COVARIATE_COLOUR}; }}
 .crl-legend span.dashed {{ background: #FFFFFF; border: 2px dashed {NEUTRAL_DARK}; }}
+.crl-legend span.faded {{ background: #E9ECEF; border: 2px solid #C5CCD3; }}
 .crl-legend span.hint {{ color: #616E7C; margin-left: auto; padding-left: 12px; flex: none; }}
 div.vis-tooltip {{ font-family: {FONT_FAMILY}; font-size: 13px; color: {TEXT_COLOUR}; background: #FFFFFF;
   border: 1px solid #C5CCD3; border-radius: 4px; padding: 8px 10px; white-space: normal; max-width: 340px;
@@ -180,6 +181,9 @@ def latent_network_html(
     node_details: Sequence[str | None] | Mapping[LatentRef, str] | None = None,
     block_only: Collection[LatentRef] = frozenset(),
     covariate_edges: Iterable[tuple[str, LatentRef, float]] = (),
+    weak: Mapping[LatentRef, str] | None = None,
+    edge_notes: Mapping[tuple[LatentRef, LatentRef], str] | None = None,
+    uncertain_edges: Collection[tuple[LatentRef, LatentRef]] = frozenset(),
     height: int = 620,
 ) -> str:
     """A self-contained HTML page (vis-network inlined, no outside requests) drawing the latent graph.
@@ -194,6 +198,10 @@ def latent_network_html(
     block_only: latents (names or indices) identified only as part of their modality's block: dashed border.
     covariate_edges: (clinical variable name, latent name or index, link strength) drawn as grey boxes
         linked to latents; these links are shown whatever the threshold (they come from their own test).
+    weak: latent -> why it should not be interpreted (e.g. low stability across restarts): drawn faded, the
+        reason first in its hover text.
+    edge_notes: (source, target) -> extra hover lines for that link (e.g. how often restarts found it, its effect).
+    uncertain_edges: links drawn faint (e.g. found in few restarts); their hover text says why in edge_notes.
     height: canvas height in px; show the page in an iframe of `network_height(height)` px.
     """
     names = [str(n) for n in names]
@@ -210,6 +218,12 @@ def latent_network_html(
     for i, n in enumerate(names):
         lookup.setdefault(n, i)
     block = {_resolve(ref, names, lookup) for ref in block_only}
+    faded = {_resolve(ref, names, lookup): reason for ref, reason in (weak or {}).items()}
+    notes = {
+        (_resolve(a, names, lookup), _resolve(b, names, lookup)): text
+        for (a, b), text in (edge_notes or {}).items()
+    }
+    faint = {(_resolve(a, names, lookup), _resolve(b, names, lookup)) for a, b in uncertain_edges}
     details = _as_list(node_details, names, "node_details")
 
     xy = network_layout(modalities) if positions is None else np.asarray(positions, dtype=float)
@@ -221,6 +235,8 @@ def latent_network_html(
         colour = colours[modalities[i]]
         is_block = i in block
         background = lighter(colour, 0.55) if is_block else colour
+        if i in faded:  # not to be interpreted: washed out, so the eye passes over it
+            background, colour = lighter(colour, 0.85), lighter(colour, 0.5)
         node = {
             "id": i,
             "label": name,  # vis-network's plain font mode draws any text as it is
@@ -239,6 +255,7 @@ def latent_network_html(
             "title": _hover(
                 [
                     f"<b>{html.escape(name)}</b>",
+                    f"<b>⚠ {_escape_lines(faded[i])}</b>" if i in faded else "",
                     f"Modality: {html.escape(modalities[i])}",
                     _escape_lines(details[i]) if details[i] else "",
                     (
@@ -252,6 +269,8 @@ def latent_network_html(
         }
         if is_block:
             node["shapeProperties"] = {"borderDashes": [3, 3]}
+        if i in faded:
+            node["font"] = {"color": "#8A949E"}
         nodes.append(node)
 
     # Modality names as captions beside each cluster, for slides where the legend is out of view.
@@ -291,6 +310,8 @@ def latent_network_html(
             if value == 0.0 or abs(value) < threshold:
                 continue
             strength = abs(value) / scale if scale > 0 else 1.0
+            if (i, j) in faint or i in faded or j in faded:
+                strength = min(strength, 0.15)  # drawn, but as a hint, not a finding
             base = NEUTRAL_DARK if value > 0 else "#B2182B"
             across = modalities[i] != modalities[j]
             edges.append(
@@ -314,6 +335,7 @@ def latent_network_html(
                                 if across
                                 else f"Within {html.escape(modalities[i])}"
                             ),
+                            _escape_lines(notes[(i, j)]) if (i, j) in notes else "",
                         ]
                     ),
                 }
@@ -366,6 +388,7 @@ def latent_network_html(
     legend = _legend_html(
         colours,
         has_block=bool(block),
+        has_weak=bool(faded),
         has_covariates=bool(covariates),
         shown=sum(1 for e in edges if str(e["id"]).startswith("edge:")),
         candidates=candidates,
@@ -388,6 +411,7 @@ def _legend_html(
     has_block: bool,
     has_covariates: bool,
     shown: int,
+    has_weak: bool = False,
     candidates: int,
     threshold: float,
 ) -> str:
@@ -402,6 +426,8 @@ def _legend_html(
         items.append(
             '<span class="item"><span class="swatch dashed"></span>identified only as a block</span>'
         )
+    if has_weak:
+        items.append('<span class="item"><span class="swatch faded"></span>not reliably recovered</span>')
     hint = (
         '<span class="hint" title="Arrows point from cause to effect; thicker lines are stronger links.">'
         f"{shown} of {candidates} links ≥ {html.escape(f'{threshold:g}')}</span>"
