@@ -21,6 +21,10 @@ from crl.runs.registry import owner_record
 HEARTBEAT_SECONDS = 2.0
 STATUS_SECONDS = 1.0
 CHECKPOINT_SECONDS = 60.0
+# An ETA needs a measured speed: this many seconds and steps of the current session first (a rate taken over
+# the first step alone is wildly fast, so an ETA from it said "0 s left" at 8 %).
+ETA_MIN_SECONDS = 1.0
+ETA_MIN_STEPS = 3
 
 
 class JobControl:
@@ -73,7 +77,10 @@ class JobControl:
 
     def _beat(self) -> None:
         while not self._halt.wait(HEARTBEAT_SECONDS):
-            self.write_heartbeat()
+            try:
+                self.write_heartbeat()
+            except OSError:
+                pass  # a full disk: training notices at its own next write and says so; no thread traceback
 
     def write_heartbeat(self) -> None:
         """heartbeat.json has one writer (this thread), so it never races status.json's writers."""
@@ -134,6 +141,8 @@ class JobControl:
             total_steps=self.total_steps,
             epoch=int(info.get("start_epoch", 0)),
             step=int(info.get("start_epoch", 0)) * int(info["steps_per_epoch"]),
+            eta_seconds=None,  # measured afresh for each fit (each level of a sparsity path)
+            steps_per_second=None,
         )
         self._session_start = time.monotonic()
         self._session_first_step = None
@@ -154,9 +163,10 @@ class JobControl:
             self.progress.update(restart=int(info["restart"]), restart_count=int(info["restarts"]))
         if now - self._last_status >= STATUS_SECONDS:
             self._last_status = now
-            done = step - self._session_first_step
-            rate = done / max(now - self._session_start, 1e-9)
-            eta = (self.total_steps - step) / rate if rate > 0 else None
+            done, elapsed = step - self._session_first_step, now - self._session_start
+            measured = done >= ETA_MIN_STEPS and elapsed >= ETA_MIN_SECONDS
+            rate = done / elapsed if measured else None
+            eta = (self.total_steps - step) / rate if rate else None
             self.progress.update(eta_seconds=eta, steps_per_second=rate, **gpu_memory(self.device))
             self.update_status(losses=info.get("losses"), **self.progress)
         stop = self._agreed_stop()

@@ -239,6 +239,16 @@ def draw_actions(run: Path, status: dict[str, Any], default_sparsity: float, pat
                 width="stretch",
             )
         _levels(run)
+    elif status.get("job") == "refit" and run_state == "interrupted":
+        st.button(
+            "Retry the refit",
+            key="train_resume",
+            icon=":material/tune:",
+            type="primary",
+            on_click=_resume,
+            args=(run,),
+            help="Runs the refit that was cut short again; the trained model is unchanged.",
+        )
     elif status.get("resumable") or run_state in ("stopped", "interrupted", "failed"):
         checkpoint = has_checkpoint(run)
         st.button(
@@ -250,7 +260,7 @@ def draw_actions(run: Path, status: dict[str, Any], default_sparsity: float, pat
             args=(run,),
             help="Continues training in the background with the same settings."
             if checkpoint
-            else "It stopped before its first checkpoint, so training starts over with the same settings.",
+            else "It has no checkpoint to continue from, so training starts over with the same settings.",
         )
     with st.expander("Rename or delete this run"):
         name_key, confirm_key = f"train_rename_{run.name}", f"train_delete_ok_{run.name}"
