@@ -16,7 +16,16 @@ from crl.jobs import JobControl, job_status, refit_job
 from crl.runs.files import atomic_write_json, read_json
 from crl.runs.registry import boot_id, host, list_runs
 
-TINY = ["--device", "cpu", "--set", "train.epochs=3", "--set", "train.min_epochs=1", "--set", "train.min_steps=0"]
+TINY = [
+    "--device",
+    "cpu",
+    "--set",
+    "train.epochs=3",
+    "--set",
+    "train.min_epochs=1",
+    "--set",
+    "train.min_steps=0",
+]
 
 
 def dead_pid() -> int:
@@ -98,7 +107,16 @@ def test_requeue_clears_the_old_jobs_pid_and_figures_and_a_refit_keeps_the_train
     run = _finished_run(tmp_path / "run")
     (run / "heartbeat.json").write_text(json.dumps({"pid": 1, "time": 0}))
     status = requeue(run, "refit", refit={"weights": [0.1]})
-    for key in ("pid", "host", "boot_id", "eta_seconds", "steps_per_second", "epoch", "best_epoch", "seconds"):
+    for key in (
+        "pid",
+        "host",
+        "boot_id",
+        "eta_seconds",
+        "steps_per_second",
+        "epoch",
+        "best_epoch",
+        "seconds",
+    ):
         assert key not in status, key
     assert status["state"] == "queued" and status["training"]["epoch"] == 79
     assert not (run / "heartbeat.json").exists()
