@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -61,7 +62,8 @@ def test_a_background_refit_reads_queued_running_done_and_never_interrupted(trai
         if status["state"] not in ("queued", "running"):
             break
         assert status["alive"]
-        assert "eta_seconds" not in status or status["eta_seconds"] != pytest.approx(0.0, abs=0.5)
+        # A speed measured over real steps, not over the first step's microsecond (3 million steps a second).
+        assert (status.get("steps_per_second") or 0) < 1e5
         time.sleep(0.05)
     assert "interrupted" not in seen, seen
     assert seen[0] in ("queued", "running") and seen[-1] == "done", seen
@@ -148,7 +150,7 @@ def test_the_eta_waits_for_a_measured_speed(tmp_path, monkeypatch):
     import crl.jobs.heartbeat as heartbeat
 
     clock = [1000.0]
-    monkeypatch.setattr(heartbeat.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(heartbeat, "time", SimpleNamespace(monotonic=lambda: clock[0], time=time.time))
     control = JobControl(tmp_path)
     control.on_start({"epochs": 25, "steps_per_epoch": 4, "device": "cpu"})
     etas = []
