@@ -77,5 +77,8 @@ def test_refit_right_after_training_is_followed_to_the_end(app_url, page, screen
     assert page.get_by_text("20 / 20").first.is_visible()  # the training's epochs, not the refit's 40
     levels = page.locator('[data-testid="stDataFrame"]').first
     levels.wait_for(timeout=30_000)
+    # The next tweak starts from this refit's settings, not from the defaults again.
+    assert page.get_by_label("Sparsity weights", exact=True).first.input_value() == "0.5"
+    assert page.get_by_label("Epochs each", exact=True).first.input_value() == "40"
     assert page.locator("text=Traceback").count() == 0
     page.screenshot(path=str(screenshot_dir / "train-refit.png"))
