@@ -16,6 +16,7 @@ import pytest
 from crl.jobs import JobControl, job_status, refit_job
 from crl.runs.files import atomic_write_json, read_json
 from crl.runs.registry import boot_id, host, list_runs
+from crl.ui.jobs_panel import status_line
 
 TINY = [
     "--device",
@@ -74,8 +75,6 @@ def test_a_background_refit_reads_queued_running_done_and_never_interrupted(trai
     assert after["job"] == "refit" and "training" not in after
     assert after["refit"]["state"] == "done" and after["refit"]["weights"] == [0.1]
     assert after["refit"]["seconds"] > 0 and after.get("pid") != before.get("pid")
-
-    from crl.ui.jobs_panel import status_line
 
     assert status_line(job_status(trained)).startswith("Refit at sparsity 0.1 done in")
 
@@ -163,7 +162,7 @@ def test_the_eta_waits_for_a_measured_speed(tmp_path, monkeypatch):
 
 
 def test_the_panel_shows_an_eta_and_a_refit_only_when_they_mean_something():
-    from crl.ui.jobs_panel import shown_eta, status_line
+    from crl.ui.jobs_panel import shown_eta
 
     running = {"state": "running", "step": 2, "total_steps": 1000, "eta_seconds": 0.0}
     assert shown_eta(running) is None and "left" not in status_line(running)
@@ -179,3 +178,42 @@ def test_the_panel_shows_an_eta_and_a_refit_only_when_they_mean_something():
     assert status_line(done).startswith("Refit along sparsity weights 0.1, 1 done in 4 s. Finished after 7 s")
     assert "Interrupted" in status_line({**refit, "state": "interrupted"})
     assert "retry the refit" in status_line({**refit, "state": "interrupted"})
+
+
+def _cut_short(run: Path, weights: list[float]) -> None:
+    """The state a refit killed mid-way leaves: queued for a refit, a dead pid, the training set aside."""
+    from crl.jobs.job_record import requeue
+
+    requeue(run, "refit", refit={"weights": weights, "epochs": 5, "state": "queued"})
+    status = read_json(run / "status.json")
+    atomic_write_json(run / "status.json", {**status, "state": "running", "pid": dead_pid(), "host": host()})
+
+
+def test_resume_after_a_killed_refit_runs_the_refit_again(trained, tmp_path):
+    import shutil
+
+    from crl.jobs import resume_job
+    from crl.runs.sparsity_path import read_index
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained, run)
+    before = read_json(run / "status.json")
+    _cut_short(run, [0.2])
+    atomic_write_json(run / "refit.json", {"weights": [0.2], "epochs": 5})
+    status = job_status(run)
+    assert status["state"] == "interrupted" and status["resumable"]
+    assert "retry the refit" in status_line(status)
+    resume_job(run, background=False)
+    after = read_json(run / "status.json")
+    assert after["state"] == "done" and after["refit"]["state"] == "done"
+    assert after["epoch"] == before["epoch"] and 0.2 in [lv["sparsity"] for lv in read_index(run)]
+
+
+def test_resume_after_a_refit_killed_once_its_levels_were_saved_marks_it_done(tmp_path):
+    from crl.jobs import resume_job
+
+    run = _finished_run(tmp_path / "run")
+    _cut_short(run, [0.1])  # no refit.json: the refit had saved its levels and removed it
+    resume_job(run, background=False)
+    after = read_json(run / "status.json")
+    assert after["state"] == "done" and after["epoch"] == 79 and after["refit"]["state"] == "done"

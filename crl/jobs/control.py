@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from crl.errors import RunError
-from crl.jobs.job_record import requeue
+from crl.jobs.job_record import finish_refit, requeue
 from crl.jobs.threads import job_threads
 from crl.jobs.worker import run_job
 from crl.runs.files import (
@@ -39,6 +39,7 @@ from crl.runs.files import (
 )
 from crl.runs.registry import (
     ACTIVE_STATES,
+    MAIN_TRAINING,
     can_resume,
     effective_state,
     new_run_dir,
@@ -339,9 +340,12 @@ def resume_job(run_dir: Path | str, background: bool = True, threads: int | None
         raise RunError(f"run '{run_dir.name}' is still {status['state']}; stop it before resuming")
     if status["state"] == "done":
         raise RunError(f"run '{run_dir.name}' has finished; start a new run to train again")
-    refit = (
-        status.get("job") == "refit" and (run_dir / REFIT_FILE).exists()
-    )  # a refit cut short: run it again
+    refit = isinstance(
+        status.get(MAIN_TRAINING), dict
+    )  # a refit was cut short (crl.jobs.job_record): retry it
+    if refit and not (run_dir / REFIT_FILE).exists():
+        finish_refit(run_dir, "done")  # killed after its last level was saved: the refit had finished
+        return run_dir
     try:
         if not (run_dir / JOB_FILE).exists():
             _job_from_run(run_dir)

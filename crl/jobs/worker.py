@@ -72,7 +72,7 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
     main = distributed.is_main_process()
     cohort = load_cohort(Path(spec["cohort"]))
     config = job_config(spec, cohort, device)
-    resume = _training_state(run_dir, load_training_state)
+    resume = _training_state(run_dir, load_training_state, set_aside=main)
     run = RunFolder(run_dir)
     if main:
         if resume is None:
@@ -163,9 +163,10 @@ def _refit(
         finish_refit(run_dir, "stopped" if control.stopped else "done")
 
 
-def _training_state(run_dir: Path, load: Any) -> dict[str, Any] | None:
+def _training_state(run_dir: Path, load: Any, set_aside: bool = True) -> dict[str, Any] | None:
     """The checkpoint to resume from, or None. A damaged one (cut short by a full disk or a bad copy) is set
-    aside as training_state.damaged.pt, so the next resume starts over instead of failing the same way."""
+    aside as training_state.damaged.pt (by rank 0 alone under torchrun), so the next resume starts over
+    instead of failing the same way."""
     state_file = find_training_state(run_dir)
     if state_file is None:
         return None
@@ -174,8 +175,10 @@ def _training_state(run_dir: Path, load: Any) -> dict[str, Any] | None:
     except RunError as error:
         aside = state_file.with_name(DAMAGED_STATE_FILE)
         try:
+            if not set_aside:
+                raise RunError(str(error))
             state_file.replace(aside)
-        except OSError:
+        except (OSError, RunError):
             raise RunError(f"{error}. Use the run as it is, or retrain it with `crl train`") from None
         usable = " (or use its model.pt as it is)" if (run_dir / MODEL_FILE).exists() else ""
         why = str(error.__cause__ or error).split(". ")[0]
@@ -231,7 +234,7 @@ def run_job(run_dir: Path, queue: bool = True, foreground: bool = False, refit_o
             _train(run_dir, spec, device, control)
         return 0
     except (CrlError, OSError) as error:
-        message = str(error) if isinstance(error, CrlError) else write_failure(error, run_dir)
+        message = str(error) if isinstance(error, CrlError) else write_failure(error, run_dir, refit_only)
         control.close()
         _record_failure(control, refit_only, message)
         if foreground:
@@ -252,13 +255,14 @@ def run_job(run_dir: Path, queue: bool = True, foreground: bool = False, refit_o
         distributed.shutdown()
 
 
-def write_failure(error: OSError, run_dir: Path) -> str:
-    """What to tell the user when training could not write its files: why, and how to carry on."""
+def write_failure(error: OSError, run_dir: Path, refit: bool = False) -> str:
+    """What to tell the user when training (or a refit) could not write its files: why, and how to carry on."""
+    again = "refit again (the trained model is unchanged)" if refit else f"`crl runs resume {run_dir}`"
     if is_full(error):
-        return f"{describe_os_error(error)}: free space, then `crl runs resume {run_dir}`"
+        return f"{describe_os_error(error)}: free space, then {again}"
     if is_read_only(error):
-        return f"{describe_os_error(error)}: make {run_dir} writable, then `crl runs resume {run_dir}`"
-    return f"{describe_os_error(error)}: then `crl runs resume {run_dir}`"
+        return f"{describe_os_error(error)}: make {run_dir} writable, then {again}"
+    return f"{describe_os_error(error)}: then {again}"
 
 
 def _record_failure(control: JobControl, refit: bool, message: str, state: str = "failed") -> None:
