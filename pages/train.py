@@ -79,7 +79,16 @@ def _start(folder: Path, config: Config, schema: dict) -> None:
 
 def _finished(run: Path, status: dict) -> None:
     """A job this page watched has ended: a finished model becomes the current one for the result pages."""
-    if status.get("state") == "done":
+    refit = status.get("refit") if status.get("job") == "refit" else None
+    if isinstance(refit, dict) and refit.get("state") == "done":
+        state.set_run_dir(run)
+        rp.flash(
+            "success",
+            f"The refit of {run.name} is done; the Latent graph page steps through its sparsity levels.",
+        )
+    elif isinstance(refit, dict):
+        return  # stopped or failed: the panel says so
+    elif status.get("state") == "done":
         state.set_run_dir(run)
         rp.flash(
             "success", f"{run.name} finished; the Latent graph, Traversal and Evaluate pages now show it."

@@ -239,20 +239,21 @@ def test_job_control_reports_progress_and_turns_a_stop_file_into_a_checkpoint(tm
     control.begin()
     try:
         control.on_start({"device": "cpu", "epochs": 10, "steps_per_epoch": 4, "start_epoch": 0})
-        for step in range(1, 4):
+        # The ETA needs a measured speed (crl.jobs.heartbeat.ETA_MIN_SECONDS, ETA_MIN_STEPS): over a second.
+        for step in range(1, 6):
             assert (
                 control.on_step({"step": step, "epoch": 0, "samples_per_second": 100.0, "losses": {}})
                 is False
             )
-            time.sleep(0.4)
+            time.sleep(0.3)
         status = read_json(run / "status.json")
         assert status["state"] == "running" and status["total_steps"] == 40 and status["device"] == "cpu"
         assert status["eta_seconds"] > 0 and status["pid"] == os.getpid()
         assert read_json(run / "heartbeat.json")["pid"] == os.getpid()
         (run / "STOP").write_text("now")
-        assert control.on_step({"step": 4, "epoch": 0, "losses": {}}) is True
-        state = {"step": 4, "epoch": 1}
-        assert control.on_epoch({"epoch": 0, "step": 4, "training_state": lambda: state}) is True
+        assert control.on_step({"step": 6, "epoch": 1, "losses": {}}) is True
+        state = {"step": 6, "epoch": 1}
+        assert control.on_epoch({"epoch": 1, "step": 6, "training_state": lambda: state}) is True
         assert saved == [state] and control.stopped
     finally:
         control.close()

@@ -30,12 +30,12 @@ def _split_name(name: str, where: Path) -> tuple[str, int]:
     return match["modality"], int(match["k"])
 
 
-def _read_edges(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
-    """The edge table at `path` (crl.graphs.edge_table), with its columns checked."""
+def _read_edges(path: Path, required: tuple[str, ...], fix: str = "rewrite it") -> pd.DataFrame:
+    """The edge table at `path` (crl.graphs.edge_table), with its columns checked; `fix` says how to repair it."""
     try:
         table = read_edge_table(path)
     except (OSError, ValueError, UnicodeDecodeError) as error:
-        raise CrlError(f"{path} could not be read as a CSV table ({error}); rewrite it") from None
+        raise CrlError(f"{path} could not be read as a CSV table ({error}); {fix}") from None
     table.columns = [str(c).strip() for c in table.columns]
     missing = [c for c in required if c not in table.columns]
     if missing:
@@ -94,7 +94,11 @@ def _load_cohort(path: Path) -> tuple[list[str], dict[str, list[int]], np.ndarra
 
 def _load_run(path: Path, threshold: float) -> tuple[list[str], dict[str, list[int]], np.ndarray, str]:
     run = Run(path)
-    table = _read_edges(run.graph_file, ("source", "target", "weight"))
+    table = _read_edges(
+        run.graph_file,
+        ("source", "target", "weight"),
+        fix="the file is damaged: retrain the run or restore the file from a backup",
+    )
     weights = pd.to_numeric(table["weight"], errors="coerce")
     if weights.isna().any():
         bad = table["weight"][weights.isna()].iloc[0]

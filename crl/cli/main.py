@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -173,15 +174,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(command: str, message: str) -> int:
+    for line in message.splitlines() or ["error"]:
+        print(f"crl {command}: {line}", file=sys.stderr)
+    return 1
+
+
+def _stdout_closed() -> int:
+    """The reader of our output went away (`crl … | head`): stop quietly, as the Python docs advise (point
+    stdout at /dev/null so the interpreter's final flush cannot fail again)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
     except CrlError as error:
-        for line in str(error).splitlines() or ["error"]:
-            print(f"crl {args.command}: {line}", file=sys.stderr)
-        return 1
+        return _fail(args.command, str(error))
+    except OSError as error:  # a file-system refusal no command words itself: still plain words, no traceback
+        from crl.runs.storage import describe_os_error
+
+        return _fail(args.command, describe_os_error(error))
     except KeyboardInterrupt:
-        print(f"crl {args.command}: interrupted", file=sys.stderr)
-        return 1
+        return _fail(args.command, "interrupted")

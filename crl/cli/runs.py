@@ -75,6 +75,12 @@ def _status(run: Path, args: Any) -> int:
     for key in STATUS_KEYS:
         if status.get(key) is not None:
             print(f"{key}: {status[key]}")
+    refit = status.get("refit")
+    if isinstance(refit, dict):  # the latest refit at other sparsity weights (crl.jobs.job_record)
+        weights = ", ".join(f"{w:g}" for w in refit.get("weights") or [])
+        took = f" in {refit['seconds']:.0f} s" if isinstance(refit.get("seconds"), (int, float)) else ""
+        error = f": {refit['error']}" if refit.get("error") else ""
+        print(f"refit at sparsity {weights}: {refit.get('state')}{took}{error}")
     for r in status.get("restarts") or []:  # crl.engine.restarts: every restart's best validation loss
         kept = " (kept)" if r.get("restart") == status.get("kept_restart") else ""
         loss = f"best validation loss {r['best_validation_loss']:.6g}"

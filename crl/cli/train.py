@@ -14,7 +14,9 @@ from typing import Any
 from crl.cli.runs import job_exit_code
 from crl.errors import CrlError, RunError, TrainingError
 from crl.jobs import job_status, parse_weights, prepare_job, run_job, settle_job, start_job
-from crl.runs.files import STATUS_FILE, read_json
+from crl.jobs.worker import write_failure
+from crl.runs.files import STATUS_FILE, now_iso, read_json
+from crl.runs.storage import storage_error
 
 
 def train_command(args: argparse.Namespace) -> int:
@@ -52,9 +54,12 @@ def train_cli(args: Any) -> int:
     check_schema(config, cohort.schema())
     run = RunFolder(Path(args.out))
     device = resolve_device(config.train.device)
-    run.start(config, cohort, device=str(device))
-    # Heartbeat, graceful stop (Ctrl-C, SIGTERM, STOP file) with a checkpoint, so `crl runs resume` can continue.
-    control = terminal_control(run.path)
+    try:
+        run.start(config, cohort, device=str(device))
+        # Heartbeat, graceful stop (Ctrl-C, SIGTERM, STOP file) with a checkpoint, so `crl runs resume` works.
+        control = terminal_control(run.path)
+    except OSError as error:
+        raise storage_error(error, "choose another --out, or make that folder writable") from None
     try:
         callbacks = [
             RunFolderCallback(run, cohort, config),
@@ -70,17 +75,30 @@ def train_cli(args: Any) -> int:
         control.close()
         run.finish(result)
     except TrainingError as error:
-        run.fail(str(error))
+        _record(run, "failed", str(error))
         raise
     except KeyboardInterrupt:
-        run.set_state("stopped", error="interrupted by the user")
+        _record(run, "stopped", "interrupted by the user")
         raise
+    except OSError as error:  # a full disk, a folder made read-only meanwhile: say so and how to carry on
+        message = write_failure(error, run.path)
+        _record(run, "failed", message)
+        raise RunError(message) from None
     except Exception as error:  # an unexpected bug: still leave a readable status behind
-        run.fail(f"internal error: {type(error).__name__}: {error}")
+        _record(run, "failed", f"internal error: {type(error).__name__}: {error}")
         raise
     finally:
         control.close()
     return 0
+
+
+def _record(run: Any, state: str, message: str) -> None:
+    """Leave the run's final state behind when its folder can still be written (a full disk may not allow it:
+    then status.json still says running, which reads "interrupted" once this process has gone)."""
+    try:
+        run.set_state(state, error=message, **({"finished": now_iso()} if state == "failed" else {}))
+    except OSError:
+        pass
 
 
 def train_job_cli(args: Any) -> int:

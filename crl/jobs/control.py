@@ -10,6 +10,7 @@ Nothing here imports torch, so the dashboard's process stays light.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from crl.errors import RunError
-from crl.jobs.checkpoints import find_training_state
+from crl.jobs.job_record import finish_refit, requeue
 from crl.jobs.threads import job_threads
 from crl.jobs.worker import run_job
 from crl.runs.files import (
@@ -38,6 +39,8 @@ from crl.runs.files import (
 )
 from crl.runs.registry import (
     ACTIVE_STATES,
+    MAIN_TRAINING,
+    can_resume,
     effective_state,
     new_run_dir,
     owner_record,
@@ -45,6 +48,7 @@ from crl.runs.registry import (
     runs_root,
     timestamp,
 )
+from crl.runs.storage import storage_error
 
 STOP_GRACE_SECONDS = 10.0
 
@@ -97,17 +101,13 @@ def prepare_job(
     gpus: int = 0,
     run_dir: Path | str | None = None,
 ) -> Path:
-    """Create a run folder holding `job.json` (what to train) and a "queued" status; start_job's first half."""
+    """Create a run folder holding `job.json` (what to train) and a "queued" status; start_job's first half.
+
+    A folder this call created is removed again when its files cannot be written (a full disk), so a failed
+    start leaves no half-made run; a read-only runs folder is a RunError saying so."""
     cohort_dir = Path(cohort_dir).resolve()
     if not cohort_dir.is_dir():
         raise RunError(f"cohort folder {cohort_dir} does not exist")
-    if run_dir is not None:
-        path = Path(run_dir)
-        if path.exists() and any(path.iterdir()):
-            raise RunError(f"{path} already exists and is not empty; choose a new run folder")
-        path.mkdir(parents=True, exist_ok=True)
-    else:
-        path = new_run_dir(runs_root(runs_root_dir), name, stem=cohort_dir.name)
     if config is not None and hasattr(config, "to_dict"):
         config = config.to_dict()
     spec = {
@@ -122,11 +122,33 @@ def prepare_job(
         "gpus": int(gpus),
         "created": time.time(),
     }
-    atomic_write_json(path / JOB_FILE, spec)
-    atomic_write_json(
-        path / STATUS_FILE,
-        {"state": "queued", "created": spec["created"], "device": device, "updated": now_iso()},
-    )
+    path = None
+    try:
+        if run_dir is not None:
+            path = Path(run_dir)
+            if path.exists() and any(path.iterdir()):
+                raise RunError(f"{path} already exists and is not empty; choose a new run folder")
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path = new_run_dir(runs_root(runs_root_dir), name, stem=cohort_dir.name)
+        atomic_write_json(path / JOB_FILE, spec)
+        atomic_write_json(
+            path / STATUS_FILE,
+            {
+                "state": "queued",
+                "job": "train",
+                "created": spec["created"],
+                "device": device,
+                "updated": now_iso(),
+            },
+        )
+    except OSError as error:
+        if path is not None and path.is_dir():
+            for file in (JOB_FILE, STATUS_FILE):
+                (path / file).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only when empty: never anything the user had there
+        raise storage_error(error, "choose another run folder, or make that folder writable") from None
     return path
 
 
@@ -153,9 +175,13 @@ def start_job(
 
 
 def _record_launcher(run_dir: Path, pid: int) -> None:
-    """Note the child's pid at once so the run is never ownerless (the child confirms it when it starts)."""
+    """Note the child's pid at once so the run is never ownerless (the child confirms it when it starts).
+
+    Written unless the child has recorded itself already: a pid left by an earlier job (requeue clears it, but
+    a status written by an older crl may keep one) must never stand for the new job, or it reads "interrupted".
+    """
     status = read_json(run_dir / STATUS_FILE, {}) or {}
-    if "pid" not in status:
+    if status.get("pid") != pid:
         atomic_write_json(
             run_dir / STATUS_FILE, {**status, **owner_record(), "pid": pid, "session_leader": True}
         )
@@ -183,9 +209,7 @@ def job_status(run_dir: Path | str) -> dict[str, Any]:
     merged["recorded_state"] = recorded
     merged["alive"] = merged["state"] in ACTIVE_STATES
     merged["stop_requested"] = (run_dir / STOP_FILE).exists()
-    merged["resumable"] = merged["state"] in ("interrupted", "stopped", "failed") and (
-        find_training_state(run_dir) is not None or (run_dir / JOB_FILE).exists()
-    )
+    merged["resumable"] = can_resume(run_dir, merged["state"])
     return merged
 
 
@@ -239,8 +263,9 @@ def stop_job(
             "pid": pid,
             "session_leader": False,
         }  # the run moved on; touch only the old process
+    asked = False
     if status.get("pid") == pid and effective_state(status) in ACTIVE_STATES:
-        (run_dir / STOP_FILE).write_text(str(time.time()))
+        asked = _ask_to_stop(run_dir)
     if not wait:
         command = [sys.executable, "-m", "crl.jobs", "--stop", str(run_dir.resolve()), "--grace", str(grace)]
         if isinstance(pid, int):
@@ -260,23 +285,46 @@ def stop_job(
         while time.monotonic() < deadline and job_status(run_dir)["alive"]:
             time.sleep(0.2)
         return job_status(run_dir)["state"]
-    if not _wait_gone(status, grace / 2):
+    # Without the stop file (a read-only folder) SIGTERM asks at once: the job treats it as the same request.
+    if not asked or not _wait_gone(status, grace / 2):
         _signal(status, signal.SIGTERM)
         if not _wait_gone(status, grace / 2):
             _signal(status, signal.SIGKILL)
             _wait_gone(status, 5.0)
-    return settle_job(run_dir, note="stopped on request")
+    return settle_job(run_dir, note="stopped on request", requested=True)
 
 
-def settle_job(run_dir: Path, note: str = "the job's process ended without recording a final state") -> str:
-    """Persist "stopped"/"interrupted" for a job whose process is gone but whose status still says active."""
+def _ask_to_stop(run_dir: Path) -> bool:
+    """Write the stop file; False (with a line on stderr) when the folder cannot be written."""
+    try:
+        (run_dir / STOP_FILE).write_text(str(time.time()))
+        return True
+    except OSError as error:
+        from crl.runs.storage import describe_os_error
+
+        print(
+            f"{run_dir.name}: cannot write the stop file: {describe_os_error(error)}; sending SIGTERM instead",
+            file=sys.stderr,
+        )
+        return False
+
+
+def settle_job(
+    run_dir: Path,
+    note: str = "the job's process ended without recording a final state",
+    requested: bool = False,
+) -> str:
+    """Persist "stopped"/"interrupted" for a job whose process is gone but whose status still says active
+    ("stopped" when a stop was `requested` or the stop file asks for one). Returns the state; a folder that
+    cannot be written keeps its file, and the state is still returned."""
     status = read_json(run_dir / STATUS_FILE, {}) or {}
     state = effective_state(status)
     if state == "interrupted" and status.get("state") in ACTIVE_STATES:
-        final = "stopped" if (run_dir / STOP_FILE).exists() else "interrupted"
-        atomic_write_json(
-            run_dir / STATUS_FILE, {**status, "state": final, "error": note, "updated": now_iso()}
-        )
+        final = "stopped" if requested or (run_dir / STOP_FILE).exists() else "interrupted"
+        with contextlib.suppress(OSError):
+            atomic_write_json(
+                run_dir / STATUS_FILE, {**status, "state": final, "error": note, "updated": now_iso()}
+            )
         return final
     return state
 
@@ -292,22 +340,33 @@ def resume_job(run_dir: Path | str, background: bool = True, threads: int | None
         raise RunError(f"run '{run_dir.name}' is still {status['state']}; stop it before resuming")
     if status["state"] == "done":
         raise RunError(f"run '{run_dir.name}' has finished; start a new run to train again")
-    if not (run_dir / JOB_FILE).exists():
-        _job_from_run(run_dir)
-    (run_dir / STOP_FILE).unlink(missing_ok=True)
-    recorded = read_json(run_dir / STATUS_FILE, {}) or {}
-    recorded.update(
-        state="queued", error=None, updated=now_iso(), resumes=int(recorded.get("resumes", 0)) + 1
-    )
-    for key in ("pid", "host", "boot_id", "session_leader", "stopping"):
-        recorded.pop(key, None)
-    atomic_write_json(run_dir / STATUS_FILE, recorded)
+    refit = isinstance(
+        status.get(MAIN_TRAINING), dict
+    )  # a refit was cut short (crl.jobs.job_record): retry it
+    if refit and not (run_dir / REFIT_FILE).exists():
+        finish_refit(run_dir, "done")  # killed after its last level was saved: the refit had finished
+        return run_dir
+    try:
+        if not (run_dir / JOB_FILE).exists():
+            _job_from_run(run_dir)
+        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        if refit:
+            requeue(run_dir, "refit")
+        else:
+            requeue(run_dir, "train", resumes=int(status.get("resumes") or 0) + 1)
+    except OSError as error:
+        raise storage_error(
+            error,
+            f"run '{run_dir.name}' cannot be resumed in place: make {run_dir} "
+            "writable, or copy the run to a folder you can write and resume the copy",
+        ) from None
     if background:
         spec = read_json(run_dir / JOB_FILE, {}) or {}
-        pid = _spawn(run_dir, threads=threads, gpus=int(spec.get("gpus") or 0))
+        args = ["--refit"] if refit else []
+        pid = _spawn(run_dir, args, threads=threads, gpus=0 if refit else int(spec.get("gpus") or 0))
         _record_launcher(run_dir, pid)
     else:
-        code = run_job(run_dir, queue=False, foreground=True)
+        code = run_job(run_dir, queue=False, foreground=True, refit_only=refit)
         if code != 0:
             raise RunError(job_status(run_dir).get("error") or f"resuming {run_dir} failed")
     return run_dir
@@ -352,13 +411,19 @@ def refit_job(
         raise RunError(f"run '{run_dir.name}' has no trained model yet; finish or resume it first")
     if not weights:
         raise RunError("give at least one sparsity weight to refit at")
-    if not (run_dir / JOB_FILE).exists():
-        _job_from_run(run_dir)
-    atomic_write_json(run_dir / REFIT_FILE, {"weights": [float(w) for w in weights], "epochs": epochs})
-    (run_dir / STOP_FILE).unlink(missing_ok=True)
-    recorded = read_json(run_dir / STATUS_FILE, {}) or {}
-    recorded.update(state="queued", phase="sparsity path", updated=now_iso())
-    atomic_write_json(run_dir / STATUS_FILE, recorded)
+    weights = [float(w) for w in weights]
+    try:
+        if not (run_dir / JOB_FILE).exists():
+            _job_from_run(run_dir)
+        atomic_write_json(run_dir / REFIT_FILE, {"weights": weights, "epochs": epochs})
+        (run_dir / STOP_FILE).unlink(missing_ok=True)
+        requeue(run_dir, "refit", refit={"weights": weights, "epochs": epochs, "state": "queued"})
+    except OSError as error:
+        raise storage_error(
+            error,
+            f"run '{run_dir.name}' cannot be refitted in place: make {run_dir} "
+            "writable, or copy the run to a folder you can write and refit the copy",
+        ) from None
     if background:
         pid = _spawn(run_dir, ["--refit"], threads=threads)
         _record_launcher(run_dir, pid)

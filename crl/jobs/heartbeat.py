@@ -21,6 +21,10 @@ from crl.runs.registry import owner_record
 HEARTBEAT_SECONDS = 2.0
 STATUS_SECONDS = 1.0
 CHECKPOINT_SECONDS = 60.0
+# An ETA needs a measured speed: the clock starts when the session's first step has ended, and the rate is
+# taken over at least this many timed steps after it (counting that first, untimed step made the rate
+# near-infinite, so a refit's ETA said "0 s left" at 8 %).
+ETA_MIN_STEPS = 3
 
 
 class JobControl:
@@ -73,7 +77,10 @@ class JobControl:
 
     def _beat(self) -> None:
         while not self._halt.wait(HEARTBEAT_SECONDS):
-            self.write_heartbeat()
+            try:
+                self.write_heartbeat()
+            except OSError:
+                pass  # a full disk: training notices at its own next write and says so; no thread traceback
 
     def write_heartbeat(self) -> None:
         """heartbeat.json has one writer (this thread), so it never races status.json's writers."""
@@ -134,6 +141,8 @@ class JobControl:
             total_steps=self.total_steps,
             epoch=int(info.get("start_epoch", 0)),
             step=int(info.get("start_epoch", 0)) * int(info["steps_per_epoch"]),
+            eta_seconds=None,  # measured afresh for each fit (each level of a sparsity path)
+            steps_per_second=None,
         )
         self._session_start = time.monotonic()
         self._session_first_step = None
@@ -143,8 +152,8 @@ class JobControl:
 
     def on_step(self, info: dict[str, Any]) -> bool:
         step = int(info["step"])
-        if self._session_first_step is None:
-            self._session_first_step = step - 1
+        if self._session_first_step is None:  # the clock starts now: steps from here on are timed
+            self._session_first_step = step
             self._session_start = time.monotonic()
         now = time.monotonic()
         self.progress.update(
@@ -154,10 +163,8 @@ class JobControl:
             self.progress.update(restart=int(info["restart"]), restart_count=int(info["restarts"]))
         if now - self._last_status >= STATUS_SECONDS:
             self._last_status = now
-            done = step - self._session_first_step
-            rate = done / max(now - self._session_start, 1e-9)
-            eta = (self.total_steps - step) / rate if rate > 0 else None
-            self.progress.update(eta_seconds=eta, steps_per_second=rate, **gpu_memory(self.device))
+            self._measure(step, now)
+            self.progress.update(**gpu_memory(self.device))
             self.update_status(losses=info.get("losses"), **self.progress)
         stop = self._agreed_stop()
         if stop and not self._stopping:
@@ -165,9 +172,18 @@ class JobControl:
             self.update_status(stopping=True)
         return stop
 
+    def _measure(self, step: int, now: float) -> None:
+        """Speed and ETA from the steps timed in this session; None until ETA_MIN_STEPS have been."""
+        done = step - (self._session_first_step if self._session_first_step is not None else step)
+        elapsed = now - self._session_start
+        rate = done / elapsed if done >= ETA_MIN_STEPS and elapsed > 0 else None
+        eta = max(self.total_steps - step, 0) / rate if rate else None
+        self.progress.update(eta_seconds=eta, steps_per_second=rate)
+
     def on_epoch(self, info: dict[str, Any]) -> bool:
         epoch = int(info["epoch"])
         stop = self._stopping or self._agreed_stop()
+        self._measure(int(info["step"]), time.monotonic())
         self.progress.update(
             epoch=epoch + 1,
             step=int(info["step"]),

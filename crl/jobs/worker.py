@@ -15,9 +15,14 @@ from typing import Any
 from crl.errors import CrlError, RunError
 from crl.jobs.checkpoints import find_training_state, trim_metrics
 from crl.jobs.heartbeat import JobControl
+from crl.jobs.job_record import finish_refit
 from crl.jobs.queue import acquire_slot
 from crl.jobs.threads import apply_thread_env
-from crl.runs.files import JOB_FILE, REFIT_FILE, read_json
+from crl.runs.files import JOB_FILE, MODEL_FILE, REFIT_FILE, STATUS_FILE, read_json
+from crl.runs.storage import describe_os_error, is_full, is_read_only, remove_stale_temp_files
+
+# Where a training state that could not be read is kept (crl.runs.checkpoint writes training_state.pt).
+DAMAGED_STATE_FILE = "training_state.damaged.pt"
 
 
 def job_config(spec: dict[str, Any], cohort: Any, device: str) -> Any:
@@ -68,8 +73,7 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
     main = distributed.is_main_process()
     cohort = load_cohort(Path(spec["cohort"]))
     config = job_config(spec, cohort, device)
-    state_file = find_training_state(run_dir)
-    resume = load_training_state(state_file) if state_file is not None else None
+    resume = _training_state(run_dir, load_training_state, set_aside=main)
     run = RunFolder(run_dir)
     if main:
         if resume is None:
@@ -144,7 +148,10 @@ def _refit(
     # A foreground refit takes no queue slot, so "auto" arrives here unresolved.
     model, config = load_model(run_dir, device=resolve_device(device))[:2]
     config = _with_device(config, device)
-    control.update_status(phase="sparsity path")
+    record = read_json(run_dir / STATUS_FILE, {}).get("refit") or {}
+    control.update_status(
+        phase="sparsity path", refit={**record, "state": "running", "started_at": time.time()}
+    )
     fit_path(
         model,
         cohort,
@@ -157,7 +164,34 @@ def _refit(
     )
     control.close()
     (run_dir / REFIT_FILE).unlink(missing_ok=True)
-    control.update_status(state="stopped" if control.stopped else "done", phase=None, error=None)
+    if control.writes_files:
+        finish_refit(run_dir, "stopped" if control.stopped else "done")
+
+
+def _training_state(run_dir: Path, load: Any, set_aside: bool = True) -> dict[str, Any] | None:
+    """The checkpoint to resume from, or None. A damaged one (cut short by a full disk or a bad copy) is set
+    aside as training_state.damaged.pt (by rank 0 alone under torchrun), so the next resume starts over
+    instead of failing the same way."""
+    state_file = find_training_state(run_dir)
+    if state_file is None:
+        return None
+    try:
+        return load(state_file)
+    except RunError as error:
+        aside = state_file.with_name(DAMAGED_STATE_FILE)
+        try:
+            if not set_aside:
+                raise RunError(str(error))
+            state_file.replace(aside)
+        except (OSError, RunError):
+            raise RunError(f"{error}. Use the run as it is, or retrain it with `crl train`") from None
+        usable = " (or use its model.pt as it is)" if (run_dir / MODEL_FILE).exists() else ""
+        why = str(error.__cause__ or error).split(". ")[0]
+        raise RunError(
+            f"{state_file} is damaged and cannot be resumed from ({why}); it was set aside as {aside}. "
+            f"`crl runs resume {run_dir}` (or Resume on the Train page) now trains the run again from the "
+            f"start with the same settings{usable}"
+        ) from None
 
 
 def _with_device(config: Any, device: str) -> Any:
@@ -177,10 +211,12 @@ def run_job(run_dir: Path, queue: bool = True, foreground: bool = False, refit_o
     apply_thread_env()
     context = distributed.init(spec.get("device") or "auto")
     main = distributed.is_main_process()
+    if main:
+        remove_stale_temp_files(run_dir)  # what a killed write of an earlier job left
     control = JobControl(run_dir, writes_files=main)
-    control.begin(state="queued" if queue else "running", handle_sigint=foreground)
     slot = None
     try:
+        control.begin(state="queued" if queue else "running", handle_sigint=foreground)
         device = spec.get("device") or "auto"
         if queue and context is None:
             slot = acquire_slot(
@@ -202,22 +238,48 @@ def run_job(run_dir: Path, queue: bool = True, foreground: bool = False, refit_o
         else:
             _train(run_dir, spec, device, control)
         return 0
-    except CrlError as error:
+    except (CrlError, OSError) as error:
+        message = str(error) if isinstance(error, CrlError) else write_failure(error, run_dir, refit_only)
         control.close()
-        control.update_status(state="failed", error=str(error))
+        _record_failure(control, refit_only, message)
         if foreground:
-            raise
-        print(f"crl job: {error}", file=sys.stderr)
+            raise (error if isinstance(error, CrlError) else RunError(message)) from None
+        print(f"crl job: {message}", file=sys.stderr)
         return 1
     except BaseException as error:
         control.close()
         if isinstance(error, KeyboardInterrupt | SystemExit):
-            control.update_status(state="stopped", error="interrupted by a signal before a checkpoint")
+            _record_failure(control, refit_only, "interrupted by a signal before a checkpoint", "stopped")
         else:
-            control.update_status(state="failed", error=f"internal error: {type(error).__name__}: {error}")
+            _record_failure(control, refit_only, f"internal error: {type(error).__name__}: {error}")
         raise
     finally:
         control.close()
         if slot is not None:
             slot.release()
         distributed.shutdown()
+
+
+def write_failure(error: OSError, run_dir: Path, refit: bool = False) -> str:
+    """What to tell the user when training (or a refit) could not write its files: why, and how to carry on."""
+    again = "refit again (the trained model is unchanged)" if refit else f"`crl runs resume {run_dir}`"
+    if is_full(error):
+        return f"{describe_os_error(error)}: free space, then {again}"
+    if is_read_only(error):
+        return f"{describe_os_error(error)}: make {run_dir} writable, then {again}"
+    return f"{describe_os_error(error)}: then {again}"
+
+
+def _record_failure(control: JobControl, refit: bool, message: str, state: str = "failed") -> None:
+    """Record how the job ended, when the folder can still be written (on a full disk it may not be: the
+    status then still says active, which reads "interrupted" once this process is gone). A refit that fails
+    leaves the run as it was, with the refit's outcome beside it."""
+    if not control.writes_files:
+        return
+    try:
+        if refit and (control.run_dir / STATUS_FILE).exists():
+            finish_refit(control.run_dir, state, error=message)
+        else:
+            control.update_status(state=state, error=message)
+    except OSError:
+        pass

@@ -28,6 +28,7 @@ from crl.runs.files import (
     read_jsonl,
 )
 from crl.runs.graph_file import write_graph
+from crl.runs.storage import remove_stale_temp_files
 
 
 class RunFolder:
@@ -38,8 +39,10 @@ class RunFolder:
 
     # -- writing -------------------------------------------------------------------------------------------------
     def start(self, config, cohort, device: str) -> None:
-        """Create the folder, write config.json and a "running" status; clears metrics from an earlier run."""
+        """Create the folder, write config.json and a "running" status; clears metrics from an earlier run and
+        what killed writes left (crl.runs.storage.remove_stale_temp_files)."""
         self.path.mkdir(parents=True, exist_ok=True)
+        remove_stale_temp_files(self.path)
         for stale in (METRICS_FILE, STOP_FILE):
             (self.path / stale).unlink(missing_ok=True)
         atomic_write_json(

@@ -24,6 +24,7 @@ from crl.runs.files import (
 )
 from crl.runs.folder import recorded_cohort_path
 from crl.runs.sparsity_path import INDEX_FILE, PATH_DIR
+from crl.runs.storage import storage_error
 
 DEFAULT_ROOT = Path("runs")
 ACTIVE_STATES = ("queued", "running")
@@ -31,6 +32,9 @@ ACTIVE_STATES = ("queued", "running")
 # on another machine, or this machine rebooted), so no run stays "running" forever.
 STALE_SECONDS = 30.0
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,119}$")
+# While a refit runs, status.json keeps the main training's progress and outcome under this key (crl.jobs).
+MAIN_TRAINING = "training"
+RESUMABLE_STATES = ("interrupted", "stopped", "failed")
 
 
 # ------------------------------------------------------------------------------------------ liveness
@@ -176,6 +180,19 @@ def has_checkpoint(path: Path) -> bool:
     return (Path(path) / TRAINING_STATE_FILE).is_file()
 
 
+def can_resume(path: Path, state: str, config: dict[str, Any] | None = None) -> bool:
+    """Whether `crl runs resume` can continue this run: it ended early and there is a checkpoint to continue
+    from, a job.json saying what to train, or a config.json naming a cohort folder that exists (then it starts
+    over). `crl runs list` marks exactly these runs."""
+    path = Path(path)
+    if state not in RESUMABLE_STATES:
+        return False
+    if has_checkpoint(path) or (path / JOB_FILE).is_file():
+        return True
+    cohort = recorded_cohort_path(path, config)
+    return cohort is not None and cohort.is_dir()
+
+
 def timestamp(value: Any) -> float | None:
     """Seconds since the epoch from a number or an ISO 8601 string (run_folder writes the latter)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -210,6 +227,10 @@ def run_info(path: Path, now: float | None = None) -> RunInfo:
             created = None
     index = read_json(path / PATH_DIR / INDEX_FILE, {}) or {}
     levels = index.get("levels", []) if isinstance(index, dict) else index
+    if isinstance(
+        status.get(MAIN_TRAINING), dict
+    ):  # a refit is running: show the training that made the model
+        status = {**status, **status[MAIN_TRAINING]}
     best = status.get("best_validation_loss")
     progress = (
         status.get("progress") if isinstance(status.get("progress"), dict) else {}
@@ -226,7 +247,7 @@ def run_info(path: Path, now: float | None = None) -> RunInfo:
         epochs=status.get("epochs", progress.get("epochs")),
         best_validation_loss=best if isinstance(best, (int, float)) else last.get("validation_loss"),
         error=str(status.get("error") or ""),
-        resumable=state in ("interrupted", "stopped", "failed") and has_checkpoint(path),
+        resumable=can_resume(path, state, config if isinstance(config, dict) else {}),
         sparsity_levels=len(levels) if isinstance(levels, list) else 0,
         metrics=last,
     )
@@ -304,14 +325,40 @@ def rename_run(run: Path | str, new_name: str) -> Path:
     target = path.parent / check_name(new_name)
     if target.exists():
         raise RunError(f"a run named '{new_name}' already exists in {path.parent}; choose another name")
-    path.rename(target)
+    try:
+        path.rename(target)
+    except OSError as error:
+        raise storage_error(
+            error, f"run '{path.name}' was not renamed; make {path.parent} writable to rename it"
+        ) from None
     return target
 
 
+def _unwritable(path: Path) -> Path | None:
+    """The first folder a deletion would need to change but may not (the runs folder, the run or one inside)."""
+    for folder in [path.parent, path, *(p for p in path.rglob("*") if p.is_dir() and not p.is_symlink())]:
+        if not os.access(folder, os.W_OK):
+            return folder
+    return None
+
+
 def delete_run(run: Path | str) -> None:
-    """Delete a run folder and everything in it (not while its job is queued or running)."""
+    """Delete a run folder and everything in it (not while its job is queued or running).
+
+    A folder that may not be changed is found before anything is deleted, so a refusal deletes nothing."""
     path = Path(run)
     if not is_run(path):
         raise RunError(f"{path} is not a run folder; nothing deleted")
     _refuse_if_active(path, "delete")
-    shutil.rmtree(path)
+    blocked = _unwritable(path)
+    if blocked is not None:
+        raise RunError(
+            f"{blocked} is read-only or belongs to another user, so run '{path.name}' cannot be deleted; "
+            "nothing was deleted. Make it writable first"
+        )
+    try:
+        shutil.rmtree(path)
+    except OSError as error:
+        raise storage_error(
+            error, f"deleting run '{path.name}' stopped part way; delete {path} by hand"
+        ) from None

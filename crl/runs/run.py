@@ -42,6 +42,17 @@ READ_ERRORS = (
 )
 
 
+def unreadable(file: Path, error: BaseException, what: str) -> RunError:
+    """RunError for a damaged run file: which file, why (bytes that are not text said so), how to recover."""
+    if isinstance(error, UnicodeDecodeError):
+        why = f"it is not text: byte {error.object[error.start]:#04x} at position {error.start} is not UTF-8"
+    else:
+        why = str(error)
+    return RunError(
+        f"{file} {what} ({why}); the file is damaged: retrain the run or restore the file from a backup"
+    )
+
+
 @dataclass(frozen=True)
 class SparsityLevel:
     """One graph along a sparsity path: its sparsity weight and the folder holding its graph.csv."""
@@ -126,9 +137,7 @@ class Run:
         try:
             value = json.loads(self.config_file.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
-            raise RunError(
-                f"{self.config_file} is not readable JSON ({error}); pick another run or retrain this one"
-            ) from None
+            raise unreadable(self.config_file, error, "is not readable JSON") from None
         return value if isinstance(value, dict) else {}
 
     def threshold(self) -> float:
@@ -164,16 +173,23 @@ class Run:
                 raise RunError(f"{file} has no {ID_COLUMN} column; retrain the run")
             return table.set_index(ID_COLUMN).astype(float)
         except READ_ERRORS as error:
-            raise RunError(
-                f"{file} could not be read ({error}); retrain the run or pick another one"
-            ) from None
+            raise unreadable(file, error, "could not be read as a table of numbers") from None
 
     def graph_table(self, level: Path | str | None = None) -> pd.DataFrame | None:
         """graph.csv (or a sparsity level's, `level` = its folder) as source, target, weight; None when missing.
 
-        Parser errors propagate: the dashboard and the CLI word them differently."""
+        A file that is not a CSV table (damaged bytes, not text at all) is a RunError naming it."""
         folder = Path(level) if level else self.path
-        return read_graph(folder) if graph_path(folder).exists() else None
+        if not graph_path(folder).exists():
+            return None
+        try:
+            return read_graph(folder)
+        except READ_ERRORS as error:
+            raise unreadable(
+                graph_path(folder),
+                error,
+                "could not be read as a CSV table with columns source,target,weight",
+            ) from None
 
     def metrics(self) -> list[dict[str, Any]]:
         """Every complete object line of metrics.jsonl ([] when missing); damaged lines and bytes are skipped."""

@@ -2,7 +2,9 @@
 
 The job runs in its own process and writes status.json / heartbeat.json / metrics.jsonl; this panel only
 reads them. It is a fragment that re-runs on a timer while the job is queued or running, and asks for one
-full-page rerun when the job ends, so the timer stops and the runs list and sidebar catch up.
+full-page rerun when the job ends, so the timer stops and the runs list and sidebar catch up. A run whose job
+was not active when the page was drawn is watched on a slower timer, and the page redraws when a job starts
+on it (from a terminal, or a refit whose process is still starting), so the panel never stays stale.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from crl.ui.markdown import escape_markdown
 from crl.viz.curves import loss_curves, progress_text
 
 POLL_SECONDS = 1.5
+WATCH_SECONDS = 3.0
 SEEN_ALIVE_KEY = "jobs_panel_seen_alive"
+# The share of a job done before its ETA is shown: an estimate from the first steps swings wildly.
+ETA_MIN_FRACTION = 0.01
 
 
 def _number(status: Mapping[str, Any], key: str) -> float | None:
@@ -65,21 +70,72 @@ def memory_text(status: Mapping[str, Any]) -> str:
     return f"{used / 1024:.1f} GB"
 
 
-def status_line(status: Mapping[str, Any]) -> str:
-    """progress_text, with the job-level states it does not know (interrupted, the sparsity-path phase)."""
-    state = status.get("state")
-    if status.get("device") == "auto":
-        status = {**status, "device": None}  # not decided until the job holds a slot
+def shown_eta(status: Mapping[str, Any]) -> float | None:
+    """Seconds left, once a running job has done enough to measure its speed (None before, and when idle)."""
+    eta = _number(status, "eta_seconds")
+    if status.get("state") != "running" or eta is None or progress_fraction(status) < ETA_MIN_FRACTION:
+        return None
+    return eta
+
+
+def _refit(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The refit record when the run's latest job is a refit (crl.jobs.job_record)."""
+    refit = status.get("refit")
+    return refit if status.get("job") == "refit" and isinstance(refit, Mapping) else None
+
+
+def _refit_name(refit: Mapping[str, Any]) -> str:
+    weights = [w for w in refit.get("weights") or [] if isinstance(w, (int, float))]
+    if len(weights) == 1:
+        return f"Refit at sparsity {weights[0]:g}"
+    if weights:
+        return f"Refit along sparsity weights {', '.join(f'{w:g}' for w in weights)}"
+    return "Refit"
+
+
+def _refit_line(refit: Mapping[str, Any], state: Any, text: str) -> str:
+    """A refit's own sentence: while it runs, its progress; afterwards its outcome, then the training's line."""
+    name = _refit_name(refit)
+    if state == "queued":
+        return f"{name}: waiting to start."
+    if state == "running":
+        return f"{name}: {text[:1].lower()}{text[1:]}"
     if state == "interrupted":
+        return (
+            f"Interrupted: the {name[:1].lower()}{name[1:]} ended without finishing (the machine restarted or "
+            "it was killed). The trained model is unchanged; retry the refit."
+        )
+    took = duration_text(_number(refit, "seconds"))
+    outcome = refit.get("state")
+    if outcome == "done":
+        return f"{name} done in {took}. {text}"
+    if outcome == "stopped":
+        return f"{name} stopped on request after {took}; the levels fitted before the stop are kept. {text}"
+    if outcome == "failed":
+        return f"{name} failed: {refit.get('error') or 'no reason was recorded'}. {text}"
+    return text
+
+
+def status_line(status: Mapping[str, Any]) -> str:
+    """progress_text, with the job-level states it does not know (interrupted, the sparsity-path phase, a
+    refit); the ETA only once it can be trusted (shown_eta)."""
+    state = status.get("state")
+    status = {**status, "eta_seconds": shown_eta(status)}
+    if status.get("device") == "auto":
+        status["device"] = None  # not decided until the job holds a slot
+    refit = _refit(status)
+    if state == "interrupted" and refit is None:
         return "Interrupted: the training process ended without finishing (the machine restarted or it was killed)."
     text = progress_text(status)
-    if status.get("phase") and state in ("queued", "running"):
+    if status.get("phase") and state in ("queued", "running") and refit is None:
         text = f"Sparsity path: {text[:1].lower()}{text[1:]}"
     epoch, epochs = _number(status, "epoch"), _number(status, "epochs")
     if state == "done" and epoch is not None and epochs and epoch < epochs:
         text += (
             f" Stopped early at epoch {epoch:.0f} of {epochs:.0f}: the validation loss had stopped improving."
         )
+    if refit is not None:
+        text = _refit_line(refit, state, text)
     if status.get("stopping") and state == "running":
         text = "Stopping after the current step (saving a checkpoint)… " + text
     return text
@@ -90,7 +146,9 @@ def _metrics(status: Mapping[str, Any]) -> None:
     epoch, epochs = _number(status, "epoch"), _number(status, "epochs")
     cols[0].metric("Epoch", f"{epoch:.0f} / {epochs:.0f}" if epoch is not None and epochs else "—")
     if status.get("state") in ("queued", "running"):
-        cols[1].metric("Time left", duration_text(_number(status, "eta_seconds")))
+        eta = shown_eta(status)
+        waiting = "estimating…" if status.get("state") == "running" else "—"
+        cols[1].metric("Time left", duration_text(eta) if eta is not None else waiting)
     else:
         progress = status.get("progress") if isinstance(status.get("progress"), Mapping) else {}
         took = _number(status, "seconds")
@@ -125,9 +183,14 @@ def draw_status(run: Path, status: Mapping[str, Any], key: str = "job") -> None:
     """Everything about one run's progress, once (the fragment below redraws it)."""
     state = str(status.get("state", "unknown"))
     st.progress(progress_fraction(status), text=escape_markdown(status_line(status)))
+    refit = _refit(status)
     if state == "failed":
         error = str(status.get("error") or "no reason was recorded")
-        st.error(f"Training failed: {escape_markdown(error)}", icon=":material/error:")
+        what = "The refit" if refit is not None else "Training"
+        st.error(f"{what} failed: {escape_markdown(error)}", icon=":material/error:")
+    elif refit is not None and refit.get("state") == "failed" and state not in ("queued", "running"):
+        error = str(refit.get("error") or "no reason was recorded")
+        st.error(f"The refit failed: {escape_markdown(error)}", icon=":material/error:")
     _metrics(status)
     if state in ("queued", "running"):
         stopping = bool(status.get("stop_requested") or status.get("stopping"))
@@ -146,12 +209,15 @@ def draw_status(run: Path, status: Mapping[str, Any], key: str = "job") -> None:
 def draw_live(
     run: Path, on_finish: Callable[[Path, dict[str, Any]], None] | None = None, key: str = "job"
 ) -> None:
-    """The run's panel, refreshed every POLL_SECONDS while its job is alive.
+    """The run's panel, refreshed every POLL_SECONDS while its job is queued or running.
 
     When a job this session saw alive has ended, `on_finish(run, status)` is called once and the whole page
-    reruns (which also stops the timer).
+    reruns (which also stops the timer). A run not active at the first draw is watched every WATCH_SECONDS:
+    once a job is active on it, the page reruns and this panel polls.
     """
     alive_at_start = job_status(run)["alive"]
+    if not alive_at_start:
+        _watch(run)
 
     @st.fragment(run_every=POLL_SECONDS if alive_at_start else None)
     def panel() -> None:
@@ -168,3 +234,14 @@ def draw_live(
         draw_status(run, status, key)
 
     panel()
+
+
+def _watch(run: Path) -> None:
+    """Draws nothing; reruns the page once a job is queued or running on `run`."""
+
+    @st.fragment(run_every=WATCH_SECONDS)
+    def watch() -> None:
+        if job_status(run)["alive"]:
+            st.rerun(scope="app")
+
+    watch()

@@ -18,6 +18,9 @@ from crl.ui.markdown import escape_markdown
 
 PICK_KEY = "train_run_pick"
 FLASH_KEY = "train_flash"
+# The last refit's weights and epochs: the form is not drawn while the refit runs, so Streamlit forgets its
+# widgets' values; the next refit starts from these (tweaking sparsity is a loop of small changes).
+LAST_REFIT_KEY = "train_refit_last"
 
 
 def flash(kind: str, message: str) -> None:
@@ -127,7 +130,9 @@ def _refit(run: Path, weights_key: str, epochs_key: str) -> None:
             raise CrlError(
                 "type one sparsity weight (a quick re-fit) or several separated by commas (a path)"
             )
-        refit_job(run, weights, epochs=int(st.session_state[epochs_key]), threads=job_threads())
+        epochs = int(st.session_state[epochs_key])
+        refit_job(run, weights, epochs=epochs, threads=job_threads())
+        st.session_state[LAST_REFIT_KEY] = (str(st.session_state.get(weights_key, "")), epochs)
     except CrlError as error:
         flash("error", str(error))
         return
@@ -219,8 +224,9 @@ def draw_actions(run: Path, status: dict[str, Any], default_sparsity: float, pat
             st.markdown("**Refit at other sparsity weights** (warm-started from this model, quick)")
             cols = st.columns([2, 1, 1.2], vertical_alignment="bottom")
             weights_key, epochs_key = "train_refit_weights", "train_refit_epochs"
+            last_weights, last_epochs = st.session_state.get(LAST_REFIT_KEY, (None, None))
             if weights_key not in st.session_state:
-                st.session_state[weights_key] = f"{default_sparsity * 10:g}"
+                st.session_state[weights_key] = last_weights or f"{default_sparsity * 10:g}"
             cols[0].text_input(
                 "Sparsity weights",
                 key=weights_key,
@@ -228,7 +234,11 @@ def draw_actions(run: Path, status: dict[str, Any], default_sparsity: float, pat
                 "(e.g. 0.001, 0.01, 0.1). Higher keeps fewer cross-modal links.",
             )
             cols[1].number_input(
-                "Epochs each", min_value=1, max_value=100_000, value=path_epochs, key=epochs_key
+                "Epochs each",
+                min_value=1,
+                max_value=100_000,
+                value=last_epochs or path_epochs,
+                key=epochs_key,
             )
             cols[2].button(
                 "Refit",
@@ -239,6 +249,16 @@ def draw_actions(run: Path, status: dict[str, Any], default_sparsity: float, pat
                 width="stretch",
             )
         _levels(run)
+    elif status.get("job") == "refit" and run_state == "interrupted":
+        st.button(
+            "Retry the refit",
+            key="train_resume",
+            icon=":material/tune:",
+            type="primary",
+            on_click=_resume,
+            args=(run,),
+            help="Runs the refit that was cut short again; the trained model is unchanged.",
+        )
     elif status.get("resumable") or run_state in ("stopped", "interrupted", "failed"):
         checkpoint = has_checkpoint(run)
         st.button(
@@ -250,7 +270,7 @@ def draw_actions(run: Path, status: dict[str, Any], default_sparsity: float, pat
             args=(run,),
             help="Continues training in the background with the same settings."
             if checkpoint
-            else "It stopped before its first checkpoint, so training starts over with the same settings.",
+            else "It has no checkpoint to continue from, so training starts over with the same settings.",
         )
     with st.expander("Rename or delete this run"):
         name_key, confirm_key = f"train_rename_{run.name}", f"train_delete_ok_{run.name}"
