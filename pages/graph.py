@@ -141,8 +141,9 @@ def _confidence_note(run: Path, weak: dict, weak_labels: list[str]) -> None:
         )
     elif weak:
         st.warning(
-            f"**Not reliably recovered** (faded): {gw.md(', '.join(weak_labels))}. Across {restarts} restarts the "
-            "model found a different latent here each time; do not interpret it or its links.",
+            f"**Not reliably recovered** (faded): {gw.md(', '.join(weak_labels))}. Trained {restarts} times from "
+            "different starting points, the model did not find these latents again consistently (agreement below "
+            "0.7 on a 0–1 scale); do not interpret them or their links.",
             icon=":material/report:",
         )
     else:

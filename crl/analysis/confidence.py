@@ -87,8 +87,8 @@ def describe_confidence(
         for name, value in stability.items():
             if value < RELIABLE_STABILITY:
                 weak[str(name)] = (
-                    f"Not reliably recovered: restarts agree on it only {value:.2f} (1 = always the same latent). "
-                    "Do not interpret it or its links."
+                    f"Not reliably recovered: trained again from other starting points, the model finds this latent "
+                    f"with agreement {value:.2f} only (1 = the same latent every time). Do not interpret it or its links."
                 )
     if edges is not None:
         for s, t, f, e in zip(
