@@ -29,7 +29,13 @@ from _common import RESULTS, invocation, save_runs
 from scipy.stats import spearmanr
 
 from crl.analysis.evaluate import score
-from crl.analysis.stability import agreement_pick, latent_stability, link_frequency, match_latents
+from crl.analysis.stability import (
+    agreement_pick,
+    carried_edges,
+    latent_stability,
+    link_frequency,
+    match_latents,
+)
 from crl.config import apply_overrides, default_config
 from crl.core.model import build_model
 from crl.data.synthetic import generate
@@ -112,6 +118,24 @@ def evaluate_cohort(preset: str, data_seed: int, runs: list[dict], truth) -> dic
     single_hits, single_total = _precision(
         list(zip(single_links["source"], single_links["target"], strict=True)), to_true_single, true_links
     )
+    # The same, ignoring direction: orientation inside a Markov equivalence class is not identifiable (FINDINGS.md).
+    matchings = [match_latents(reference["latents"], o["latents"]) for o in others]
+    own = reference["edges"]
+    pairs = {
+        frozenset(p)
+        for p in zip(
+            own["source"][own["weight"] >= THRESHOLD], own["target"][own["weight"] >= THRESHOLD], strict=True
+        )
+    }
+    carried = [
+        {frozenset(p) for p in carried_edges(o["edges"], m, THRESHOLD)}
+        for o, m in zip(others, matchings, strict=True)
+    ]
+    frequent_pairs = [p for p in pairs if (1 + sum(p in c for c in carried)) / len(runs) >= FREQUENT]
+    true_pairs = {frozenset(e) for e in true_links}
+    pair_hits = sum(frozenset(to_true_shown.get(x) for x in p) in true_pairs for p in frequent_pairs)
+    single_pairs = {frozenset(p) for p in zip(single_links["source"], single_links["target"], strict=True)}
+    single_pair_hits = sum(frozenset(to_true_single.get(x) for x in p) in true_pairs for p in single_pairs)
     true_corr = {}
     common = truth.latents.index.intersection(reference["latents"].index)
     for true_name, est in reference["metrics"]["matching"].items():
@@ -137,6 +161,20 @@ def evaluate_cohort(preset: str, data_seed: int, runs: list[dict], truth) -> dic
         "frequent_total": freq_total,
         "single_true": single_hits,
         "single_total": single_total,
+        "frequent_pairs_true": pair_hits,
+        "frequent_pairs_total": len(frequent_pairs),
+        "single_pairs_true": single_pair_hits,
+        "single_pairs_total": len(single_pairs),
+        "links_per_restart": [
+            [
+                (s, t)
+                for s, t, w in zip(
+                    r["edges"]["source"], r["edges"]["target"], r["edges"]["weight"], strict=True
+                )
+                if w >= THRESHOLD
+            ]
+            for r in runs
+        ],
         "latents": latents_rows,
         "seconds": sum(r["seconds"] for r in runs),
     }
@@ -146,8 +184,8 @@ def summarise(rows: list[dict]) -> str:
     lines = [
         "| preset | cohorts | MCC agreement pick | MCC validation-loss pick | MCC restart 0 | MCC best of R "
         "| precision, links in >= 80 % | precision, one run's links | Spearman(stability, true corr) "
-        "| stability >= 0.9 matching a true latent >= 0.85 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| stability >= 0.9 matching a true latent >= 0.85 | precision, adjacencies in >= 80 % | precision, one run's adjacencies |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for preset in dict.fromkeys(r["preset"] for r in rows):
         rs = [r for r in rows if r["preset"] == preset]
@@ -157,6 +195,14 @@ def summarise(rows: list[dict]) -> str:
         good = sum(x["true_corr"] >= 0.85 for x in stable)
         ft, fn = sum(r["frequent_true"] for r in rs), sum(r["frequent_total"] for r in rs)
         st, sn = sum(r["single_true"] for r in rs), sum(r["single_total"] for r in rs)
+        pt, pn = (
+            sum(r.get("frequent_pairs_true", 0) for r in rs),
+            sum(r.get("frequent_pairs_total", 0) for r in rs),
+        )
+        qt, qn = (
+            sum(r.get("single_pairs_true", 0) for r in rs),
+            sum(r.get("single_pairs_total", 0) for r in rs),
+        )
 
         def mean(key, rs=rs):
             return f"{np.mean([r[key] for r in rs]):.3f}"
@@ -164,7 +210,7 @@ def summarise(rows: list[dict]) -> str:
         lines.append(
             f"| {preset} | {len(rs)} | {mean('mcc_agreement')} | {mean('mcc_loss')} | {mean('mcc_restart0')} "
             f"| {mean('mcc_best')} | {ft / max(fn, 1):.3f} ({ft}/{fn}) | {st / max(sn, 1):.3f} ({st}/{sn}) "
-            f"| {rho:.3f} | {good}/{len(stable)} |"
+            f"| {rho:.3f} | {good}/{len(stable)} | {pt / max(pn, 1):.3f} ({pt}/{pn}) | {qt / max(qn, 1):.3f} ({qt}/{qn}) |"
         )
     return "\n".join(lines)
 
