@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from crl.analysis.confidence import describe_confidence
+from crl.analysis.export import Confidence
 from crl.analysis.graph import LatentGraph
 from crl.errors import CrlError
 from crl.runs.run import Run
@@ -332,7 +333,13 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             "(the covariate links are not included). SVG is a picture of this graph for slides and papers; for "
             "a picture of the matrix, use the camera icon in the adjacency heatmap's toolbar: it saves a PNG."
         )
-        gw.export_buttons(graph, threshold, dict(zip(graph.names, names, strict=False)), key=f"export:{run}")
+        gw.export_buttons(
+            graph,
+            threshold,
+            dict(zip(graph.names, names, strict=False)),
+            key=f"export:{run}",
+            confidence=Confidence.of_run(run) if graph is base else None,
+        )
 
 
 run = gw.run_picker("graph-run")

@@ -119,3 +119,55 @@ def test_svg_arrow_heads_stop_at_the_rim_of_their_node(graph):
         reach = ARROW_TIP * float(arrow.get("stroke-width"))  # how far the head's tip lies past the end
         gap = np.hypot(*(centres - end).T).min() - reach
         assert NODE_RADIUS <= gap <= NODE_RADIUS + 2  # the tip touches a node's rim, not its centre
+
+
+def test_a_run_with_restarts_exports_stability_frequency_and_effect(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    import numpy as np
+    import pandas as pd
+
+    from crl.analysis.export import export_run
+    from crl.runs.confidence import write_confidence
+
+    run = tmp_path / "run"
+    run.mkdir()
+    names = ["a.z0", "a.z1", "b.z0"]
+    rows = [(s, t, 0.9 if (s, t) == ("a.z0", "b.z0") else 0.1) for s in names for t in names if s != t]
+    graph = pd.DataFrame(rows, columns=["source", "target", "weight"])
+    graph.to_csv(run / "graph.csv", index=False)
+    edges = graph.assign(frequency=0.0, effect=np.nan)
+    edges.loc[(edges.source == "a.z0") & (edges.target == "b.z0"), ["frequency", "effect"]] = [0.75, -0.5]
+    write_confidence(run, edges, pd.Series([0.95, 0.4, 0.9], index=names))
+
+    tree = ET.parse(export_run(run, "graphml"))
+    ns = {"g": "http://graphml.graphdrawing.org/xmlns"}
+    stability = {
+        n.get("id"): float(n.find("g:data[@key='stability']", ns).text)
+        for n in tree.iterfind(".//g:node", ns)
+    }
+    assert stability == {"a.z0": 0.95, "a.z1": 0.4, "b.z0": 0.9}
+    (edge,) = tree.iterfind(".//g:edge", ns)
+    assert float(edge.find("g:data[@key='frequency']", ns).text) == 0.75
+    assert float(edge.find("g:data[@key='effect']", ns).text) == -0.5
+    table = pd.read_csv(export_run(run, "csv"))
+    assert list(table.columns[-2:]) == ["frequency", "effect"] and table.loc[0, "frequency"] == 0.75
+    payload = json.loads(export_run(run, "json").read_text())
+    assert payload["nodes"][1]["stability"] == 0.4 and payload["edges"][0]["effect"] == -0.5
+    dot = export_run(run, "dot").read_text()
+    assert '"a.z1" [label="A 2", color=gray, fontcolor=gray]' in dot  # not reliably recovered: grey
+    assert "Not reliably recovered" in export_run(run, "html").read_text()
+
+
+def test_a_run_trained_once_exports_as_before(tmp_path):
+    import pandas as pd
+
+    from crl.analysis.export import export_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    pd.DataFrame(
+        [("a.z0", "b.z0", 0.9), ("b.z0", "a.z0", 0.1)], columns=["source", "target", "weight"]
+    ).to_csv(run / "graph.csv", index=False)
+    assert list(pd.read_csv(export_run(run, "csv")).columns) == ["source", "target", "weight", "cross_modal"]
+    assert "stability" not in export_run(run, "graphml").read_text()

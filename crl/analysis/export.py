@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from crl.analysis.confidence import RELIABLE_FREQUENCY, RELIABLE_STABILITY
 from crl.analysis.graph import LatentGraph, load_graph
 from crl.analysis.names import default_names, load_names
 from crl.errors import CrlError
@@ -16,7 +19,51 @@ from crl.viz.xml_text import legal_chars, xml_attr, xml_text
 FORMATS = ("graphml", "dot", "json", "csv", "html", "svg")
 
 
-def to_graphml(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
+@dataclass(frozen=True)
+class Confidence:
+    """How far the run's latents and links hold across restarts (crl.runs.confidence), by latent name."""
+
+    stability: dict[str, float] = field(default_factory=dict)
+    frequency: dict[tuple[str, str], float] = field(default_factory=dict)
+    effect: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    @classmethod
+    def of_run(cls, run: Path) -> Confidence | None:
+        """The run's confidence files, or None when it was trained once (they exist only with restarts)."""
+        from crl.runs.confidence import read_confidence
+
+        edges, stability = read_confidence(run)
+        if edges is None and stability is None:
+            return None
+        pairs = [] if edges is None else list(zip(edges["source"], edges["target"], strict=True))
+        return cls(
+            stability={} if stability is None else {str(k): float(v) for k, v in stability.items()},
+            frequency={}
+            if edges is None
+            else dict(zip(pairs, edges["frequency"].astype(float), strict=True)),
+            effect={}
+            if edges is None
+            else {p: float(e) for p, e in zip(pairs, edges["effect"], strict=True) if e == e},
+        )
+
+
+def _with_confidence(table, confidence: Confidence | None):
+    """The kept-edges table with `frequency` and `effect` columns when the run has them."""
+    if confidence is None:
+        return table
+    pairs = list(zip(table["source"], table["target"], strict=True))
+    return table.assign(
+        frequency=[confidence.frequency.get(p, float("nan")) for p in pairs],
+        effect=[confidence.effect.get(p, float("nan")) for p in pairs],
+    )
+
+
+def to_graphml(
+    graph: LatentGraph,
+    threshold: float,
+    labels: dict[str, str] | None = None,
+    confidence: Confidence | None = None,
+) -> str:
     labels = labels or {}
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
@@ -25,17 +72,29 @@ def to_graphml(graph: LatentGraph, threshold: float, labels: dict[str, str] | No
         '  <key id="modality" for="node" attr.name="modality" attr.type="string"/>',
         '  <key id="weight" for="edge" attr.name="weight" attr.type="double"/>',
         '  <key id="cross_modal" for="edge" attr.name="cross_modal" attr.type="boolean"/>',
-        '  <graph id="latents" edgedefault="directed">',
     ]
+    if confidence is not None:
+        lines += [
+            '  <key id="stability" for="node" attr.name="stability" attr.type="double"/>',
+            '  <key id="frequency" for="edge" attr.name="frequency" attr.type="double"/>',
+            '  <key id="effect" for="edge" attr.name="effect" attr.type="double"/>',
+        ]
+    lines.append('  <graph id="latents" edgedefault="directed">')
     for name, modality in zip(graph.names, graph.modality_of, strict=False):
         lines.append(f"    <node id={xml_attr(name)}>")
         lines.append(f'      <data key="label">{xml_text(labels.get(name, name))}</data>')
         lines.append(f'      <data key="modality">{xml_text(modality)}</data>')
+        if confidence is not None and name in confidence.stability:
+            lines.append(f'      <data key="stability">{confidence.stability[name]:.6g}</data>')
         lines.append("    </node>")
-    for row in graph.edges(threshold).itertuples():
+    for row in _with_confidence(graph.edges(threshold), confidence).itertuples():
         lines.append(f"    <edge source={xml_attr(row.source)} target={xml_attr(row.target)}>")
         lines.append(f'      <data key="weight">{row.weight:.6g}</data>')
         lines.append(f'      <data key="cross_modal">{str(row.cross_modal).lower()}</data>')
+        for key in ("frequency", "effect") if confidence is not None else ():
+            value = getattr(row, key)
+            if not math.isnan(value):
+                lines.append(f'      <data key="{key}">{value:.6g}</data>')
         lines.append("    </edge>")
     lines += ["  </graph>", "</graphml>", ""]
     return "\n".join(lines)
@@ -48,14 +107,21 @@ def _dot_id(text: str) -> str:
     return '"' + re.sub(r"\r\n|\r|\n", r"\\n", text) + '"'
 
 
-def to_dot(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
+def to_dot(
+    graph: LatentGraph,
+    threshold: float,
+    labels: dict[str, str] | None = None,
+    confidence: Confidence | None = None,
+) -> str:
     labels = labels or {}
     lines = ["digraph latents {", "  rankdir=LR;"]
     for k, (modality, members) in enumerate(graph.blocks().items()):
         lines.append(f"  subgraph cluster_{k} {{ label={_dot_id(modality)};")
         for i in members:
             name = graph.names[i]
-            lines.append(f"    {_dot_id(name)} [label={_dot_id(labels.get(name, name))}];")
+            faded = confidence is not None and confidence.stability.get(name, 1.0) < RELIABLE_STABILITY
+            style = ", color=gray, fontcolor=gray" if faded else ""  # not reliably recovered
+            lines.append(f"    {_dot_id(name)} [label={_dot_id(labels.get(name, name))}{style}];")
         lines.append("  }")
     for row in graph.edges(threshold).itertuples():
         style = "" if row.cross_modal else ", style=dashed"
@@ -66,33 +132,79 @@ def to_dot(graph: LatentGraph, threshold: float, labels: dict[str, str] | None =
     return "\n".join(lines)
 
 
-def to_json(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
+def to_json(
+    graph: LatentGraph,
+    threshold: float,
+    labels: dict[str, str] | None = None,
+    confidence: Confidence | None = None,
+) -> str:
     labels = labels or {}
-    payload = {
-        "threshold": threshold,
-        "nodes": [
-            {"id": n, "label": labels.get(n, n), "modality": m}
-            for n, m in zip(graph.names, graph.modality_of, strict=False)
-        ],
-        "edges": graph.edges(threshold).to_dict(orient="records"),
-    }
-    return json.dumps(payload, indent=2) + "\n"
+    nodes = [
+        {"id": n, "label": labels.get(n, n), "modality": m}
+        for n, m in zip(graph.names, graph.modality_of, strict=False)
+    ]
+    if confidence is not None:
+        for node in nodes:
+            node["stability"] = confidence.stability.get(node["id"])
+    edges = _with_confidence(graph.edges(threshold), confidence).to_dict(orient="records")
+    for edge in edges:  # NaN is not JSON: a link without a measured effect has null
+        for key in ("frequency", "effect"):
+            if key in edge and edge[key] != edge[key]:
+                edge[key] = None
+    return json.dumps({"threshold": threshold, "nodes": nodes, "edges": edges}, indent=2) + "\n"
 
 
-def to_csv(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
-    return graph.edges(threshold).to_csv(index=False)
+def to_csv(
+    graph: LatentGraph,
+    threshold: float,
+    labels: dict[str, str] | None = None,
+    confidence: Confidence | None = None,
+) -> str:
+    return _with_confidence(graph.edges(threshold), confidence).to_csv(index=False)
 
 
-def to_html(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
+def to_html(
+    graph: LatentGraph,
+    threshold: float,
+    labels: dict[str, str] | None = None,
+    confidence: Confidence | None = None,
+) -> str:
     from crl.viz.network import latent_network_html
 
     labels = labels or {}
+    weak, notes, rare = {}, {}, set()
+    if confidence is not None:
+        index = {n: i for i, n in enumerate(graph.names)}
+        weak = {
+            index[n]: f"Not reliably recovered across restarts (agreement {v:.2f}); do not interpret."
+            for n, v in confidence.stability.items()
+            if n in index and v < RELIABLE_STABILITY
+        }
+        for (s, t), f in confidence.frequency.items():
+            if s in index and t in index:
+                effect = confidence.effect.get((s, t))
+                notes[(index[s], index[t])] = f"Found in {f:.0%} of restarts" + (
+                    f"\nEffect: {effect:+.2f} SD per SD" if effect is not None else ""
+                )
+                if f < RELIABLE_FREQUENCY:
+                    rare.add((index[s], index[t]))
     return latent_network_html(
-        [labels.get(n, n) for n in graph.names], graph.modality_of, graph.weights, threshold
+        [labels.get(n, n) for n in graph.names],
+        graph.modality_of,
+        graph.weights,
+        threshold,
+        weak=weak,
+        edge_notes=notes,
+        uncertain_edges=rare,
     )
 
 
-def to_svg(graph: LatentGraph, threshold: float, labels: dict[str, str] | None = None) -> str:
+def to_svg(
+    graph: LatentGraph,
+    threshold: float,
+    labels: dict[str, str] | None = None,
+    confidence: Confidence | None = None,
+) -> str:
     from crl.viz.network_svg import latent_network_svg
 
     labels = labels or {}
@@ -111,11 +223,18 @@ WRITERS = {
 }
 
 
-def export_graph(graph: LatentGraph, fmt: str, threshold: float, labels: dict[str, str] | None = None) -> str:
-    """The graph as text in `fmt` (one of FORMATS), edges at or above the threshold."""
+def export_graph(
+    graph: LatentGraph,
+    fmt: str,
+    threshold: float,
+    labels: dict[str, str] | None = None,
+    confidence: Confidence | None = None,
+) -> str:
+    """The graph as text in `fmt` (one of FORMATS), edges at or above the threshold; with `confidence`, each
+    latent's stability and each link's frequency and effect across restarts where the format can carry them."""
     if fmt not in WRITERS:
         raise CrlError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
-    return WRITERS[fmt](graph, threshold, labels)
+    return WRITERS[fmt](graph, threshold, labels, confidence)
 
 
 def _run_threshold(run: Path) -> float:
@@ -128,7 +247,8 @@ def export_run(run: Path, fmt: str, out: Path | None = None, threshold: float | 
     run = Path(run)
     graph = load_graph(run)
     labels = load_names(run, default_names(graph.names))
-    text = export_graph(graph, fmt, _run_threshold(run) if threshold is None else threshold, labels)
+    threshold = _run_threshold(run) if threshold is None else threshold
+    text = export_graph(graph, fmt, threshold, labels, Confidence.of_run(run))
     out = Path(out) if out else run / f"graph.{fmt if fmt != 'csv' else 'edges.csv'}"
     atomic_write_text(out, text)
     return out

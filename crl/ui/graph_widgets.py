@@ -127,8 +127,12 @@ def names_editor(run: Path, graph: LatentGraph, names: Mapping[str, str], base: 
         st.rerun()
 
 
-def export_buttons(graph: LatentGraph, threshold: float, labels: Mapping[str, str], key: str) -> None:
-    """Download buttons for every export format; the files are built only when a button is clicked."""
+def export_buttons(
+    graph: LatentGraph, threshold: float, labels: Mapping[str, str], key: str, confidence=None
+) -> None:
+    """Download buttons for every export format; the files are built only when a button is clicked.
+
+    confidence: the run's crl.analysis.export.Confidence (restarts' agreement), carried into the files."""
     from crl.analysis.export import export_graph
 
     formats = [
@@ -143,7 +147,7 @@ def export_buttons(graph: LatentGraph, threshold: float, labels: Mapping[str, st
     for column, (fmt, title, mime, use) in zip(columns, formats, strict=False):
         column.download_button(
             title,
-            data=functools.partial(export_graph, graph, fmt, threshold, dict(labels)),
+            data=functools.partial(export_graph, graph, fmt, threshold, dict(labels), confidence),
             file_name=f"latent-graph.{fmt}",
             mime=mime,
             key=f"{key}:{fmt}",
