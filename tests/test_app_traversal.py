@@ -135,3 +135,30 @@ def test_run_without_model_and_no_runs_point_to_the_train_page(runs, trained):
     assert not at.exception and not at.error
     assert "has no trained model yet" in at.warning[0].value
     assert at.get("page_link")
+
+
+def test_a_latent_the_restarts_disagree_on_is_flagged_before_its_traversal(runs, trained):
+    import pandas as pd
+
+    from crl.runs.confidence import write_confidence, write_restart
+
+    cohort, run = trained
+    copy = runs / "tiny-restarts"
+    shutil.copytree(run, copy)
+    latents = pd.read_csv(copy / "latents.csv", dtype={"subject_id": str})
+    names = [c for c in latents.columns if c != "subject_id"]
+    for k in range(2):
+        write_restart(copy, k, latents, names, np.zeros((len(names), len(names))), {"restart": k})
+    graph = pd.read_csv(copy / "graph.csv")
+    write_confidence(
+        copy, graph.assign(frequency=0.5, effect=np.nan), pd.Series([0.3, 0.95, 0.95, 0.95], index=names)
+    )
+    at = _open()
+    assert not at.exception
+    latent = at.selectbox(key=f"traversal-latent:{copy}")
+    warnings = [w.value for w in at.warning if "not reliably recovered" in w.value]
+    assert (
+        latent.value == 0 and warnings and "agreement 0.30" in warnings[0]
+    )  # the first latent, m1.z0, is weak
+    latent.set_value(1).run()
+    assert not [w for w in at.warning if "not reliably recovered" in w.value]
