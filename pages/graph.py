@@ -15,6 +15,7 @@ from crl.errors import CrlError
 from crl.runs.run import Run
 from crl.ui import graph_widgets as gw
 from crl.ui import routing, run_cache, state
+from crl.ui.side_by_side import side_by_side
 from crl.viz.heatmap import adjacency_heatmap
 from crl.viz.layout import labelled_layout, wrap_label
 from crl.viz.network import latent_network_html, network_height
@@ -272,7 +273,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     _confidence_note(run, weak, [names[i] for i in weak])
     _identifiability_panel(report, by_label)
 
-    tabs = ["Adjacency matrix", "Compared with the truth", "Clinical covariates", "Export"]
+    tabs = ["Adjacency matrix", "Compared with the truth", "Clinical covariates", "Side by side", "Export"]
     has_truth = run_cache.has_truth(cohort)
     shown = [
         t
@@ -326,6 +327,20 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
                 ),
                 hide_index=True,
                 width="stretch",
+            )
+    with panes["Side by side"]:
+        shown_folder = (
+            run
+            if graph is base
+            else next(lv.folder for lv, g in zip(levels, graphs[1:], strict=True) if g is graph)
+        )
+        if Run(shown_folder).has_latents:
+            side_by_side(
+                run, shown_folder, graph, dict(zip(graph.names, names, strict=False)), threshold, levels
+            )
+        else:
+            st.caption(
+                "This sparsity level kept no latents of its own to match; pick 'as trained' above to compare."
             )
     with panes["Export"]:
         st.caption(

@@ -241,7 +241,7 @@ def test_cohort_without_truth_or_covariates_hides_those_panels(runs, cohort, tmp
     shutil.rmtree(bare / "truth")
     at = _open()
     assert not at.error
-    assert [t.label for t in at.tabs] == ["Adjacency matrix", "Export"]
+    assert [t.label for t in at.tabs] == ["Adjacency matrix", "Side by side", "Export"]
     assert not any(m.label == "SHD" for m in at.metric)
 
 
@@ -292,3 +292,22 @@ def test_a_run_with_restarts_fades_unreliable_latents_and_says_how_often_links_w
     assert edge["width"] <= 1.0 + 5.0 * 0.15 + 1e-9  # found in 2 of 3 restarts: drawn faint
     assert any("Not reliably recovered" in w.value for w in at.warning)
     assert "not reliably recovered" in page  # the legend explains the faded dot
+
+
+def test_side_by_side_draws_another_run_in_this_runs_latent_names(runs, cohort):
+    fake_run(runs / "run-b", cohort, seed=1, drop_edges=1)
+    fake_run(runs / "run-a", cohort)  # the newest, so the page opens on it
+    at = _open(run_dir=str(runs / "run-a"))
+    assert len(at.get("iframe")) == 1  # nothing is compared until asked
+    picker = next(s for s in at.selectbox if s.label == "Compare with")
+    picker.set_value("run-b").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    frames = at.get("iframe")
+    assert len(frames) == 3
+    left = {n["label"] for n in _dataset(frames[1].proto.srcdoc, "nodes") if isinstance(n["id"], int)}
+    right = {n["label"] for n in _dataset(frames[2].proto.srcdoc, "nodes") if isinstance(n["id"], int)}
+    assert right == left  # every latent of run-b matched, and drawn under run-a's name
+    found = next(d.value["Found"] for d in at.dataframe if "Found" in d.value.columns)
+    assert (found == "in both").sum() >= 1 and (
+        found == "only on the left"
+    ).sum() == 1  # run-b dropped one link

@@ -117,3 +117,28 @@ def test_crl_stability_refuses_a_folder_that_is_not_a_finished_run(tmp_path, cap
     assert main(["stability", str(tmp_path), "--restarts", "3"]) == 1
     assert "not a finished run" in capsys.readouterr().err
     assert main(["stability", str(tmp_path), "--restarts", "1"]) == 1
+
+
+def test_side_by_side_names_the_right_runs_links_in_the_left_runs_latents(truth):
+    from crl.analysis.stability import compare_links
+
+    left = _run(truth)
+    right = _run(np.column_stack([truth[:, 1], truth[:, 0], truth[:, 2], truth[:, 3]]))  # a's latents swapped
+    pairs = [(s, t) for s in NAMES for t in NAMES if s != t]
+
+    def graph(links):
+        return pd.DataFrame(
+            [(s, t, 0.9 if (s, t) in links else 0.1) for s, t in pairs],
+            columns=["source", "target", "weight"],
+        )
+
+    matching, table = compare_links(
+        left,
+        graph({("a.z0", "b.z0"), ("a.z1", "b.z1")}),
+        right,
+        graph({("a.z1", "b.z0"), ("b.z0", "b.z1")}),
+        0.5,
+    )
+    assert matching["a.z1"].latent == "a.z0"
+    where = {(s, t): w for s, t, w in zip(table["source"], table["target"], table["where"], strict=True)}
+    assert where == {("a.z0", "b.z0"): "both", ("a.z1", "b.z1"): "only left", ("b.z0", "b.z1"): "only right"}

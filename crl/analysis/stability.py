@@ -124,3 +124,37 @@ def link_frequency(
         counts += np.array([(s, t) in carried for s, t in zip(table["source"], table["target"], strict=True)])
     table["frequency"] = counts / (len(others) + 1)
     return table.reset_index(drop=True)
+
+
+def compare_links(
+    left_latents: pd.DataFrame,
+    left_edges: pd.DataFrame,
+    right_latents: pd.DataFrame,
+    right_edges: pd.DataFrame,
+    threshold: float,
+) -> tuple[dict[str, Matched], pd.DataFrame]:
+    """Two runs (or two sparsity levels) side by side, in the left run's latent names.
+
+    Returns the matching (right latent -> left latent) and one row per link present in either at `threshold`:
+    source, target (left names), left and right weights (the right's carried through the matching; NaN where
+    the right has no such link) and where it is: "both", "only left" or "only right".
+    """
+    matching = match_latents(left_latents, right_latents)
+    left = left_edges[left_edges["weight"] >= threshold]
+    left_weights = {
+        (s, t): float(w) for s, t, w in zip(left["source"], left["target"], left["weight"], strict=True)
+    }
+    right_weights: dict[tuple[str, str], float] = {}
+    for s, t, w in zip(right_edges["source"], right_edges["target"], right_edges["weight"], strict=True):
+        if w >= threshold and s in matching and t in matching:
+            right_weights[(matching[s].latent, matching[t].latent)] = float(w)
+    rows = []
+    for pair in sorted(set(left_weights) | set(right_weights)):
+        where = (
+            "both"
+            if pair in left_weights and pair in right_weights
+            else ("only left" if pair in left_weights else "only right")
+        )
+        rows.append((*pair, left_weights.get(pair, np.nan), right_weights.get(pair, np.nan), where))
+    table = pd.DataFrame(rows, columns=["source", "target", "left_weight", "right_weight", "where"])
+    return matching, table
