@@ -72,7 +72,12 @@ def confidence_after_training(run_dir, result, config) -> None:
     from crl.runs.run import DEFAULT_THRESHOLD
 
     if config.train.restarts > 1 and not result.stopped_by_callback:
-        update_run_confidence(run_dir, result.model, result.restart, DEFAULT_THRESHOLD)
+        try:
+            update_run_confidence(run_dir, result.model, result.restart, DEFAULT_THRESHOLD)
+        except RunError:
+            # A restart folder lost to a crash: the trained run stands without its confidence, and
+            # `crl stability RUN` retrains what is missing.
+            pass
 
 
 def describe_confidence(
