@@ -195,6 +195,13 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         )
         if picked != "as trained":
             graph = graphs[options.index(picked)]
+        counts = [int(g.adjacency(threshold).sum()) for g in graphs]
+        same = "; every level keeps as many" if len(set(counts)) == 1 else ""
+        st.caption(
+            f"Links at ≥ {threshold:g} by sparsity weight: "
+            + ", ".join(f"{o} {c}" for o, c in zip(options, counts, strict=True))
+            + f"{same}."
+        )
     cross_only = switches[0].toggle(
         "Only links across modalities",
         key=f"cross-only:{run}",
