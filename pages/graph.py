@@ -172,7 +172,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     has_covariates = cohort is not None and run_cache.has_covariates(cohort)
     # Sliders on one row, switches on the next: switch labels stay whole on a narrow window.
     sliders = iter(st.columns(3, gap="medium"))
-    switches = st.columns(3, gap="medium")
+    switches = st.columns(2, gap="medium")  # two switches: half the width each, so labels stay whole at 150 %
     threshold = next(sliders).slider(
         "Link strength threshold",
         min_value=0.0,
