@@ -8,8 +8,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crl.analysis.confidence import describe_confidence
-from crl.analysis.export import Confidence
 from crl.analysis.graph import LatentGraph
 from crl.errors import CrlError
 from crl.runs.run import Run
@@ -120,37 +118,22 @@ def _truth_panel(run: Path, cohort: Path, graph: LatentGraph, adjacency: np.ndar
 
 
 @st.fragment
-def _confidence(run: Path, graph: LatentGraph, base: LatentGraph):
-    """Faded latents, link hover notes and faint links from the run's restarts (the trained graph only)."""
-    edges, stability, restarts = run_cache.confidence(run)
-    if graph is not base or (edges is None and stability is None):
-        return {}, {}, set()
-    weak, notes, rare = describe_confidence(edges, stability, restarts)
-    index = {name: i for i, name in enumerate(graph.names)}  # the view knows latents by display name or index
-    return (
-        {index[n]: text for n, text in weak.items() if n in index},
-        {(index[s], index[t]): text for (s, t), text in notes.items() if s in index and t in index},
-        {(index[s], index[t]) for s, t in rare if s in index and t in index},
-    )
-
-
-def _confidence_note(run: Path, weak: dict, weak_labels: list[str]) -> None:
-    edges, stability, restarts = run_cache.confidence(run)
-    if edges is None and stability is None:
+def _confidence_note(confidence, weak_labels: list[str]) -> None:
+    if confidence is None:
         st.caption(
             "This model was trained once, so how far each latent and link would hold in another training is not "
             "known. Training with several restarts (Model page, Restarts) measures it."
         )
-    elif weak:
+    elif weak_labels:
         st.warning(
-            f"**Not reliably recovered** (faded): {gw.md(', '.join(weak_labels))}. Trained {restarts} times from "
-            "different starting points, the model did not find these latents again consistently (agreement below "
-            "0.7 on a 0–1 scale); do not interpret them or their links.",
+            f"**Not reliably recovered** (faded): {gw.md(', '.join(weak_labels))}. Trained {confidence.restarts} "
+            "times from different starting points, the model did not find these latents again consistently "
+            "(agreement below 0.7 on a 0–1 scale); do not interpret them or their links.",
             icon=":material/report:",
         )
     else:
         st.caption(
-            f"Every latent was found again in each of {restarts} restarts; hover a link to see how often."
+            f"Every latent was found again in each of {confidence.restarts} restarts; hover a link to see how often."
         )
 
 
@@ -253,7 +236,9 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
                 i = by_label[label]
                 details[i] = (details[i] + "\n\n" if details[i] else "") + m.witness.text
 
-    weak, notes, rare = _confidence(run, graph, base)
+    # Restarts' agreement describes the graph as trained, not a refit sparsity level.
+    confidence = run_cache.confidence(run) if graph is base else None
+    weak, notes, rare = confidence.for_network(list(graph.names)) if confidence else ({}, {}, set())
 
     wrapped = [wrap_label(label) for label in names]
     height = _canvas_height(len(names), len({c for c, _, _ in covariate_edges}))
@@ -277,7 +262,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         "Hover a latent or a link for details; scroll to zoom and drag the background to pan. Nodes keep "
         "their places whatever the threshold, so links can be compared as they appear and vanish."
     )
-    _confidence_note(run, weak, [names[i] for i in weak])
+    _confidence_note(confidence, [names[i] for i in weak])
     _identifiability_panel(report, by_label)
 
     tabs = ["Adjacency matrix", "Compared with the truth", "Clinical covariates", "Side by side", "Export"]
@@ -360,7 +345,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             threshold,
             dict(zip(graph.names, names, strict=False)),
             key=f"export:{run}",
-            confidence=Confidence.of_run(run) if graph is base else None,
+            confidence=confidence,
         )
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crl.analysis.confidence import RELIABLE_STABILITY
 from crl.analysis.names import default_names, modality_title
 from crl.analysis.traversal import acyclic_threshold, largest_change, traversal_values
 from crl.errors import CrlError
@@ -195,12 +194,13 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
         f"**{gw.md(latent_label)}** from {values[0]:+.2f} to {values[-1]:+.2f} (cohort mean ± {spread:g} SD) "
         f"for {gw.md(who)}, whose own value is {own:+.2f}. Current value {value:+.2f}."
     )
-    _, stability, restarts = run_cache.confidence(run)
-    if stability is not None and stability.get(names[latent], 1.0) < RELIABLE_STABILITY:
+    confidence = run_cache.confidence(run)
+    if confidence is not None and confidence.is_weak(names[latent]):
         st.warning(
-            f"**{gw.md(latent_label)} is not reliably recovered**: trained {restarts} times from different starting "
-            f"points, the model found it with agreement {stability[names[latent]]:.2f} only (1 = the same latent "
-            "every time). What it does to the data below may not be a real cause; do not interpret it.",
+            f"**{gw.md(latent_label)} is not reliably recovered**: trained {confidence.restarts} times from different "
+            f"starting points, the model found it with agreement {confidence.stability_of(names[latent]):.2f} only "
+            "(1 = the same latent every time). What it does to the data below may not be a real cause; do not "
+            "interpret it.",
             icon=":material/report:",
         )
 

@@ -7,6 +7,10 @@ The shown run is one of the restarts (the one training kept). Its latents are ma
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 
@@ -80,29 +84,72 @@ def confidence_after_training(run_dir, result, config) -> None:
             pass
 
 
-def describe_confidence(
-    edges: pd.DataFrame | None, stability: pd.Series | None, restarts: int
-) -> tuple[dict[str, str], dict[tuple[str, str], str], set[tuple[str, str]]]:
-    """What the graph view says about a run's confidence, by latent name: (weak latents -> why not to read
-    them, link -> hover lines on how often restarts found it and its effect, links found too rarely)."""
-    weak: dict[str, str] = {}
-    notes: dict[tuple[str, str], str] = {}
-    rare: set[tuple[str, str]] = set()
-    if stability is not None:
-        for name, value in stability.items():
-            if value < RELIABLE_STABILITY:
-                weak[str(name)] = (
-                    f"Not reliably recovered: trained again from other starting points, the model finds this latent "
-                    f"with agreement {value:.2f} only (1 = the same latent every time). Do not interpret it or its links."
-                )
-    if edges is not None:
-        for s, t, f, e in zip(
-            edges["source"], edges["target"], edges["frequency"], edges["effect"], strict=True
-        ):
-            lines = [f"Found in {f:.0%} of {restarts} restarts"]
-            if e == e:  # not NaN: a link of this run
-                lines.append(f"Effect: {e:+.2f} SD of the effect per SD of the cause")
-            notes[(str(s), str(t))] = "\n".join(lines)
-            if f < RELIABLE_FREQUENCY:
-                rare.add((str(s), str(t)))
-    return weak, notes, rare
+@dataclass(frozen=True)
+class Confidence:
+    """A run's agreement across restarts as its readers use it: edge_confidence.csv (source, target, frequency,
+    effect), latent_stability.csv and how many restarts they come from (crl.runs.confidence)."""
+
+    edges: pd.DataFrame | None
+    stability: pd.Series | None
+    restarts: int
+
+    @classmethod
+    def of_run(cls, run_dir) -> Confidence | None:
+        """The run's confidence, or None when it was trained once (the files exist only with restarts)."""
+        from crl.runs.confidence import read_confidence, restart_count
+
+        edges, stability = read_confidence(run_dir)
+        if edges is None and stability is None:
+            return None
+        return cls(edges, stability, restart_count(run_dir))
+
+    @cached_property
+    def _links(self) -> dict[tuple[str, str], tuple[float, float]]:
+        if self.edges is None:
+            return {}
+        e = self.edges
+        return {
+            (str(s), str(t)): (float(f), float(x))
+            for s, t, f, x in zip(e["source"], e["target"], e["frequency"], e["effect"], strict=True)
+        }
+
+    def stability_of(self, latent: str) -> float | None:
+        """The latent's stability (0..1), or None when it was not measured."""
+        if self.stability is None or latent not in self.stability.index:
+            return None
+        return float(self.stability[latent])
+
+    def link(self, source: str, target: str) -> tuple[float, float]:
+        """(frequency, effect) of a link; NaN for what was not measured (effect: links below the threshold)."""
+        return self._links.get((source, target), (math.nan, math.nan))
+
+    def is_weak(self, latent: str) -> bool:
+        value = self.stability_of(latent)
+        return value is not None and value < RELIABLE_STABILITY
+
+    def for_network(
+        self, names: list[str]
+    ) -> tuple[dict[int, str], dict[tuple[int, int], str], set[tuple[int, int]]]:
+        """What the network view draws, by position in `names`: weak latents -> why not to read them, link ->
+        hover lines (how often restarts found it, its effect), and the links found too rarely (drawn faint)."""
+        weak = {
+            i: f"Not reliably recovered: trained again from other starting points, the model finds this latent "
+            f"with agreement {self.stability_of(n):.2f} only (1 = the same latent every time). Do not interpret it "
+            "or its links."
+            for i, n in enumerate(names)
+            if self.is_weak(n)
+        }
+        index = {n: i for i, n in enumerate(names)}
+        notes: dict[tuple[int, int], str] = {}
+        rare: set[tuple[int, int]] = set()
+        for (s, t), (frequency, effect) in self._links.items():
+            if s not in index or t not in index:
+                continue
+            pair = (index[s], index[t])
+            lines = [f"Found in {frequency:.0%} of {self.restarts} restarts"]
+            if not math.isnan(effect):  # measured for the run's own links only
+                lines.append(f"Effect: {effect:+.2f} SD of the effect per SD of the cause")
+            notes[pair] = "\n".join(lines)
+            if frequency < RELIABLE_FREQUENCY:
+                rare.add(pair)
+        return weak, notes, rare

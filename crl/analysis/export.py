@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from crl.analysis.confidence import RELIABLE_FREQUENCY, RELIABLE_STABILITY
+from crl.analysis.confidence import Confidence
 from crl.analysis.graph import LatentGraph, load_graph
 from crl.analysis.names import default_names, load_names
 from crl.errors import CrlError
@@ -19,43 +18,12 @@ from crl.viz.xml_text import legal_chars, xml_attr, xml_text
 FORMATS = ("graphml", "dot", "json", "csv", "html", "svg")
 
 
-@dataclass(frozen=True)
-class Confidence:
-    """How far the run's latents and links hold across restarts (crl.runs.confidence), by latent name."""
-
-    stability: dict[str, float] = field(default_factory=dict)
-    frequency: dict[tuple[str, str], float] = field(default_factory=dict)
-    effect: dict[tuple[str, str], float] = field(default_factory=dict)
-
-    @classmethod
-    def of_run(cls, run: Path) -> Confidence | None:
-        """The run's confidence files, or None when it was trained once (they exist only with restarts)."""
-        from crl.runs.confidence import read_confidence
-
-        edges, stability = read_confidence(run)
-        if edges is None and stability is None:
-            return None
-        pairs = [] if edges is None else list(zip(edges["source"], edges["target"], strict=True))
-        return cls(
-            stability={} if stability is None else {str(k): float(v) for k, v in stability.items()},
-            frequency={}
-            if edges is None
-            else dict(zip(pairs, edges["frequency"].astype(float), strict=True)),
-            effect={}
-            if edges is None
-            else {p: float(e) for p, e in zip(pairs, edges["effect"], strict=True) if e == e},
-        )
-
-
 def _with_confidence(table, confidence: Confidence | None):
     """The kept-edges table with `frequency` and `effect` columns when the run has them."""
     if confidence is None:
         return table
-    pairs = list(zip(table["source"], table["target"], strict=True))
-    return table.assign(
-        frequency=[confidence.frequency.get(p, float("nan")) for p in pairs],
-        effect=[confidence.effect.get(p, float("nan")) for p in pairs],
-    )
+    links = [confidence.link(s, t) for s, t in zip(table["source"], table["target"], strict=True)]
+    return table.assign(frequency=[f for f, _ in links], effect=[e for _, e in links])
 
 
 def to_graphml(
@@ -84,8 +52,9 @@ def to_graphml(
         lines.append(f"    <node id={xml_attr(name)}>")
         lines.append(f'      <data key="label">{xml_text(labels.get(name, name))}</data>')
         lines.append(f'      <data key="modality">{xml_text(modality)}</data>')
-        if confidence is not None and name in confidence.stability:
-            lines.append(f'      <data key="stability">{confidence.stability[name]:.6g}</data>')
+        stability = confidence.stability_of(name) if confidence is not None else None
+        if stability is not None:
+            lines.append(f'      <data key="stability">{stability:.6g}</data>')
         lines.append("    </node>")
     for row in _with_confidence(graph.edges(threshold), confidence).itertuples():
         lines.append(f"    <edge source={xml_attr(row.source)} target={xml_attr(row.target)}>")
@@ -119,7 +88,7 @@ def to_dot(
         lines.append(f"  subgraph cluster_{k} {{ label={_dot_id(modality)};")
         for i in members:
             name = graph.names[i]
-            faded = confidence is not None and confidence.stability.get(name, 1.0) < RELIABLE_STABILITY
+            faded = confidence is not None and confidence.is_weak(name)
             style = ", color=gray, fontcolor=gray" if faded else ""  # not reliably recovered
             lines.append(f"    {_dot_id(name)} [label={_dot_id(labels.get(name, name))}{style}];")
         lines.append("  }")
@@ -145,7 +114,7 @@ def to_json(
     ]
     if confidence is not None:
         for node in nodes:
-            node["stability"] = confidence.stability.get(node["id"])
+            node["stability"] = confidence.stability_of(node["id"])
     edges = _with_confidence(graph.edges(threshold), confidence).to_dict(orient="records")
     for edge in edges:  # NaN is not JSON: a link without a measured effect has null
         for key in ("frequency", "effect"):
@@ -172,22 +141,9 @@ def to_html(
     from crl.viz.network import latent_network_html
 
     labels = labels or {}
-    weak, notes, rare = {}, {}, set()
-    if confidence is not None:
-        index = {n: i for i, n in enumerate(graph.names)}
-        weak = {
-            index[n]: f"Not reliably recovered across restarts (agreement {v:.2f}); do not interpret."
-            for n, v in confidence.stability.items()
-            if n in index and v < RELIABLE_STABILITY
-        }
-        for (s, t), f in confidence.frequency.items():
-            if s in index and t in index:
-                effect = confidence.effect.get((s, t))
-                notes[(index[s], index[t])] = f"Found in {f:.0%} of restarts" + (
-                    f"\nEffect: {effect:+.2f} SD per SD" if effect is not None else ""
-                )
-                if f < RELIABLE_FREQUENCY:
-                    rare.add((index[s], index[t]))
+    weak, notes, rare = (
+        confidence.for_network(list(graph.names)) if confidence is not None else ({}, {}, set())
+    )
     return latent_network_html(
         [labels.get(n, n) for n in graph.names],
         graph.modality_of,

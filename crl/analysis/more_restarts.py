@@ -15,7 +15,7 @@ import pandas as pd
 from crl.analysis.confidence import update_run_confidence
 from crl.errors import RunError
 from crl.runs.confidence import read_restarts, write_restart
-from crl.runs.run import DEFAULT_THRESHOLD, Run
+from crl.runs.run import Run
 
 MAX_RESTARTS = 20
 
@@ -76,4 +76,4 @@ def extend_restarts(
             "best_epoch": result.best_epoch,
         }
         write_restart(run.path, index, latents, extra.latent_names, extra.strengths(), summary)
-    return update_run_confidence(run.path, model, kept, run.threshold() or DEFAULT_THRESHOLD)
+    return update_run_confidence(run.path, model, kept, run.threshold())

@@ -63,6 +63,14 @@ def write_restart(
     write_graph(folder, latent_names, strengths)
 
 
+def restart_count(run_dir: Path | str) -> int:
+    """How many complete restart folders the run has, without reading them."""
+    root = Path(run_dir) / RESTARTS_DIR
+    return (
+        sum(1 for f in root.glob("*") if f.name.isdigit() and graph_path(f).is_file()) if root.is_dir() else 0
+    )
+
+
 def read_restarts(run_dir: Path | str) -> list[RestartResult]:
     """Every complete restart folder, by index; unreadable ones are left out (a kill mid-write)."""
     root = Path(run_dir) / RESTARTS_DIR

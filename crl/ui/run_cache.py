@@ -144,16 +144,15 @@ def last_value(log: pd.DataFrame, *columns: str) -> float | None:
     return None
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _confidence(path: str, stamps: tuple[float, ...]):
-    from crl.runs.confidence import read_confidence, read_restarts
+    from crl.analysis.confidence import Confidence
 
-    edges, stability = read_confidence(path)
-    return edges, stability, len(read_restarts(path))
+    return Confidence.of_run(path)
 
 
 def confidence(run: Path):
-    """(edge_confidence table, latent stability, number of restarts) of a run; Nones when it has no files."""
+    """The run's agreement across restarts (crl.analysis.confidence.Confidence), or None when trained once."""
     from crl.runs.files import EDGE_CONFIDENCE_FILE, LATENT_STABILITY_FILE
 
     stamps = (stamp(Path(run) / EDGE_CONFIDENCE_FILE), stamp(Path(run) / LATENT_STABILITY_FILE))

@@ -25,17 +25,6 @@ HEIGHT = 420
 WHERE = {"both": "in both", "only left": "only on the left", "only right": "only on the right"}
 
 
-def _edge_table(graph: LatentGraph) -> pd.DataFrame:
-    d = len(graph.names)
-    rows = [
-        (graph.names[i], graph.names[j], float(graph.weights[i, j]))
-        for i in range(d)
-        for j in range(d)
-        if i != j
-    ]
-    return pd.DataFrame(rows, columns=["source", "target", "weight"])
-
-
 def _choices(run: Path, shown: Path, graph: LatentGraph, levels) -> dict[str, tuple[Path, str]]:
     """Label -> (folder holding graph.csv and latents.csv, what it is): this run as trained and its sparsity
     levels (but not the one shown), and other runs with the same modalities."""
@@ -83,10 +72,10 @@ def side_by_side(
     right = run_cache.graph(run, folder) if kind == "level" else run_cache.graph(folder)
     try:
         matching, table = compare_links(
-            run_cache.latents(run),
-            _edge_table(left),
+            run_cache.latents(shown),
+            left.edges(threshold),
             run_cache.latents(folder),
-            _edge_table(right),
+            right.edges(threshold),
             threshold,
         )
     except Exception as error:  # noqa: BLE001
@@ -125,7 +114,7 @@ def side_by_side(
     if table.empty:
         st.caption(f"Neither graph has a link at or above {threshold:g}.")
         return
-    shown = pd.DataFrame(
+    rows = pd.DataFrame(
         {
             "Cause": [labels.get(s, s) for s in table["source"]],
             "Effect": [labels.get(t, t) for t in table["target"]],
@@ -139,4 +128,4 @@ def side_by_side(
         f"At threshold {threshold:g}: **{counts.get('both', 0)}** links in both, "
         f"**{counts.get('only left', 0)}** only on the left, **{counts.get('only right', 0)}** only on the right."
     )
-    st.dataframe(shown.replace({np.nan: None}), hide_index=True, width="stretch")
+    st.dataframe(rows.replace({np.nan: None}), hide_index=True, width="stretch")

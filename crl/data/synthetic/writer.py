@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crl.data.folders import replace_folder
 from crl.data.manifest import MANIFEST_FILE, manifest_text
 from crl.data.synthetic.cohort import SyntheticCohort
 from crl.data.synthetic.dag import Accept
@@ -56,15 +57,7 @@ def write_cohort(cohort: SyntheticCohort, out: Path, overwrite: bool = False) ->
     try:
         staging.chmod(0o755)  # mkdtemp makes it private; a cohort folder is an ordinary folder
         _write_files(cohort, staging)
-        if out.exists():
-            # Move the old folder aside first so `out` always names a complete cohort or nothing.
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            old.rmdir()
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(out)
+        replace_folder(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -13,6 +13,7 @@ import pandas as pd
 
 from crl.config import MAX_LATENTS
 from crl.data.cohort import KINDS
+from crl.data.folders import replace_folder
 from crl.data.loaders import listing
 from crl.data.manifest import LENGTH_POLICIES, MANIFEST_FILE, NAN_POLICIES, manifest_text
 from crl.data.upload.choices import (
@@ -246,11 +247,4 @@ def _replace(staging: Path, out: Path) -> None:
     """Rename `staging` to `out`, moving an existing `out` aside first so `out` is never half-written."""
     if out.exists() and not out.is_dir():
         raise UploadError(f"{out} exists and is a file; choose another cohort name.")
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        old.rmdir()
-        out.rename(old)
-        staging.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(out)
+    replace_folder(staging, out)
