@@ -7,7 +7,9 @@ one thread and the settings in DEMO_SETTINGS (seeded, so the same machine and to
 then make the run shippable: drop the resumable optimiser state, point config.json at the cohort as "../cohort"
 (relative to the run, so the pair can be copied anywhere), store the weights in float16 (rewriting latents.csv
 and graph.csv from the rounded weights, latents to 5 significant digits), and save plain latent names
-(names.json) taken from the cohort's truth through the MCC matching. Finally print `crl evaluate`'s scores.
+(names.json) taken from the cohort's truth through the MCC matching. A run that `crl stability` gave restarts
+(`--trained-run`) has its confidence files recomputed on the shipped weights. Finally print `crl evaluate`'s
+scores.
 The old assets/demo is replaced only once everything succeeded.
 """
 
@@ -60,18 +62,23 @@ def _crl(*args: str) -> None:
         raise SystemExit(f"crl {' '.join(args)} failed with exit code {code}")
 
 
-def shrink_weights(run: Path, cohort: Path) -> None:
+def shrink_weights(run: Path, cohort: Path):
     """Store model.pt in float16 (half the bytes) and rewrite latents.csv and graph.csv from the rounded weights,
-    so every shipped file agrees with what `load_run` rebuilds (it loads the weights into float32 parameters)."""
+    so every shipped file agrees with what `load_run` rebuilds (it loads the weights into float32 parameters).
+    The latents are turned to their canonical signs first (a no-op for a run trained since `crl train` does it;
+    a run trained before is oriented here). Returns the rounded model."""
     import torch
 
     from crl.data.load import load_cohort
     from crl.engine.fit import encode_cohort, latent_table
+    from crl.engine.orientation import orient
     from crl.runs.checkpoint import META_FILE, MODEL_FILE, load_run
     from crl.runs.files import atomic_write_json, atomic_write_text
     from crl.runs.folder import RunFolder
 
     model, _, normaliser = load_run(run)
+    data = load_cohort(cohort)
+    orient(model, data, normaliser)
     half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     torch.save(half, run / MODEL_FILE)
     model.load_state_dict(half)  # copied into the float32 parameters: the weights every reader will see
@@ -79,20 +86,23 @@ def shrink_weights(run: Path, cohort: Path) -> None:
     meta["weights_dtype"] = "float16"
     atomic_write_json(run / META_FILE, meta)
 
-    data = load_cohort(cohort)
     table = latent_table(model, data, encode_cohort(model, data, normaliser))
     atomic_write_text(
         run / "latents.csv", table.to_csv(index=False, float_format="%.5g", lineterminator="\n")
     )
     RunFolder(run).write_graph(model.latent_names, model.strengths())
+    return model
 
 
 def finalise_run(run: Path, cohort: Path) -> dict[str, str]:
     """Make `run` shippable beside `cohort` (its sibling folder); returns the plain names written."""
     import pandas as pd
 
+    from crl.analysis.confidence import update_run_confidence
     from crl.analysis.names import default_names, plain_names, save_names
+    from crl.runs.confidence import restart_count
     from crl.runs.files import atomic_write_json
+    from crl.runs.run import Run
 
     for name in DROP:
         (run / name).unlink(missing_ok=True)
@@ -103,7 +113,9 @@ def finalise_run(run: Path, cohort: Path) -> dict[str, str]:
     for key in MACHINE_FIELDS:
         status.pop(key, None)
     atomic_write_json(run / "status.json", status)
-    shrink_weights(run, cohort)
+    model = shrink_weights(run, cohort)
+    if restart_count(run) >= 2:  # restarts added by `crl stability`: their confidence, on the shipped weights
+        update_run_confidence(run, model, int(status.get("kept_restart", 0) or 0), Run(run).threshold())
 
     table = pd.read_csv(run / "latents.csv", dtype={"subject_id": str}).set_index("subject_id")
     names = plain_names(cohort, table)

@@ -15,6 +15,7 @@ from crl.analysis.names import (
     default_names,
     load_names,
     plain_names,
+    signed_name,
     save_names,
 )
 from crl.errors import CrlError, RunError
@@ -106,8 +107,15 @@ def test_plain_names_follow_the_matching_not_the_column_name(tmp_path):
         index=pd.Index(ids, name="subject_id"),
     )
     names = plain_names(tmp_path, learned)
-    assert names == {"sleep.z0": "fragmentation", "sleep.z1": "apnea"}  # noise borrows no name
+    # noise borrows no name; a latent that falls as its cause rises says so
+    assert names == {"sleep.z0": "fragmentation (reversed)", "sleep.z1": "apnea"}
     assert plain_names(tmp_path) == {"sleep.z0": "apnea", "sleep.z1": "fragmentation", "labs.z0": "glucose"}
+
+
+def test_a_reversed_name_stays_within_the_length_limit():
+    assert signed_name("apnea", 0.3) == "apnea"
+    long = signed_name("x" * MAX_LENGTH, -0.9)
+    assert len(long) == MAX_LENGTH and long.endswith(" (reversed)")
 
 
 def test_no_plain_names_without_the_table(tmp_path):

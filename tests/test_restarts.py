@@ -177,3 +177,13 @@ def _check_confidence_files(run, kept):
     )
     assert list(stability.index) == list(shown.columns)
     assert stability.between(0, 1).all()
+    # The effects are read with the latents the saved (sign-oriented) model produces.
+    from crl.analysis.effects import link_effects
+    from crl.runs.checkpoint import load_run
+
+    model = load_run(run)[0]
+    expected = link_effects(model, shown.loc[:, model.latent_names].to_numpy(np.float32), 0.5)
+    index = {name: i for i, name in enumerate(model.latent_names)}
+    for s, t, effect in zip(edges["source"], edges["target"], edges["effect"], strict=True):
+        if effect == effect:
+            assert effect == pytest.approx(float(expected[index[s], index[t]]), abs=1e-4)

@@ -8,7 +8,7 @@ The shown run is one of the restarts (the one training kept). Its latents are ma
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -52,13 +52,22 @@ def confidence_tables(
 
 
 def update_run_confidence(run_dir, model, kept: int, threshold: float) -> tuple[pd.DataFrame, pd.Series]:
-    """Compute the confidence of the run's shown restart `kept` against its other restarts, and write it."""
-    from crl.runs.confidence import read_restarts, write_confidence
+    """Compute the confidence of the run's shown restart `kept` against its other restarts, and write it.
+
+    The shown restart's latents are the run's own latents.csv when it has one: its restart folder was recorded
+    before the latents were turned to their canonical signs (crl.engine.orientation), and the effects must be
+    read with the latents the saved model produces.
+    """
+    from crl.runs.confidence import read_restarts, replace_restart_latents, write_confidence
+    from crl.runs.run import Run
 
     restarts = read_restarts(run_dir)
     shown = next((r for r in restarts if r.index == kept), None)
     if shown is None:
         raise RunError(f"{run_dir} has no folder for its kept restart {kept}; retrain the run")
+    if Run(run_dir).has_latents:
+        shown = replace(shown, latents=Run(run_dir).latents())
+        replace_restart_latents(run_dir, kept, shown.latents)
     edges, stability = confidence_tables(model, shown, [r for r in restarts if r.index != kept], threshold)
     write_confidence(run_dir, edges, stability)
     return edges, stability

@@ -1,58 +1,18 @@
 """Which observed features move most with each learned latent: hover text that tells a clinician what a latent is.
 
 Association, not effect: the strongest |Pearson correlation| between a latent (latents.csv) and each observed
-feature, taken from the latent's own modality, since that is the data its decoder draws. Time series count
-as one feature per channel (its mean over time) and images as one per colour channel (mean intensity).
+feature, taken from the latent's own modality, since that is the data its decoder draws. The features are the
+modality summaries of crl.data.features.
 """
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pandas as pd
 
-from crl.data.cohort import Cohort
+from crl.data.features import correlation, observed_features  # noqa: F401 - callers import it here
 from crl.errors import CrlError
 from crl.graphs.names import split_latent_name
-
-
-def observed_features(cohort: Cohort) -> tuple[pd.DataFrame, list[str]]:
-    """(subjects, features) table indexed by subject_id, and each feature's modality (aligned with columns).
-
-    Columns are readable labels: "labs: glucose", "sleep: spo2 (mean over time)", "fundus: mean red".
-    """
-    blocks: list[np.ndarray] = []
-    labels: list[str] = []
-    owners: list[str] = []
-    for name, modality in cohort.modalities.items():
-        data = modality.data
-        if modality.kind == "tabular":
-            values = data.astype(float)
-            suffix = ""
-        elif modality.kind == "timeseries":  # (N, C, T)
-            values = data.astype(float).mean(axis=2)
-            suffix = " (mean over time)"
-        elif modality.kind == "image":  # (N, H, W, C)
-            values = data.reshape(len(data), -1, data.shape[-1]).mean(axis=1, dtype=float)
-            suffix = ""
-        else:
-            continue
-        features = list(modality.feature_names)
-        if len(features) != values.shape[1]:
-            features = [f"feature {k + 1}" for k in range(values.shape[1])]
-        for feature in features:
-            label = f"mean {feature}" if modality.kind == "image" else f"{feature}{suffix}"
-            labels.append(f"{name}: {label}")
-            owners.append(name)
-        blocks.append(values)
-    if not blocks:
-        return pd.DataFrame(index=pd.Index([], name="subject_id")), []
-    table = pd.DataFrame(
-        np.concatenate(blocks, axis=1), index=pd.Index(cohort.subject_ids.astype(str), name="subject_id")
-    )
-    table.columns = labels
-    return table, owners
 
 
 def top_features(
@@ -76,7 +36,7 @@ def top_features(
         )
     lat = latents.set_axis(latents.index.astype(str)).loc[common].to_numpy(float)
     obs = features.set_axis(features.index.astype(str)).loc[common].to_numpy(float)
-    corr = _correlation(lat, obs)
+    corr = correlation(lat, obs)
     owners = np.asarray(feature_modality)
     labels = list(features.columns)
     out: dict[str, list[tuple[str, float]]] = {}
@@ -93,20 +53,6 @@ def top_features(
         order = candidates[np.argsort(-np.abs(corr[i, candidates]), kind="stable")][:k]
         out[str(latent)] = [(labels[j], float(corr[i, j])) for j in order if np.isfinite(corr[i, j])]
     return out
-
-
-def _correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson correlation between columns of a `(n, p)` and b `(n, q)`: `(p, q)`; NaNs filled by the mean, constant columns 0."""
-    a = np.where(np.isfinite(a), a, np.nan)
-    b = np.where(np.isfinite(b), b, np.nan)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: its mean is NaN, then 0
-        a = np.nan_to_num(a - np.nanmean(a, axis=0))
-        b = np.nan_to_num(b - np.nanmean(b, axis=0))
-    na, nb = np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = (a.T @ b) / np.outer(na, nb)
-    return np.nan_to_num(c)
 
 
 def describe_drivers(drivers: list[tuple[str, float]], min_abs: float = 0.2) -> str:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
+from crl.data.features import correlation
 from crl.data.truth import load_truth
 from crl.errors import CrlError, RunError
 from crl.graphs.names import split_latent_name
@@ -26,6 +27,7 @@ MAX_LENGTH = 60
 # A learned latent borrows a true latent's plain name only when it tracks that latent this closely (|corr|):
 # below it the name would claim more than the model recovered.
 PLAIN_NAME_MIN_CORRELATION = 0.5
+REVERSED = " (reversed)"
 
 
 def modality_title(modality: str) -> str:
@@ -53,7 +55,7 @@ def plain_names(cohort: Path, latents: pd.DataFrame | None = None) -> dict[str, 
     Learned latents are only identified up to order within a modality, so with `latents` (the run's learned
     latents, indexed by subject_id) each learned latent takes the name of the true latent it is matched to
     within its modality (Hungarian matching on |correlation|), and only when that correlation reaches
-    PLAIN_NAME_MIN_CORRELATION. Without `latents`, names carry over by identical column name.
+    PLAIN_NAME_MIN_CORRELATION; a latent that falls as its cause rises is named "<cause> (reversed)". Without `latents`, names carry over by identical column name.
     """
     path = Path(cohort) / "truth" / "latent_names.csv"
     if not path.is_file():
@@ -89,14 +91,25 @@ def _matched_names(learned: pd.DataFrame, true: pd.DataFrame, plain: Mapping[str
         true_cols = [c for c in true.columns if _modality(c) == modality]
         if not est_cols or not true_cols:
             continue
-        corr = _abs_corr(
+        corr = correlation(
             true.loc[common, true_cols].to_numpy(float), learned.loc[common, est_cols].to_numpy(float)
         )
-        rows, cols = linear_sum_assignment(-corr)
+        rows, cols = linear_sum_assignment(-np.abs(corr))
         for t, e in zip(rows, cols, strict=False):
-            if corr[t, e] >= PLAIN_NAME_MIN_CORRELATION and true_cols[t] in plain:
-                out[str(est_cols[e])] = plain[true_cols[t]]
+            if abs(corr[t, e]) >= PLAIN_NAME_MIN_CORRELATION and true_cols[t] in plain:
+                out[str(est_cols[e])] = signed_name(plain[true_cols[t]], corr[t, e])
     return out
+
+
+def signed_name(name: str, corr: float) -> str:
+    """The plain name, marked "(reversed)" when the learned latent falls as the named cause rises.
+
+    Latents are oriented by the observed feature they move most with (crl.engine.orientation), which
+    usually agrees with the named cause; when it does not, the name must say so or every arrow reads backwards.
+    """
+    if corr >= 0:
+        return name
+    return f"{name[: MAX_LENGTH - len(REVERSED)]}{REVERSED}"
 
 
 def _modality(name: object) -> str | None:
@@ -104,16 +117,6 @@ def _modality(name: object) -> str | None:
         return split_latent_name(str(name))[0]
     except CrlError:
         return None
-
-
-def _abs_corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """|Pearson correlation| between the columns of a `(n, p)` and b `(n, q)`: `(p, q)`, constant columns 0."""
-    a = np.nan_to_num(a - np.nanmean(a, axis=0))
-    b = np.nan_to_num(b - np.nanmean(b, axis=0))
-    na, nb = np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        c = (a.T @ b) / np.outer(na, nb)
-    return np.abs(np.nan_to_num(c))
 
 
 # Format characters that hold emoji and scripts together ("👩\u200d⚕️" is one picture); every other control,

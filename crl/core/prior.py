@@ -163,6 +163,26 @@ class CausalFlowPrior(nn.Module):
             nll.append(-(standard_normal_log_prob(eps) + log_det))  # (batch, source, target)
         return (nll[0] - nll[1]).mean(0)  # (source, target)
 
+    @torch.no_grad()
+    def reflect(self, signs: torch.Tensor) -> None:
+        """Re-express the prior for the latents `signs * z` (signs of +-1), so p_new(signs * z) = p(z) exactly.
+
+        A reflected latent enters its children's conditioners negated (w_in), its own shift changes sign and
+        its spline is mirrored (knot widths, heights and slopes in reverse order), which maps eps to -eps:
+        the standard normal does not notice.
+        """
+        flip = torch.as_tensor(signs, device=self.w_in.device) < 0
+        if not bool(flip.any()):
+            return
+        self.w_in[:, flip, :] *= -1
+        self.w_out[flip, :, 0] *= -1
+        self.b_out[flip, 0] *= -1
+        if self.flow == "spline":
+            k = self.bins
+            for part in (slice(2, 2 + k), slice(2 + k, 2 + 2 * k), slice(2 + 2 * k, 2 + 3 * k - 1)):
+                self.w_out[flip, :, part] = self.w_out[flip, :, part].flip(-1)
+                self.b_out[flip, part] = self.b_out[flip, part].flip(-1)
+
     def inverse(self, eps: torch.Tensor, gates: torch.Tensor, order: Sequence[int]) -> torch.Tensor:
         """Latents `(batch, n_latent)` from noises, solving one latent at a time in the causal `order`.
 

@@ -63,6 +63,12 @@ def write_restart(
     write_graph(folder, latent_names, strengths)
 
 
+def replace_restart_latents(run_dir: Path | str, index: int, latents: pd.DataFrame) -> None:
+    """Rewrite restart `index`'s latents.csv (latents indexed by subject_id): the kept restart is the run, and
+    its folder keeps the signs the run's latents were turned to after training."""
+    atomic_write_csv(restart_folder(run_dir, index) / LATENTS_FILE, latents.reset_index())
+
+
 def restart_count(run_dir: Path | str) -> int:
     """How many complete restart folders the run has, without reading them."""
     root = Path(run_dir) / RESTARTS_DIR

@@ -110,14 +110,15 @@ def save_level(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write one fitted level's files and add it to the index; returns its index entry."""
-    from crl.engine.fit import encode_cohort, latent_table
+    from crl.engine.fit import latent_table
+    from crl.engine.orientation import orient
 
     k = _next_k(run_dir)
     folder = Path(run_dir) / PATH_DIR / str(k)
     folder.mkdir(parents=True, exist_ok=True)
+    latents = latent_table(model, cohort, orient(model, cohort, result.normaliser))
     write_graph(folder, model.latent_names, model.strengths())
     _save_weights(model, folder / MODEL_FILE)
-    latents = latent_table(model, cohort, encode_cohort(model, cohort, result.normaliser))
     atomic_write_csv(folder / LATENTS_FILE, latents)
     lines = []
     for row in result.history:

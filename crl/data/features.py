@@ -1,0 +1,67 @@
+"""Each modality's observed summary features: what a latent is compared with to say what it is.
+
+Time series count as one feature per channel (its mean over time) and images as one per colour channel (mean
+intensity), so every modality gives a handful of readable columns. Used for the hover text that tells a
+clinician what a latent moves with (crl.analysis.drivers) and for orienting latents (crl.engine.orientation).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from crl.data.cohort import Cohort
+
+
+def observed_features(cohort: Cohort) -> tuple[pd.DataFrame, list[str]]:
+    """(subjects, features) table indexed by subject_id, and each feature's modality (aligned with columns).
+
+    Columns are readable labels: "labs: glucose", "sleep: spo2 (mean over time)", "fundus: mean red".
+    """
+    blocks: list[np.ndarray] = []
+    labels: list[str] = []
+    owners: list[str] = []
+    for name, modality in cohort.modalities.items():
+        data = modality.data
+        if modality.kind == "tabular":
+            values = data.astype(float)
+            suffix = ""
+        elif modality.kind == "timeseries":  # (N, C, T)
+            values = data.astype(float).mean(axis=2)
+            suffix = " (mean over time)"
+        elif modality.kind == "image":  # (N, H, W, C)
+            values = data.reshape(len(data), -1, data.shape[-1]).mean(axis=1, dtype=float)
+            suffix = ""
+        else:
+            continue
+        features = list(modality.feature_names)
+        if len(features) != values.shape[1]:
+            features = [f"feature {k + 1}" for k in range(values.shape[1])]
+        for feature in features:
+            label = f"mean {feature}" if modality.kind == "image" else f"{feature}{suffix}"
+            labels.append(f"{name}: {label}")
+            owners.append(name)
+        blocks.append(values)
+    if not blocks:
+        return pd.DataFrame(index=pd.Index([], name="subject_id")), []
+    table = pd.DataFrame(
+        np.concatenate(blocks, axis=1), index=pd.Index(cohort.subject_ids.astype(str), name="subject_id")
+    )
+    table.columns = labels
+    return table, owners
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson correlation between columns of a `(n, p)` and b `(n, q)`: `(p, q)`; NaNs filled by the mean, constant columns 0."""
+    a = np.where(np.isfinite(a), a, np.nan)
+    b = np.where(np.isfinite(b), b, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: its mean is NaN, then 0
+        a = np.nan_to_num(a - np.nanmean(a, axis=0))
+        b = np.nan_to_num(b - np.nanmean(b, axis=0))
+    na, nb = np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        c = (a.T @ b) / np.outer(na, nb)
+    return np.nan_to_num(c)
