@@ -119,19 +119,20 @@ def _truth_panel(run: Path, cohort: Path, graph: LatentGraph, adjacency: np.ndar
 
 @st.fragment
 def _confidence_note(confidence, weak_labels: list[str]) -> None:
-    if confidence is None:
+    """One line on how far the drawing can be believed: what was measured and which latents to leave alone."""
+    if confidence is None or not confidence.has_restarts:
         st.caption(
             "This model was trained once, so how far each latent and link would hold in another training is not "
             "known. Training with several restarts (Model page, Restarts) measures it."
         )
-    elif weak_labels:
+    if weak_labels:
         st.warning(
-            f"**Not reliably recovered** (faded): {gw.md(', '.join(weak_labels))}. Trained {confidence.restarts} "
-            "times from different starting points, the model did not find these latents again consistently "
-            "(agreement below 0.7 on a 0–1 scale); do not interpret them or their links.",
+            f"**Not reliably recovered** (faded): {gw.md(', '.join(weak_labels))}. Hover one for the reason: "
+            "no footprint in the other modalities, or not found again when trained from other starting points. "
+            "Do not interpret these latents or their links.",
             icon=":material/report:",
         )
-    else:
+    elif confidence is not None and confidence.has_restarts:
         st.caption(
             f"Every latent was found again in each of {confidence.restarts} restarts; hover a link to see how often."
         )

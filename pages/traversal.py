@@ -195,12 +195,10 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
         f"for {gw.md(who)}, whose own value is {own:+.2f}. Current value {value:+.2f}."
     )
     confidence = run_cache.confidence(run)
-    if confidence is not None and confidence.is_weak(names[latent]):
+    reason = confidence.weak_reason(names[latent]) if confidence is not None else None
+    if reason is not None:
         st.warning(
-            f"**{gw.md(latent_label)} is not reliably recovered**: trained {confidence.restarts} times from different "
-            f"starting points, the model found it with agreement {confidence.stability_of(names[latent]):.2f} only "
-            "(1 = the same latent every time). What it does to the data below may not be a real cause; do not "
-            "interpret it.",
+            f"**{gw.md(latent_label)}**: {gw.md(reason)} What it does to the data below may not be a real cause.",
             icon=":material/report:",
         )
 

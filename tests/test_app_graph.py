@@ -58,7 +58,9 @@ def test_happy_path_draws_the_graph_with_plain_names_truth_and_exports(runs, coh
     assert not at.error
     page = _page(at)
     labels = {n["label"] for n in _dataset(page, "nodes") if isinstance(n["id"], int)}
-    assert "apnea severity" in labels  # borrowed from truth/latent_names.csv through the matching
+    # Borrowed from truth/latent_names.csv through the matching; the fake run's latents are sign-flipped copies
+    # of the true ones, so a flipped one says so.
+    assert {"apnea severity", "apnea severity\n(reversed)"} & labels
     # True edges (minus one) plus the two extras at 0.6 pass the run's threshold of 0.5.
     n_true = len(load_truth(cohort).edges)
     assert len(_latent_edges(at)) == n_true - 1 + 2

@@ -156,9 +156,9 @@ def test_a_latent_the_restarts_disagree_on_is_flagged_before_its_traversal(runs,
     at = _open()
     assert not at.exception
     latent = at.selectbox(key=f"traversal-latent:{copy}")
-    warnings = [w.value for w in at.warning if "not reliably recovered" in w.value]
+    warnings = [w.value for w in at.warning if "not reliably recovered" in w.value.lower()]
     assert (
         latent.value == 0 and warnings and "agreement 0.30" in warnings[0]
     )  # the first latent, m1.z0, is weak
     latent.set_value(1).run()
-    assert not [w for w in at.warning if "not reliably recovered" in w.value]
+    assert not [w for w in at.warning if "not reliably recovered" in w.value.lower()]

@@ -1,8 +1,11 @@
-"""How far a run can be believed: every link's frequency across restarts and effect, every latent's stability.
+"""How far a run can be believed: every link's frequency across restarts and effect, every latent's stability
+and cross-modal share.
 
 The shown run is one of the restarts (the one training kept). Its latents are matched to each other restart's
 (crl.analysis.stability), its links carried across, and each kept link's effect read from its flows
-(crl.analysis.effects). Needs at least two restarts; crl.runs.confidence keeps their folders and the result.
+(crl.analysis.effects). That needs at least two restarts; crl.runs.confidence keeps their folders and the
+result. The cross-modal share (crl.analysis.cross_modal) needs only the run's latents, so a run trained once has
+it too.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from crl.analysis.cross_modal import WEAK_CROSS_MODAL, cross_modal_share
 from crl.analysis.stability import latent_stability, link_frequency, match_latents
 from crl.errors import RunError
 from crl.runs.confidence import RestartResult
@@ -95,22 +99,38 @@ def confidence_after_training(run_dir, result, config) -> None:
 
 @dataclass(frozen=True)
 class Confidence:
-    """A run's agreement across restarts as its readers use it: edge_confidence.csv (source, target, frequency,
-    effect), latent_stability.csv and how many restarts they come from (crl.runs.confidence)."""
+    """A run's trustworthiness as its readers use it: edge_confidence.csv (source, target, frequency, effect) and
+    latent_stability.csv with how many restarts they come from (crl.runs.confidence; None when trained once),
+    and each latent's cross-modal share (None with a single modality)."""
 
     edges: pd.DataFrame | None
     stability: pd.Series | None
     restarts: int
+    cross_modal: pd.Series | None = None
 
     @classmethod
     def of_run(cls, run_dir) -> Confidence | None:
-        """The run's confidence, or None when it was trained once (the files exist only with restarts)."""
+        """The run's confidence, or None when nothing about it can be measured (no latents, no restarts)."""
         from crl.runs.confidence import read_confidence, restart_count
+        from crl.runs.run import Run
 
         edges, stability = read_confidence(run_dir)
-        if edges is None and stability is None:
+        cross = None
+        run = Run(run_dir)
+        if run.has_latents:
+            try:
+                share = cross_modal_share(run.latents())
+                cross = share if share.notna().any() else None
+            except RunError:
+                cross = None  # an unreadable latents.csv: the page says so where it reads it
+        if edges is None and stability is None and cross is None:
             return None
-        return cls(edges, stability, restart_count(run_dir))
+        return cls(edges, stability, restart_count(run_dir) if stability is not None else 0, cross)
+
+    @property
+    def has_restarts(self) -> bool:
+        """Whether agreement across restarts was measured (a run trained once has only its cross-modal share)."""
+        return self.stability is not None or self.edges is not None
 
     @cached_property
     def _links(self) -> dict[tuple[str, str], tuple[float, float]]:
@@ -132,22 +152,41 @@ class Confidence:
         """(frequency, effect) of a link; NaN for what was not measured (effect: links below the threshold)."""
         return self._links.get((source, target), (math.nan, math.nan))
 
+    def cross_modal_of(self, latent: str) -> float | None:
+        """The latent's cross-modal share (held-out R² from the other modalities' latents), or None."""
+        if self.cross_modal is None or latent not in self.cross_modal.index:
+            return None
+        value = float(self.cross_modal[latent])
+        return None if math.isnan(value) else value
+
     def is_weak(self, latent: str) -> bool:
-        value = self.stability_of(latent)
-        return value is not None and value < RELIABLE_STABILITY
+        return self.weak_reason(latent) is not None
+
+    def weak_reason(self, latent: str) -> str | None:
+        """Why the latent should not be interpreted, in plain words, or None when nothing speaks against it."""
+        reasons = []
+        stability = self.stability_of(latent)
+        if stability is not None and stability < RELIABLE_STABILITY:
+            reasons.append(
+                f"trained again from other starting points, the model finds it with agreement {stability:.2f} "
+                "only (1 = the same latent every time)"
+            )
+        share = self.cross_modal_of(latent)
+        if share is not None and share < WEAK_CROSS_MODAL:
+            reasons.append(
+                f"the other modalities predict {max(share, 0.0):.0%} of it, so the data show no footprint of it "
+                "outside its own modality, which is what recovering a latent rests on"
+            )
+        if not reasons:
+            return None
+        return "Not reliably recovered: " + "; and ".join(reasons) + ". Do not interpret it or its links."
 
     def for_network(
         self, names: list[str]
     ) -> tuple[dict[int, str], dict[tuple[int, int], str], set[tuple[int, int]]]:
         """What the network view draws, by position in `names`: weak latents -> why not to read them, link ->
         hover lines (how often restarts found it, its effect), and the links found too rarely (drawn faint)."""
-        weak = {
-            i: f"Not reliably recovered: trained again from other starting points, the model finds this latent "
-            f"with agreement {self.stability_of(n):.2f} only (1 = the same latent every time). Do not interpret it "
-            "or its links."
-            for i, n in enumerate(names)
-            if self.is_weak(n)
-        }
+        weak = {i: reason for i, n in enumerate(names) if (reason := self.weak_reason(n)) is not None}
         index = {n: i for i, n in enumerate(names)}
         notes: dict[tuple[int, int], str] = {}
         rare: set[tuple[int, int]] = set()

@@ -20,10 +20,22 @@ FORMATS = ("graphml", "dot", "json", "csv", "html", "svg")
 
 def _with_confidence(table, confidence: Confidence | None):
     """The kept-edges table with `frequency` and `effect` columns when the run has them."""
-    if confidence is None:
+    if confidence is None or confidence.edges is None:
         return table
     links = [confidence.link(s, t) for s, t in zip(table["source"], table["target"], strict=True)]
     return table.assign(frequency=[f for f, _ in links], effect=[e for _, e in links])
+
+
+def _node_measures(confidence: Confidence | None) -> dict:
+    """Per-latent measures the run has, as name -> reader (latent -> value or None)."""
+    if confidence is None:
+        return {}
+    found = {}
+    if confidence.stability is not None:
+        found["stability"] = confidence.stability_of
+    if confidence.cross_modal is not None:
+        found["cross_modal"] = confidence.cross_modal_of
+    return found
 
 
 def to_graphml(
@@ -41,26 +53,25 @@ def to_graphml(
         '  <key id="weight" for="edge" attr.name="weight" attr.type="double"/>',
         '  <key id="cross_modal" for="edge" attr.name="cross_modal" attr.type="boolean"/>',
     ]
-    if confidence is not None:
-        lines += [
-            '  <key id="stability" for="node" attr.name="stability" attr.type="double"/>',
-            '  <key id="frequency" for="edge" attr.name="frequency" attr.type="double"/>',
-            '  <key id="effect" for="edge" attr.name="effect" attr.type="double"/>',
-        ]
+    node_keys = _node_measures(confidence)
+    edge_keys = ("frequency", "effect") if confidence is not None and confidence.edges is not None else ()
+    lines += [f'  <key id="{k}" for="node" attr.name="{k}" attr.type="double"/>' for k in node_keys]
+    lines += [f'  <key id="{k}" for="edge" attr.name="{k}" attr.type="double"/>' for k in edge_keys]
     lines.append('  <graph id="latents" edgedefault="directed">')
     for name, modality in zip(graph.names, graph.modality_of, strict=False):
         lines.append(f"    <node id={xml_attr(name)}>")
         lines.append(f'      <data key="label">{xml_text(labels.get(name, name))}</data>')
         lines.append(f'      <data key="modality">{xml_text(modality)}</data>')
-        stability = confidence.stability_of(name) if confidence is not None else None
-        if stability is not None:
-            lines.append(f'      <data key="stability">{stability:.6g}</data>')
+        for key, read in node_keys.items():
+            value = read(name)
+            if value is not None:
+                lines.append(f'      <data key="{key}">{value:.6g}</data>')
         lines.append("    </node>")
     for row in _with_confidence(graph.edges(threshold), confidence).itertuples():
         lines.append(f"    <edge source={xml_attr(row.source)} target={xml_attr(row.target)}>")
         lines.append(f'      <data key="weight">{row.weight:.6g}</data>')
         lines.append(f'      <data key="cross_modal">{str(row.cross_modal).lower()}</data>')
-        for key in ("frequency", "effect") if confidence is not None else ():
+        for key in edge_keys:
             value = getattr(row, key)
             if not math.isnan(value):
                 lines.append(f'      <data key="{key}">{value:.6g}</data>')
@@ -112,9 +123,9 @@ def to_json(
         {"id": n, "label": labels.get(n, n), "modality": m}
         for n, m in zip(graph.names, graph.modality_of, strict=False)
     ]
-    if confidence is not None:
+    for key, read in _node_measures(confidence).items():
         for node in nodes:
-            node["stability"] = confidence.stability_of(node["id"])
+            node[key] = read(node["id"])
     edges = _with_confidence(graph.edges(threshold), confidence).to_dict(orient="records")
     for edge in edges:  # NaN is not JSON: a link without a measured effect has null
         for key in ("frequency", "effect"):

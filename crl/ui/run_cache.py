@@ -152,10 +152,13 @@ def _confidence(path: str, stamps: tuple[float, ...]):
 
 
 def confidence(run: Path):
-    """The run's agreement across restarts (crl.analysis.confidence.Confidence), or None when trained once."""
-    from crl.runs.files import EDGE_CONFIDENCE_FILE, LATENT_STABILITY_FILE
+    """How far the run can be believed (crl.analysis.confidence.Confidence): agreement across restarts when it
+    has them, each latent's cross-modal share from its latents; None when nothing can be measured."""
+    from crl.runs.files import EDGE_CONFIDENCE_FILE, LATENT_STABILITY_FILE, LATENTS_FILE
 
-    stamps = (stamp(Path(run) / EDGE_CONFIDENCE_FILE), stamp(Path(run) / LATENT_STABILITY_FILE))
+    stamps = tuple(
+        stamp(Path(run) / name) for name in (EDGE_CONFIDENCE_FILE, LATENT_STABILITY_FILE, LATENTS_FILE)
+    )
     return _confidence(str(run), stamps)
 
 
