@@ -12,11 +12,15 @@ from crl.analysis.graph import LatentGraph
 from crl.errors import CrlError
 from crl.runs.run import Run
 from crl.ui import graph_widgets as gw
-from crl.ui import routing, run_cache, state
+from crl.ui import model_cache, routing, run_cache, state
 from crl.ui.side_by_side import side_by_side
 from crl.viz.heatmap import adjacency_heatmap
 from crl.viz.layout import labelled_layout, wrap_label
 from crl.viz.network import latent_network_html, network_height
+
+# How links can be judged: the graph's gate strength, or the effect size read from the flows.
+STRENGTH, EFFECT = "Strength", "Effect size"
+DEFAULT_MIN_EFFECT = 0.1
 
 routing.enter_through_app(__file__)
 
@@ -138,6 +142,23 @@ def _confidence_note(confidence, weak_labels: list[str]) -> None:
         )
 
 
+def _side_by_side_pane(run, graph, base, levels, graphs, names, threshold, judge) -> None:
+    if judge == EFFECT:
+        st.caption("Side by side compares link strengths: set 'Judge links by' to Strength above.")
+        return
+    shown_folder = (
+        run
+        if graph is base
+        else next(lv.folder for lv, g in zip(levels, graphs[1:], strict=True) if g is graph)
+    )
+    if Run(shown_folder).has_latents:
+        side_by_side(run, shown_folder, graph, dict(zip(graph.names, names, strict=False)), threshold, levels)
+    else:
+        st.caption(
+            "This sparsity level kept no latents of its own to match; pick 'as trained' above to compare."
+        )
+
+
 def graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     """Everything the threshold slider changes; a fragment, so moving it reruns only this part."""
     try:
@@ -157,18 +178,49 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     # Sliders on one row, switches on the next: switch labels stay whole on a narrow window.
     sliders = iter(st.columns(3, gap="medium"))
     switches = st.columns(2, gap="medium")  # two switches: half the width each, so labels stay whole at 150 %
-    threshold = next(sliders).slider(
-        "Link strength threshold",
-        min_value=0.0,
-        max_value=top,
-        value=recorded,
-        step=step,
-        key=f"threshold:{run}",
-        help="Links at least this strong are kept. The run's own threshold is "
-        f"{run_cache.recorded_threshold(run):g}.",
+    first = next(sliders)
+    judge = (
+        first.segmented_control(
+            "Judge links by",
+            [STRENGTH, EFFECT],
+            default=STRENGTH,
+            key=f"judge:{run}",
+            help="Strength is how sure the model is that a link exists; it saturates near 1 once the link is "
+            "decided, so kept links look alike. Effect size is how many standard deviations the effect moves when "
+            "the cause rises by one of its own, read from the model with the other causes held.",
+        )
+        if model_cache.has_model(run)
+        else None
     )
     graph = base
-    if levels:
+    if judge == EFFECT:
+        recorded_threshold = run_cache.recorded_threshold(run)
+        effects = model_cache.link_effects(run, recorded_threshold)
+        graph = LatentGraph(base.names, np.nan_to_num(effects, nan=0.0))
+        top_effect = max(0.05, float(np.ceil(np.nanmax(np.abs(effects), initial=0.0) * 20) / 20))
+        threshold = first.slider(
+            "Minimum effect size (SD per SD)",
+            min_value=0.0,
+            max_value=top_effect,
+            value=min(DEFAULT_MIN_EFFECT, top_effect),
+            step=0.01,
+            key=f"effect:{run}",
+            help=f"Links kept at strength {recorded_threshold:g} whose effect is at least this large, either "
+            "sign; red arrows mean more of the cause gives less of the effect.",
+        )
+        first.caption("Line widths follow the effect size.")
+    else:
+        threshold = first.slider(
+            "Link strength threshold",
+            min_value=0.0,
+            max_value=top,
+            value=recorded,
+            step=step,
+            key=f"threshold:{run}",
+            help="Links at least this strong are kept. The run's own threshold is "
+            f"{run_cache.recorded_threshold(run):g}.",
+        )
+    if levels and judge != EFFECT:
         options = ["as trained"] + [level.label for level in levels]
         picked = next(sliders).select_slider(
             "Sparsity weight",
@@ -180,7 +232,12 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         if picked != "as trained":
             graph = graphs[options.index(picked)]
         counts = [int(g.adjacency(threshold).sum()) for g in graphs]
-        same = "; every level keeps as many" if len(set(counts)) == 1 else ""
+        same = (
+            "; every level keeps as many: the likelihood pays for these links more than the sparsity weight "
+            "costs, so judge them by effect size and, with restarts, by how often they are found again"
+            if len(set(counts)) == 1
+            else ""
+        )
         st.caption(
             f"Links at ≥ {threshold:g} by sparsity weight: "
             + ", ".join(f"{o} {c}" for o, c in zip(options, counts, strict=True))
@@ -238,7 +295,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
                 details[i] = (details[i] + "\n\n" if details[i] else "") + m.witness.text
 
     # Restarts' agreement describes the graph as trained, not a refit sparsity level.
-    confidence = run_cache.confidence(run) if graph is base else None
+    confidence = run_cache.confidence(run) if graph is base or judge == EFFECT else None
     weak, notes, rare = confidence.for_network(list(graph.names)) if confidence else ({}, {}, set())
 
     wrapped = [wrap_label(label) for label in names]
@@ -257,6 +314,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         uncertain_edges=rare,
         height=height,
         positions=labelled_layout(graph.modality_of, wrapped),
+        weight_label="Effect, SD per SD of the cause" if judge == EFFECT else "Strength",
     )
     st.iframe(page, height=network_height(height))
     st.caption(
@@ -322,22 +380,16 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
                 width="stretch",
             )
     with panes["Side by side"]:
-        shown_folder = (
-            run
-            if graph is base
-            else next(lv.folder for lv, g in zip(levels, graphs[1:], strict=True) if g is graph)
-        )
-        if Run(shown_folder).has_latents:
-            side_by_side(
-                run, shown_folder, graph, dict(zip(graph.names, names, strict=False)), threshold, levels
-            )
-        else:
-            st.caption(
-                "This sparsity level kept no latents of its own to match; pick 'as trained' above to compare."
-            )
+        _side_by_side_pane(run, graph, base, levels, graphs, names, threshold, judge)
     with panes["Export"]:
         st.caption(
-            f"Every link at or above {threshold:g}, within and across modalities, with your latent names "
+            (
+                f"Every link with an effect size of at least {threshold:g} (the weights in the files are effect "
+                "sizes)"
+                if judge == EFFECT
+                else f"Every link at or above {threshold:g}"
+            )
+            + ", within and across modalities, with your latent names "
             "(the covariate links are not included). SVG is a picture of this graph for slides and papers; for "
             "a picture of the matrix, use the camera icon in the adjacency heatmap's toolbar: it saves a PNG."
         )

@@ -88,6 +88,25 @@ def model(run: Path):
         ) from None
 
 
+@st.cache_data(show_spinner="Reading each link's effect from the model…", max_entries=16)
+def _link_effects(path: str, stamp: tuple[float, ...], latents_stamp: float, threshold: float) -> np.ndarray:
+    from crl.analysis.effects import link_effects
+    from crl.ui import run_cache
+
+    loaded = model(Path(path))[0]
+    z = run_cache.latents(Path(path)).loc[:, list(loaded.latent_names)].to_numpy(np.float32)
+    return link_effects(loaded, z, threshold)
+
+
+def link_effects(run: Path, threshold: float) -> np.ndarray:
+    """`(d, d)` signed direct effects of the links the run keeps at `threshold` (NaN elsewhere), in SD per SD of
+    the cause (crl.analysis.effects), from the run's own latents.csv; cached per model, latents and threshold."""
+    from crl.ui.run_cache import stamp
+
+    run = Path(run)
+    return _link_effects(str(run), checkpoint_stamp(run), stamp(Run(run).latents_file), float(threshold))
+
+
 def trained_cohort(run: Path) -> Path | None:
     """The cohort folder the run was trained on (config.json or job.json), when it still exists."""
     for file in (Run(run).config_file, Path(run) / JOB_FILE):

@@ -185,6 +185,7 @@ def latent_network_html(
     edge_notes: Mapping[tuple[LatentRef, LatentRef], str] | None = None,
     uncertain_edges: Collection[tuple[LatentRef, LatentRef]] = frozenset(),
     height: int = 620,
+    weight_label: str = "Strength",
 ) -> str:
     """A self-contained HTML page (vis-network inlined, no outside requests) drawing the latent graph.
 
@@ -203,6 +204,7 @@ def latent_network_html(
     edge_notes: (source, target) -> extra hover lines for that link (e.g. how often restarts found it, its effect).
     uncertain_edges: links drawn faint (e.g. found in few restarts); their hover text says why in edge_notes.
     height: canvas height in px; show the page in an iframe of `network_height(height)` px.
+    weight_label: what the weights are, as the link hover names them (e.g. "Effect, SD per SD").
     """
     names = [str(n) for n in names]
     d = len(names)
@@ -329,7 +331,8 @@ def latent_network_html(
                     "title": _hover(
                         [
                             f"<b>{html.escape(names[i])}</b> → <b>{html.escape(names[j])}</b>",
-                            f"Strength: {_format_weight(value)}" + (" (negative)" if value < 0 else ""),
+                            f"{html.escape(weight_label)}: {_format_weight(value)}"
+                            + (" (negative)" if value < 0 else ""),
                             (
                                 f"Across modalities: {html.escape(modalities[i])} → {html.escape(modalities[j])}"
                                 if across
