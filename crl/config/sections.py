@@ -16,6 +16,7 @@ KIND_ENCODERS: dict[str, tuple[str, ...]] = {
     "image": ("resnet", "mlp"),
 }
 METHODS = ("ours", "beta-vae", "no-graph")
+NOISE_MODELS = ("fixed", "calibrated")
 ACYCLICITY = ("learned", "tiers")
 ORIENTATIONS = ("order", "pairwise")
 SCHEDULES = ("cosine", "plateau", "constant")
@@ -37,6 +38,7 @@ class ModalityConfig:
     depth: hidden layers (mlp), down-sampling stages (cnn1d, resnet; 0 = chosen from the input size) or GRU layers.
     width: hidden units (mlp, gru) or base channels (cnn1d, resnet).
     latents: latent causal variables z^(m); eta: modality-specific exogenous dimensions eta^(m).
+    noise: the decoder's noise model, "fixed" (squared error, the paper) or "calibrated" (crl.core.model).
     """
 
     kind: str = declare("tabular", choices=tuple(KIND_ENCODERS))
@@ -83,6 +85,15 @@ class ModalityConfig:
         high=32,
         step=1,
         help="Modality-specific dimensions: variation that never affects another modality.",
+    )
+    noise: str = declare(
+        "fixed",
+        choices=NOISE_MODELS,
+        label="Reconstruction noise",
+        help="fixed: the squared error at weight α_R (the paper). calibrated: a Gaussian whose noise scale is "
+        "the current error (the σ-VAE of Rybkin et al. 2021), so reconstruction keeps paying off as the error "
+        "shrinks.",
+        names={"fixed": "Fixed (paper)", "calibrated": "Calibrated to the error"},
     )
 
 
