@@ -1,4 +1,5 @@
-"""The caller's side of a job (the dashboard, the CLI): start, live status, stop, resume and refit.
+"""The caller's side of a job (the dashboard, the CLI): start, live status, stop, resume and refit (a
+confidence measurement starts in crl.jobs.stability_job).
 
 A job is a run folder plus `job.json` (what to train). `start_job` writes both and launches
 `python -m crl.jobs RUN_DIR` in a new session, its output in `log.txt`; the caller returns at once. A stop is
@@ -340,9 +341,13 @@ def resume_job(run_dir: Path | str, background: bool = True, threads: int | None
         raise RunError(f"run '{run_dir.name}' is still {status['state']}; stop it before resuming")
     if status["state"] == "done":
         raise RunError(f"run '{run_dir.name}' has finished; start a new run to train again")
-    refit = isinstance(
-        status.get(MAIN_TRAINING), dict
-    )  # a refit was cut short (crl.jobs.job_record): retry it
+    # A side job was cut short (crl.jobs.job_record): retry it.
+    side = status.get("job") if isinstance(status.get(MAIN_TRAINING), dict) else None
+    if side == "stability":
+        from crl.jobs.stability_job import retry_stability_job
+
+        return retry_stability_job(run_dir, background, threads)
+    refit = side is not None
     if refit and not (run_dir / REFIT_FILE).exists():
         finish_refit(run_dir, "done")  # killed after its last level was saved: the refit had finished
         return run_dir

@@ -1,5 +1,5 @@
 """The runs under the runs folder: a table of their states, and what can be done to one (resume, sparsity
-refits, use as the current model, rename, delete)."""
+refits, measuring its confidence, use as the current model, rename, delete)."""
 
 from __future__ import annotations
 
@@ -249,6 +249,20 @@ def draw_actions(run: Path, status: dict[str, Any], default_sparsity: float, pat
                 width="stretch",
             )
         _levels(run)
+        from crl.ui.stability_panel import draw_control  # it flashes through this module
+
+        draw_control(run)
+    elif status.get("job") == "stability" and run_state == "interrupted":
+        st.button(
+            "Retry measuring confidence",
+            key="train_resume",
+            icon=":material/verified:",
+            type="primary",
+            on_click=_resume,
+            args=(run,),
+            help="Trains the restarts still missing; those finished before the interruption are kept and the "
+            "trained model is unchanged.",
+        )
     elif status.get("job") == "refit" and run_state == "interrupted":
         st.button(
             "Retry the refit",
