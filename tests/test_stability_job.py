@@ -195,3 +195,19 @@ def test_the_time_per_restart_comes_from_the_runs_own_training(tmp_path):
     assert seconds_per_restart(run) == 8.0  # a side job is running: the training's figures are set aside
     atomic_write_json(run / "status.json", {"state": "done"})
     assert seconds_per_restart(run) is None
+
+
+def test_pending_restarts_are_not_counted_until_the_confidence_is_rewritten(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from crl.runs.confidence import promote_pending, restart_count, restart_indices, write_restart
+
+    latents = pd.DataFrame({"subject_id": ["a", "b", "c"], "m.z0": [0.1, 0.2, 0.3]})
+    for k in (0, 1):
+        write_restart(tmp_path, k, latents, ["m.z0"], np.zeros((1, 1)), {"restart": k})
+    write_restart(tmp_path, 2, latents, ["m.z0"], np.zeros((1, 1)), {"restart": 2}, pending=True)
+    (tmp_path / "restarts/.pending/3").mkdir()  # cut short before its graph.csv: incomplete
+    assert restart_count(tmp_path) == 2 and restart_indices(tmp_path, pending=True) == {2}
+    assert promote_pending(tmp_path) == [2]
+    assert restart_count(tmp_path) == 3 and not (tmp_path / "restarts/.pending").exists()

@@ -3,7 +3,8 @@
 threads (torch threads a job may use), queue (the per-machine slot queue), heartbeat (the job process's
 status, heartbeat and stop requests), checkpoints (where a job resumes from), worker (the job process's
 training), launch (a job on several GPUs under torchrun), control (the caller's side: start, status, stop,
-resume, refit), stability_job (more restarts of a finished run and its confidence, as a job).
+resume, refit), stability_job and stability_worker (more restarts of a finished run and its confidence, as a
+job: the caller's and the process's side).
 `python -m crl.jobs RUN_DIR` (crl/jobs/__main__.py) runs one job.
 """
 

@@ -1,7 +1,8 @@
 """Measuring a finished run's confidence as a background job: train the restarts it lacks, then its agreement.
 
-The job trains what `crl stability RUN --restarts R` would (crl.analysis.more_restarts) in a detached
-`python -m crl.jobs RUN --stability` process, like any job: it waits for a slot in the same queue, beats a
+This is the caller's side (the dashboard, `crl stability --background`). The job trains what
+`crl stability RUN --restarts R` would (crl.analysis.more_restarts) in a detached `python -m crl.jobs RUN
+--stability` process (crl.jobs.stability_worker), like any job: it waits for a slot in the same queue, beats a
 heartbeat, stops on request and records a crash. It is a side job (crl.jobs.job_record): the model is left as it
 was, the training's figures wait under "training" in status.json, and the `stability` record says how far it
 is (`restarts`: R in all, `to_train`, `trained`, `restart`: the one training now, `state`, `seconds`, `error`).
@@ -18,21 +19,19 @@ import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from crl.analysis.more_restarts import MAX_RESTARTS, check_restarts, kept_restart, restarts_to_train
 from crl.errors import RunError
 from crl.jobs.control import _job_from_run, _record_launcher, _spawn, job_status
-from crl.jobs.heartbeat import JobControl
-from crl.jobs.job_record import finish_side_job, requeue
+from crl.jobs.job_record import requeue
 from crl.jobs.queue import queue_dir
+from crl.jobs.stability_worker import STABILITY_JOB
 from crl.jobs.worker import run_job
 from crl.runs.confidence import restart_indices
-from crl.runs.files import EDGE_CONFIDENCE_FILE, JOB_FILE, STATUS_FILE, STOP_FILE, read_json
+from crl.runs.files import EDGE_CONFIDENCE_FILE, JOB_FILE, STOP_FILE
 from crl.runs.run import Run
 from crl.runs.storage import storage_error
 
-STABILITY_JOB = "stability"
 DEFAULT_RESTARTS = 4
 
 
@@ -102,14 +101,6 @@ def start_stability_job(
     return run_dir
 
 
-def retry_stability_job(run_dir: Path, background: bool = True, threads: int | None = None) -> Path:
-    """Run an interrupted confidence measurement again (crl.jobs.control.resume_job): only what is left."""
-    record = (read_json(run_dir / STATUS_FILE, {}) or {}).get(STABILITY_JOB) or {}
-    return start_stability_job(
-        run_dir, int(record.get("restarts") or DEFAULT_RESTARTS), record.get("cohort"), background, threads
-    )
-
-
 def _check_launch(run_dir: Path, restarts: int, cohort_dir: Path | str | None) -> None:
     status = job_status(run_dir)
     if status["alive"]:
@@ -162,43 +153,3 @@ def _launch_lock(run_dir: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def measure_confidence(run_dir: Path, device: str, control: JobControl) -> None:
-    """The job process's work (crl.jobs.worker.run_job): train the missing restarts, write the confidence."""
-    import time
-
-    from crl.analysis.more_restarts import extend_restarts
-
-    record: dict[str, Any] = dict((read_json(run_dir / STATUS_FILE, {}) or {}).get(STABILITY_JOB) or {})
-    if not isinstance(record.get("restarts"), int):
-        raise RunError(
-            f"{run_dir}/{STATUS_FILE} does not say how many restarts to train; launch the job again"
-        )
-    # A retry after a kill trains only what is left: count again.
-    record.pop("restart", None)
-    record.update(state="running", started_at=time.time(), trained=0, error=None)
-    record["to_train"] = len(restarts_to_train(run_dir, record["restarts"]))
-    control.update_status(**{STABILITY_JOB: dict(record)})
-
-    def on_restart(index: int, total: int) -> None:
-        if "restart" in record:
-            record["trained"] += 1
-        record.update(restart=index, to_train=max(record["to_train"], record["trained"] + 1))
-        control.progress.update(restart=index, restart_count=total)
-        control.update_status(**{STABILITY_JOB: dict(record)})
-
-    result = extend_restarts(
-        run_dir,
-        record["restarts"],
-        record.get("cohort"),
-        on_restart=on_restart,
-        callbacks=[control],
-        device=device,
-    )
-    control.close()
-    if result is None or control.stopped:
-        finish_side_job(run_dir, STABILITY_JOB, "stopped")
-        return
-    control.update_status(**{STABILITY_JOB: {**record, "trained": record["to_train"]}})
-    finish_side_job(run_dir, STABILITY_JOB, "done")

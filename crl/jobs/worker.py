@@ -245,7 +245,7 @@ def run_job(
         if refit is not None:
             _refit(run_dir, spec, refit, device, control)
         elif stability:
-            from crl.jobs.stability_job import measure_confidence
+            from crl.jobs.stability_worker import measure_confidence
 
             measure_confidence(run_dir, device, control)
         else:

@@ -15,8 +15,8 @@ from crl.errors import CrlError
 from crl.jobs import job_threads, restarts_of, seconds_per_restart, start_stability_job
 from crl.jobs.stability_job import DEFAULT_RESTARTS
 from crl.runs.files import EDGE_CONFIDENCE_FILE
+from crl.ui.flash import flash
 from crl.ui.jobs_panel import duration_text
-from crl.ui.runs_panel import flash
 
 LAUNCH_KEY = "train_stability"
 
