@@ -14,6 +14,7 @@ from crl.analysis.more_restarts import MAX_RESTARTS, restarts_to_train
 from crl.errors import CrlError
 from crl.jobs import job_threads, restarts_of, seconds_per_restart, start_stability_job
 from crl.jobs.stability_job import DEFAULT_RESTARTS
+from crl.runs.confidence import restart_count, restart_indices
 from crl.runs.files import EDGE_CONFIDENCE_FILE
 from crl.ui.flash import flash
 from crl.ui.jobs_panel import duration_text
@@ -49,14 +50,14 @@ def _launch(run: Path, key: str) -> None:
 
 def draw_control(run: Path) -> None:
     """For a finished run: 'Measure confidence: train N more restarts', with the total as a number input."""
-    have = restarts_of(run)
+    have = restarts_of(run)  # with those a stopped measurement finished
     measured = (run / EDGE_CONFIDENCE_FILE).is_file()
     key = restarts_key(run)
     with st.container(border=True):
         if measured:
             st.markdown(
-                f"**Confidence** measured across {have} restarts: the Latent graph page shows how often each "
-                "link was found and fades the latents that restarts disagree on."
+                f"**Confidence** measured across {restart_count(run)} restarts: the Latent graph page shows how "
+                "often each link was found and fades the latents that restarts disagree on."
             )
         else:
             st.markdown(
@@ -74,23 +75,25 @@ def draw_control(run: Path) -> None:
             "another seed on the same data.",
         )
         more = len(restarts_to_train(run, int(restarts)))
-        label = (
-            f"Measure confidence: train {more} more restart{'s' if more != 1 else ''}"
-            if more or not measured
-            else "Measure confidence: nothing more to train"
-        )
+        waiting = bool(restart_indices(run, pending=True))  # trained by a measurement that was stopped
+        if more:
+            label = f"Measure confidence: train {more} more restart{'s' if more != 1 else ''}"
+        elif waiting or not measured:
+            label = f"Measure confidence from the {have} restarts it has"
+        else:
+            label = "Measure confidence: nothing more to train"
         cols[1].button(
             label,
             key=LAUNCH_KEY,
             icon=":material/verified:",
             on_click=_launch,
             args=(run, key),
-            disabled=measured and more == 0,
+            disabled=measured and not more and not waiting,
             width="stretch",
         )
         if more:
             st.caption(
                 f"{how_long(run, more)} Runs in the background like training; you can leave this page."
             )
-        elif measured:
+        elif measured and not waiting:
             st.caption(f"It already has {have} restarts: ask for more to train more.")
