@@ -99,6 +99,8 @@ def test_a_background_job_trains_the_missing_restarts_while_the_run_stays_readab
 def test_bad_launches_are_refused_with_the_reason(run, tmp_path):
     with pytest.raises(RunError, match="between 2 and 20"):
         start_stability_job(run, 1)
+    with pytest.raises(RunError, match="is not a finished run"):
+        start_stability_job(tmp_path, 3)
     unfinished = tmp_path / "unfinished"
     shutil.copytree(run, unfinished)
     atomic_write_json(unfinished / "status.json", {**read_json(run / "status.json"), "state": "stopped"})
@@ -211,3 +213,20 @@ def test_pending_restarts_are_not_counted_until_the_confidence_is_rewritten(tmp_
     assert restart_count(tmp_path) == 2 and restart_indices(tmp_path, pending=True) == {2}
     assert promote_pending(tmp_path) == [2]
     assert restart_count(tmp_path) == 3 and not (tmp_path / "restarts/.pending").exists()
+
+
+def test_crl_stability_background_starts_the_job_and_refuses_a_second_one(run, capsys):
+    from crl.cli import main
+
+    assert main(["stability", str(run), "--restarts", "2", "--background"]) == 0
+    assert "in the background (1 restart to train)" in capsys.readouterr().out
+    assert main(["stability", str(run), "--restarts", "2", "--background"]) == 1
+    assert "is already measuring its confidence" in capsys.readouterr().err
+    assert main(["stability", str(run), "--restarts", "3"]) == 1  # nor trains beside it in the foreground
+    assert "is already measuring its confidence" in capsys.readouterr().err
+    deadline = time.monotonic() + 120
+    while job_status(run)["alive"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job_status(run)["stability"]["state"] == "done" and Confidence.of_run(run).restarts == 2
+    assert main(["runs", "status", str(run)]) == 0
+    assert "confidence across 2 restarts: done, 1 of 1 new restarts trained" in capsys.readouterr().out

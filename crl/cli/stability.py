@@ -25,7 +25,7 @@ def stability_cli(args: argparse.Namespace) -> int:
         more = len(restarts_to_train(args.run, args.restarts))
         start_stability_job(Path(args.run), args.restarts, args.cohort)
         print(
-            f"measuring the confidence of {args.run} in the background ({more} restarts to train); "
+            f"measuring the confidence of {args.run} in the background ({more} restart{'s' if more != 1 else ''} to train); "
             f"`crl runs status {args.run}` shows its progress, `crl runs stop {args.run}` stops it"
         )
         return 0
@@ -37,6 +37,9 @@ def stability_cli(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    from crl.jobs.stability_job import refuse_if_busy
+
+    refuse_if_busy(Path(args.run))  # a job on the run (or its confidence measured in the background)
     edges, stability = extend_restarts(Path(args.run), args.restarts, args.cohort, on_restart=progress)
     links = edges[edges["frequency"] > 0].sort_values(
         ["frequency", "source", "target"], ascending=[False, True, True]

@@ -95,13 +95,15 @@ def start_stability_job(
             _record_launcher(run_dir, _spawn(run_dir, ["--stability"], threads=threads))
     if not background:
         if run_job(run_dir, queue=False, foreground=True, stability=True) != 0:
-            raise RunError(
-                job_status(run_dir).get("error") or f"measuring the confidence of {run_dir} failed"
-            )
+            record = job_status(run_dir).get(STABILITY_JOB) or {}
+            raise RunError(record.get("error") or f"measuring the confidence of {run_dir} failed")
     return run_dir
 
 
-def _check_launch(run_dir: Path, restarts: int, cohort_dir: Path | str | None) -> None:
+def refuse_if_busy(run_dir: Path | str) -> None:
+    """StabilityJobRunning while a confidence measurement is queued or running on the run, RunError while
+    another job is: two processes would train the same restarts (`crl stability` checks this too)."""
+    run_dir = Path(run_dir)
     status = job_status(run_dir)
     if status["alive"]:
         if status.get("job") == STABILITY_JOB:
@@ -113,9 +115,15 @@ def _check_launch(run_dir: Path, restarts: int, cohort_dir: Path | str | None) -
         raise RunError(
             f"run '{run_dir.name}' is {status['state']}; wait for its job to finish or stop it first"
         )
+
+
+def _check_launch(run_dir: Path, restarts: int, cohort_dir: Path | str | None) -> None:
+    refuse_if_busy(run_dir)
     run = Run(run_dir)
+    if not (run.has_graph and run.has_latents):
+        raise RunError(f"{run_dir} is not a finished run (no latents.csv or graph.csv); train it first")
     state = run.training_status.get("state", "done")
-    if not (run.has_graph and run.has_latents) or state != "done":
+    if state != "done":
         raise RunError(
             f"run '{run_dir.name}' has not finished training (it is {state}); resume it until it is done, then "
             "measure its confidence"
@@ -126,7 +134,7 @@ def _check_launch(run_dir: Path, restarts: int, cohort_dir: Path | str | None) -
             f"the cohort folder {cohort} is not there" if cohort else "its config.json names no cohort folder"
         )
         raise RunError(
-            f"run '{run_dir.name}' cannot be trained again: {where}; measure it with "
+            f"run '{run_dir.name}' cannot be trained again: {where}; measure it from a terminal with "
             f"`crl stability {run_dir} --cohort DIR`, giving the folder of the cohort it was trained on"
         )
     pending = restart_indices(run_dir, pending=True)
