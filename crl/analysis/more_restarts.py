@@ -35,7 +35,7 @@ def kept_restart(run: Run) -> int:
 
 
 def restarts_to_train(run_dir: Path | str, restarts: int) -> list[int]:
-    """The restart indices extend_restarts would train to bring the run to `restarts` (cheap: no file is read)."""
+    """The restart indices extend_restarts would train to bring the run to `restarts` (cheap: reads no file)."""
     run = Run(run_dir)
     have = restart_indices(run.path) | restart_indices(run.path, pending=True) | {kept_restart(run)}
     return [k for k in range(check_restarts(restarts)) if k not in have]

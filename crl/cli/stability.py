@@ -2,8 +2,8 @@
 
 Trains the restarts the run lacks (seeds train.seed + k on its own validation split), then prints each latent's
 stability and each link's frequency across restarts and effect; the same tables are written to the run folder
-(latent_stability.csv, edge_confidence.csv). With --background the restarts train as a job (crl.jobs.stability_job),
-like `crl train --background`, and the command returns at once.
+(latent_stability.csv, edge_confidence.csv). With --background the restarts train as a job
+(crl.jobs.stability_job), like `crl train --background`, and the command returns at once.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ def stability_cli(args: argparse.Namespace) -> int:
 
         more = len(restarts_to_train(args.run, args.restarts))
         start_stability_job(Path(args.run), args.restarts, args.cohort)
+        count = f"{more} restart{'s' if more != 1 else ''} to train"
         print(
-            f"measuring the confidence of {args.run} in the background ({more} restart{'s' if more != 1 else ''} to train); "
+            f"measuring the confidence of {args.run} in the background ({count}); "
             f"`crl runs status {args.run}` shows its progress, `crl runs stop {args.run}` stops it"
         )
         return 0

@@ -98,7 +98,8 @@ def finish_refit(run_dir: Path, outcome: str, error: str | None = None) -> dict[
 
 def finish_side_job(run_dir: Path, job: str, outcome: str, error: str | None = None) -> dict[str, Any]:
     """Put the main training's figures back after a side job ended ("done", "stopped" or "failed") and record
-    its outcome under its name ("refit", "stability"); the run reads as it did before, plus what the job added."""
+    its outcome under its name ("refit", "stability"); the run reads as it did before, plus what the job
+    added."""
     run_dir = Path(run_dir)
     status = read_json(run_dir / STATUS_FILE, {}) or {}
     record = dict(status.get(job) or {})

@@ -1,5 +1,5 @@
-"""The job process: wait for a slot, train (or resume, refit, or measure the confidence of) the job's run, record
-the outcome.
+"""The job process: wait for a slot, train (or resume, refit, or measure the confidence of) the job's run,
+record the outcome.
 
 `python -m crl.jobs RUN_DIR` runs `run_job`; training goes through crl.engine (restarts, fit) and writes the
 run folder, with a JobControl refreshing its status and heartbeat and saving checkpoints. Under torchrun every
@@ -281,7 +281,7 @@ AGAIN = {
 
 
 def write_failure(error: OSError, run_dir: Path, refit: bool = False, side: str | None = None) -> str:
-    """What to tell the user when training (or a side job) could not write its files: why, and how to carry on."""
+    """What to tell the user when training (or a side job) could not write its files: why, and how to go on."""
     again = AGAIN.get(side or ("refit" if refit else ""), f"`crl runs resume {run_dir}`")
     if is_full(error):
         return f"{describe_os_error(error)}: free space, then {again}"

@@ -129,8 +129,8 @@ def _stability_line(record: Mapping[str, Any], status: Mapping[str, Any], text: 
         return f"Measuring confidence: {where} · {trained} of {to_train} new restarts done{left}."
     if state == "interrupted":
         return (
-            "Interrupted: measuring confidence ended without finishing (the machine restarted or it was killed). "
-            "The trained model is unchanged and the restarts finished so far are kept; retry to train the rest."
+            "Interrupted: measuring confidence ended without finishing (the machine restarted or it was "
+            "killed). The trained model is unchanged and the restarts finished so far are kept; retry to train the rest."
         )
     took = duration_text(_number(record, "seconds"))
     outcome = record.get("state")

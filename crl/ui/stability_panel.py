@@ -56,8 +56,8 @@ def draw_control(run: Path) -> None:
     with st.container(border=True):
         if measured:
             st.markdown(
-                f"**Confidence** measured across {restart_count(run)} restarts: the Latent graph page shows how "
-                "often each link was found and fades the latents that restarts disagree on."
+                f"**Confidence** measured across {restart_count(run)} restarts: the Latent graph page shows "
+                "how often each link was found and fades the latents that restarts disagree on."
             )
         else:
             st.markdown(
