@@ -88,6 +88,15 @@ def _finished(run: Path, status: dict) -> None:
         )
     elif isinstance(refit, dict):
         return  # stopped or failed: the panel says so
+    elif status.get("job") == "stability":
+        measured = status.get("stability") if isinstance(status.get("stability"), dict) else {}
+        if measured.get("state") == "done":
+            state.set_run_dir(run)
+            rp.flash(
+                "success",
+                f"The confidence of {run.name} is measured across {measured.get('restarts')} restarts; the "
+                "Latent graph page shows how often each link was found and fades the unstable latents.",
+            )
     elif status.get("state") == "done":
         state.set_run_dir(run)
         rp.flash(

@@ -315,3 +315,29 @@ def test_side_by_side_draws_another_run_in_this_runs_latent_names(runs, cohort):
     assert (found == "in both").sum() >= 1 and (
         found == "only on the left"
     ).sum() == 1  # run-b dropped one link
+
+
+def test_confidence_written_while_the_page_is_open_shows_at_its_next_rerun(runs, cohort):
+    """A confidence job finishing in the background: the page's cache is keyed on the files' stamps, so the
+    next rerun shows it without a restart of the server."""
+    import pandas as pd
+
+    from crl.runs.confidence import write_confidence, write_restart
+
+    run = fake_run(runs / "run-later", cohort)
+    at = _open()
+    assert "Not reliably recovered" not in _page(at) and "restarts" not in " ".join(
+        e["title"] for e in _latent_edges(at)
+    )
+    latents = pd.read_csv(run / "latents.csv", dtype={"subject_id": str})
+    names = [c for c in latents.columns if c != "subject_id"]
+    for k in range(4):
+        write_restart(run, k, latents, names, np.zeros((len(names), len(names))), {"restart": k})
+    stability = pd.Series(0.95, index=names)
+    stability[names[0]] = 0.2
+    graph = pd.read_csv(run / "graph.csv")
+    write_confidence(run, graph.assign(frequency=0.75, effect=0.3), stability)
+    at.run()
+    assert not at.exception
+    assert "Not reliably recovered" in _page(at)
+    assert all("Found in 75% of 4 restarts" in e["title"] for e in _latent_edges(at))

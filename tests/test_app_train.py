@@ -1,5 +1,5 @@
 """The Train page through AppTest: start a real tiny job and watch it finish, stop and resume, refit at a new
-sparsity weight, and the runs list (failed, interrupted, rename, delete)."""
+sparsity weight, measure a finished run's confidence, and the runs list (failed, interrupted, rename, delete)."""
 
 import json
 import subprocess
@@ -240,3 +240,67 @@ def test_the_summary_says_which_device_auto_picks(cohort, runs):
     assert f"device auto ({picked}" in shown
     shown = " ".join(_plain(m.value) for m in _train_page(cohort, "train.device=cpu").markdown)
     assert "device cpu." in shown and "device auto" not in shown
+
+
+def test_a_finished_run_measures_its_confidence_in_the_background(cohort, runs):
+    import re
+
+    from crl.cli import main
+
+    run = runs / "tiny"
+    fast = ["--set", "train.epochs=2", "--set", "train.min_epochs=1", "--set", "train.batch_size=100"]
+    assert main(["train", str(cohort), "--out", str(run), "--device", "cpu", *fast]) == 0
+    at = _train_page(cohort)
+    key = "train_stability_restarts_tiny"
+    assert at.number_input(key=key).value == 4
+    assert at.button(key="train_stability").label == "Measure confidence: train 3 more restarts"
+    captions = " ".join(_plain(c.value) for c in at.caption)
+    assert re.search(r"About \d+ s: 3 × the \d+ s this run took to train", captions), captions
+
+    at.number_input(key=key).set_value(2).run()
+    assert at.button(key="train_stability").label == "Measure confidence: train 1 more restart"
+    at.button(key="train_stability").click().run()
+    assert "Started measuring the confidence of tiny: 1 more restart" in _messages(at, "success")
+    assert job_status(run)["job"] == "stability"
+    _wait(
+        at,
+        lambda a: _progress(a)[0].startswith("Confidence measured across 2 restarts"),
+        what="the confidence measurement",
+    )
+    assert "The confidence of tiny is measured across 2 restarts" in _messages(at, "success")
+    assert at.session_state["run_dir"] == str(run)  # the Latent graph page shows it
+    assert (run / "edge_confidence.csv").exists() and (run / "latent_stability.csv").exists()
+    # Measured: the control says so and offers more restarts.
+    assert any("measured across 2 restarts" in _plain(m.value) for m in at.markdown)
+    assert at.button(key="train_stability").label == "Measure confidence: train 2 more restarts"
+
+
+def test_a_stopped_or_interrupted_confidence_measurement_says_what_is_kept_and_offers_the_rest(cohort, runs):
+    graph = "source,target,weight\n"
+    stopped = {"state": "stopped", "restarts": 4, "to_train": 3, "trained": 1, "seconds": 12.0}
+    _fake_run(
+        runs,
+        "stopped",
+        {"state": "done", "seconds": 5.0, "job": "stability", "stability": stopped},
+        time.time() - 60,
+        graph_csv=graph,
+    )
+    (runs / "stopped/restarts/.pending/1").mkdir(parents=True)
+    (runs / "stopped/restarts/.pending/1/graph.csv").write_text(graph)
+    owner = {"pid": _dead_pid(), "host": host(), "boot_id": boot_id()}
+    record = {"restarts": 3, "to_train": 2, "trained": 0, "restart": 1, "state": "running"}
+    aside = {"training": {"state": "done", "seconds": 5.0}}
+    status = {"state": "running", "job": "stability", "stability": record, **aside, **owner}
+    _fake_run(runs, "killed", status, time.time(), graph_csv=graph)
+
+    at = _train_page(cohort)
+    assert at.selectbox(key="train_run_pick").value.endswith("killed")
+    assert _progress(at)[0].startswith("Interrupted: measuring confidence ended without finishing")
+    assert at.button(key="train_resume").label == "Retry measuring confidence"
+
+    at.selectbox(key="train_run_pick").set_value(str(runs.resolve() / "stopped")).run()
+    text = _progress(at)[0]
+    assert text.startswith("Measuring confidence stopped on request after 12 s; the 1 new restarts finished")
+    # Restart 1 waits in restarts/.pending/: asking for 4 in all trains the 2 still missing, in 2 x 5 s.
+    assert at.button(key="train_stability").label == "Measure confidence: train 2 more restarts"
+    assert "About 10 s: 2 × the 5 s this run took to train" in " ".join(_plain(c.value) for c in at.caption)

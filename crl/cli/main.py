@@ -170,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restarts", type=int, default=4, help="restarts in all, the run included (default 4)")
     p.add_argument("--cohort", default=None, help="the cohort folder (default: the one the run records)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument(
+        "--background",
+        action="store_true",
+        help="train them as a background job and return at once (`crl runs status RUN` shows progress)",
+    )
     p.set_defaults(func=_cmd_stability)
     return parser
 

@@ -81,6 +81,13 @@ def _status(run: Path, args: Any) -> int:
         took = f" in {refit['seconds']:.0f} s" if isinstance(refit.get("seconds"), (int, float)) else ""
         error = f": {refit['error']}" if refit.get("error") else ""
         print(f"refit at sparsity {weights}: {refit.get('state')}{took}{error}")
+    measured = status.get("stability")
+    if isinstance(measured, dict):  # the latest confidence measurement (crl.jobs.stability_job)
+        took = f" in {measured['seconds']:.0f} s" if isinstance(measured.get("seconds"), (int, float)) else ""
+        error = f": {measured['error']}" if measured.get("error") else ""
+        trained = f", {measured.get('trained', 0)} of {measured.get('to_train', '?')} new restarts trained"
+        outcome = f"{measured.get('state')}{trained}{took}{error}"
+        print(f"confidence across {measured.get('restarts')} restarts: {outcome}")
     for r in status.get("restarts") or []:  # crl.engine.restarts: every restart's best validation loss
         kept = " (kept)" if r.get("restart") == status.get("kept_restart") else ""
         loss = f"best validation loss {r['best_validation_loss']:.6g}"

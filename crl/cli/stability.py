@@ -2,7 +2,8 @@
 
 Trains the restarts the run lacks (seeds train.seed + k on its own validation split), then prints each latent's
 stability and each link's frequency across restarts and effect; the same tables are written to the run folder
-(latent_stability.csv, edge_confidence.csv).
+(latent_stability.csv, edge_confidence.csv). With --background the restarts train as a job
+(crl.jobs.stability_job), like `crl train --background`, and the command returns at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,19 @@ from crl.runs.run import DEFAULT_THRESHOLD
 
 
 def stability_cli(args: argparse.Namespace) -> int:
+    if getattr(args, "background", False):
+        from crl.analysis.more_restarts import restarts_to_train
+        from crl.jobs import start_stability_job
+
+        more = len(restarts_to_train(args.run, args.restarts))
+        start_stability_job(Path(args.run), args.restarts, args.cohort)
+        count = f"{more} restart{'s' if more != 1 else ''} to train"
+        print(
+            f"measuring the confidence of {args.run} in the background ({count}); "
+            f"`crl runs status {args.run}` shows its progress, `crl runs stop {args.run}` stops it"
+        )
+        return 0
+
     def progress(index: int, total: int) -> None:
         print(
             f"training restart {index} of {total - 1} (restart 0 is the run itself)…",
@@ -24,6 +38,9 @@ def stability_cli(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    from crl.jobs.stability_job import refuse_if_busy
+
+    refuse_if_busy(Path(args.run))  # a job on the run (or its confidence measured in the background)
     edges, stability = extend_restarts(Path(args.run), args.restarts, args.cohort, on_restart=progress)
     links = edges[edges["frequency"] > 0].sort_values(
         ["frequency", "source", "target"], ascending=[False, True, True]

@@ -1,4 +1,4 @@
-"""`python -m crl.jobs RUN_DIR` runs one training job; `--stop RUN_DIR` stops one."""
+"""`python -m crl.jobs RUN_DIR` runs a job (`--refit`, `--stability`: side jobs); `--stop RUN_DIR` stops one."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--foreground", action="store_true", help="Ctrl-C stops gracefully (a terminal's job)"
     )
     parser.add_argument("--refit", action="store_true", help="refit at the weights in refit.json")
+    parser.add_argument(
+        "--stability",
+        action="store_true",
+        help="train the restarts status.json's `stability` record asks for",
+    )
     parser.add_argument("--gpus", type=int, default=0, help="queue for N slots, then run under torchrun")
     args = parser.parse_args(argv)
     if args.stop:
@@ -35,7 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.gpus > 1 and not under_torchrun():
         return launch_distributed_job(Path(args.run_dir), args.gpus)
     return run_job(
-        Path(args.run_dir), queue=not args.no_queue, foreground=args.foreground, refit_only=args.refit
+        Path(args.run_dir),
+        queue=not args.no_queue,
+        foreground=args.foreground,
+        refit_only=args.refit,
+        stability=args.stability,
     )
 
 

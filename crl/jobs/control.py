@@ -1,4 +1,5 @@
-"""The caller's side of a job (the dashboard, the CLI): start, live status, stop, resume and refit.
+"""The caller's side of a job (the dashboard, the CLI): start, live status, stop, resume and refit (a
+confidence measurement starts in crl.jobs.stability_job; resume_job retries one cut short).
 
 A job is a run folder plus `job.json` (what to train). `start_job` writes both and launches
 `python -m crl.jobs RUN_DIR` in a new session, its output in `log.txt`; the caller returns at once. A stop is
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from crl.errors import RunError
-from crl.jobs.job_record import finish_refit, requeue
+from crl.jobs.job_record import SIDE_JOBS, finish_refit, requeue
 from crl.jobs.threads import job_threads
 from crl.jobs.worker import run_job
 from crl.runs.files import (
@@ -340,9 +341,11 @@ def resume_job(run_dir: Path | str, background: bool = True, threads: int | None
         raise RunError(f"run '{run_dir.name}' is still {status['state']}; stop it before resuming")
     if status["state"] == "done":
         raise RunError(f"run '{run_dir.name}' has finished; start a new run to train again")
-    refit = isinstance(
-        status.get(MAIN_TRAINING), dict
-    )  # a refit was cut short (crl.jobs.job_record): retry it
+    # A side job was cut short (crl.jobs.job_record): run it again (a confidence measurement keeps the restarts
+    # it had finished and trains the rest, crl.jobs.stability_job).
+    side = status.get("job") if isinstance(status.get(MAIN_TRAINING), dict) else None
+    side = side if side in SIDE_JOBS else "refit" if side else None
+    refit = side == "refit"
     if refit and not (run_dir / REFIT_FILE).exists():
         finish_refit(run_dir, "done")  # killed after its last level was saved: the refit had finished
         return run_dir
@@ -350,8 +353,8 @@ def resume_job(run_dir: Path | str, background: bool = True, threads: int | None
         if not (run_dir / JOB_FILE).exists():
             _job_from_run(run_dir)
         (run_dir / STOP_FILE).unlink(missing_ok=True)
-        if refit:
-            requeue(run_dir, "refit")
+        if side:
+            requeue(run_dir, side)
         else:
             requeue(run_dir, "train", resumes=int(status.get("resumes") or 0) + 1)
     except OSError as error:
@@ -362,11 +365,11 @@ def resume_job(run_dir: Path | str, background: bool = True, threads: int | None
         ) from None
     if background:
         spec = read_json(run_dir / JOB_FILE, {}) or {}
-        args = ["--refit"] if refit else []
-        pid = _spawn(run_dir, args, threads=threads, gpus=0 if refit else int(spec.get("gpus") or 0))
+        args = [f"--{side}"] if side else []
+        pid = _spawn(run_dir, args, threads=threads, gpus=0 if side else int(spec.get("gpus") or 0))
         _record_launcher(run_dir, pid)
     else:
-        code = run_job(run_dir, queue=False, foreground=True, refit_only=refit)
+        code = run_job(run_dir, queue=False, foreground=True, refit_only=refit, stability=side == "stability")
         if code != 0:
             raise RunError(job_status(run_dir).get("error") or f"resuming {run_dir} failed")
     return run_dir

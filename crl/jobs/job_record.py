@@ -3,9 +3,11 @@
 status.json describes the run and, while one runs, its job. When a new job is queued on the run (a resume, a
 refit) the previous job's process (pid, host, ...) and live figures (ETA, speed, ...) are cleared, so nothing
 of a finished job is read as the new one's: a stale pid would make the queued job read "interrupted" and an
-old ETA would say "0 s left" at 8 %. A refit (new sparsity levels for a finished model) is a side job: the main
-training's progress and outcome are set aside under "training" while it runs and put back when it ends, so
-the run still reads as the training that made its model, with the refit's result under "refit".
+old ETA would say "0 s left" at 8 %. A refit (new sparsity levels for a finished model) and a confidence
+measurement (more restarts of a finished model, crl.jobs.stability_job) are side jobs: the main training's
+progress and outcome are set aside under "training" while one runs and put back when it ends, so the run still
+reads as the training that made its model, with the side job's result under its own name ("refit",
+"stability").
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 from crl.runs.files import HEARTBEAT_FILE, STATUS_FILE, atomic_write_json, now_iso, read_json
 from crl.runs.registry import MAIN_TRAINING
 
+# Jobs on a finished model that leave it as it was; each keeps its record under its own name in status.json.
+SIDE_JOBS = ("refit", "stability")
 # The process that owns the job (crl.runs.registry.owner_record) and how it is being stopped.
 PROCESS_FIELDS = ("pid", "host", "boot_id", "session_leader", "stopping", "queue_position")
 # Live figures of one job (crl.jobs.heartbeat.JobControl): meaningless once that job has ended.
@@ -65,13 +69,14 @@ TRAINING_FIELDS = (
 
 
 def requeue(run_dir: Path, job: str, **fields: Any) -> dict[str, Any]:
-    """Mark the run "queued" for a new job ("train": a resume; "refit") with the previous job's process and
-    live figures cleared; returns the status written. `fields` are added (e.g. the refit's weights)."""
+    """Mark the run "queued" for a new job ("train": a resume; a side job: "refit", "stability") with the
+    previous job's process and live figures cleared; returns the status written. `fields` are added (e.g. the
+    refit's record)."""
     run_dir = Path(run_dir)
     status = read_json(run_dir / STATUS_FILE, {}) or {}
     aside = status.get(MAIN_TRAINING)
-    if job == "refit":
-        if not isinstance(aside, dict):  # a refit retried after a kill keeps the training set aside first
+    if job in SIDE_JOBS:
+        if not isinstance(aside, dict):  # a side job retried after a kill keeps the training set aside first
             status[MAIN_TRAINING] = {key: status[key] for key in TRAINING_FIELDS if key in status}
         for key in TRAINING_FIELDS:
             status.pop(key, None)
@@ -87,21 +92,29 @@ def requeue(run_dir: Path, job: str, **fields: Any) -> dict[str, Any]:
 
 
 def finish_refit(run_dir: Path, outcome: str, error: str | None = None) -> dict[str, Any]:
-    """Put the main training's figures back after a refit ended ("done", "stopped" or "failed") and record the
-    refit's outcome under "refit"; the run reads as it did before the refit, plus its new levels."""
+    """finish_side_job for a refit."""
+    return finish_side_job(run_dir, "refit", outcome, error)
+
+
+def finish_side_job(run_dir: Path, job: str, outcome: str, error: str | None = None) -> dict[str, Any]:
+    """Put the main training's figures back after a side job ended ("done", "stopped" or "failed") and record
+    its outcome under its name ("refit", "stability"); the run reads as it did before, plus what the job
+    added."""
     run_dir = Path(run_dir)
     status = read_json(run_dir / STATUS_FILE, {}) or {}
-    refit = dict(status.get("refit") or {})
-    began = refit.get("started_at") or status.get("started_at")
-    refit.update(state=outcome, error=error, ended_at=time.time())
+    record = dict(status.get(job) or {})
+    began = record.get("started_at") or status.get("started_at")
+    record.update(state=outcome, error=error, ended_at=time.time())
     if isinstance(began, (int, float)):
-        refit["seconds"] = round(time.time() - began, 3)
+        record["seconds"] = round(time.time() - began, 3)
     for key in (*TRAINING_FIELDS, *LIVE_FIELDS, "stopping", "queue_position"):
         status.pop(key, None)
     aside = status.pop(MAIN_TRAINING, None)
     status.update(aside if isinstance(aside, dict) else {"state": "done"})
     if status.get("state") in ("queued", "running"):
-        status["state"] = "stopped"  # the training was cut short before the refit; its model is what there is
-    status.update(refit=refit, updated=now_iso())
+        status["state"] = (
+            "stopped"  # the training was cut short before the side job; its model is what there is
+        )
+    status.update({job: record}, updated=now_iso())
     atomic_write_json(run_dir / STATUS_FILE, status)
     return status

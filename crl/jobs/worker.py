@@ -1,4 +1,5 @@
-"""The job process: wait for a slot, train (or resume, or refit) the job's run, record the outcome.
+"""The job process: wait for a slot, train (or resume, refit, or measure the confidence of) the job's run,
+record the outcome.
 
 `python -m crl.jobs RUN_DIR` runs `run_job`; training goes through crl.engine (restarts, fit) and writes the
 run folder, with a JobControl refreshing its status and heartbeat and saving checkpoints. Under torchrun every
@@ -15,7 +16,7 @@ from typing import Any
 from crl.errors import CrlError, RunError
 from crl.jobs.checkpoints import find_training_state, trim_metrics
 from crl.jobs.heartbeat import JobControl
-from crl.jobs.job_record import finish_refit
+from crl.jobs.job_record import finish_refit, finish_side_job
 from crl.jobs.queue import acquire_slot
 from crl.jobs.threads import apply_thread_env
 from crl.runs.files import JOB_FILE, MODEL_FILE, REFIT_FILE, STATUS_FILE, read_json
@@ -200,11 +201,19 @@ def _with_device(config: Any, device: str) -> Any:
     return dataclasses.replace(config, train=dataclasses.replace(config.train, device=device))
 
 
-def run_job(run_dir: Path, queue: bool = True, foreground: bool = False, refit_only: bool = False) -> int:
-    """Body of `python -m crl.jobs RUN_DIR`: wait for a slot, train (or resume, or refit), record the outcome."""
+def run_job(
+    run_dir: Path,
+    queue: bool = True,
+    foreground: bool = False,
+    refit_only: bool = False,
+    stability: bool = False,
+) -> int:
+    """Body of `python -m crl.jobs RUN_DIR`: wait for a slot, train (or resume, refit, or measure the run's
+    confidence: crl.jobs.stability_job), record the outcome."""
     from crl.engine import distributed
 
     run_dir = Path(run_dir)
+    side = "refit" if refit_only else "stability" if stability else None
     spec = read_json(run_dir / JOB_FILE, None)
     if not isinstance(spec, dict):
         raise RunError(f"{run_dir} has no readable {JOB_FILE}; it was not started as a job")
@@ -227,7 +236,7 @@ def run_job(run_dir: Path, queue: bool = True, foreground: bool = False, refit_o
             )
             if slot is None:
                 control.close()
-                control.update_status(state="stopped", error="stopped while waiting in the queue")
+                _record_failure(control, side, "stopped while waiting in the queue", "stopped")
                 return 0
             if device in ("auto", "cuda"):
                 device = slot.device
@@ -235,13 +244,17 @@ def run_job(run_dir: Path, queue: bool = True, foreground: bool = False, refit_o
         refit = read_json(run_dir / REFIT_FILE, None) if refit_only else None
         if refit is not None:
             _refit(run_dir, spec, refit, device, control)
+        elif stability:
+            from crl.jobs.stability_worker import measure_confidence
+
+            measure_confidence(run_dir, device, control)
         else:
             _train(run_dir, spec, device, control)
         return 0
     except (CrlError, OSError) as error:
-        message = str(error) if isinstance(error, CrlError) else write_failure(error, run_dir, refit_only)
+        message = str(error) if isinstance(error, CrlError) else write_failure(error, run_dir, side=side)
         control.close()
-        _record_failure(control, refit_only, message)
+        _record_failure(control, side, message)
         if foreground:
             raise (error if isinstance(error, CrlError) else RunError(message)) from None
         print(f"crl job: {message}", file=sys.stderr)
@@ -249,9 +262,9 @@ def run_job(run_dir: Path, queue: bool = True, foreground: bool = False, refit_o
     except BaseException as error:
         control.close()
         if isinstance(error, KeyboardInterrupt | SystemExit):
-            _record_failure(control, refit_only, "interrupted by a signal before a checkpoint", "stopped")
+            _record_failure(control, side, "interrupted by a signal before a checkpoint", "stopped")
         else:
-            _record_failure(control, refit_only, f"internal error: {type(error).__name__}: {error}")
+            _record_failure(control, side, f"internal error: {type(error).__name__}: {error}")
         raise
     finally:
         control.close()
@@ -260,9 +273,16 @@ def run_job(run_dir: Path, queue: bool = True, foreground: bool = False, refit_o
         distributed.shutdown()
 
 
-def write_failure(error: OSError, run_dir: Path, refit: bool = False) -> str:
-    """What to tell the user when training (or a refit) could not write its files: why, and how to carry on."""
-    again = "refit again (the trained model is unchanged)" if refit else f"`crl runs resume {run_dir}`"
+# How to carry on after a side job could not write its files (crl.jobs.job_record.SIDE_JOBS).
+AGAIN = {
+    "refit": "refit again (the trained model is unchanged)",
+    "stability": "measure the confidence again (the trained model is unchanged; finished restarts are kept)",
+}
+
+
+def write_failure(error: OSError, run_dir: Path, refit: bool = False, side: str | None = None) -> str:
+    """What to tell the user when training (or a side job) could not write its files: why, and how to go on."""
+    again = AGAIN.get(side or ("refit" if refit else ""), f"`crl runs resume {run_dir}`")
     if is_full(error):
         return f"{describe_os_error(error)}: free space, then {again}"
     if is_read_only(error):
@@ -270,15 +290,15 @@ def write_failure(error: OSError, run_dir: Path, refit: bool = False) -> str:
     return f"{describe_os_error(error)}: then {again}"
 
 
-def _record_failure(control: JobControl, refit: bool, message: str, state: str = "failed") -> None:
+def _record_failure(control: JobControl, side: str | None, message: str, state: str = "failed") -> None:
     """Record how the job ended, when the folder can still be written (on a full disk it may not be: the
-    status then still says active, which reads "interrupted" once this process is gone). A refit that fails
-    leaves the run as it was, with the refit's outcome beside it."""
+    status then still says active, which reads "interrupted" once this process is gone). A side job (a refit,
+    a confidence measurement) that fails leaves the run as it was, with its outcome beside it."""
     if not control.writes_files:
         return
     try:
-        if refit and (control.run_dir / STATUS_FILE).exists():
-            finish_refit(control.run_dir, state, error=message)
+        if side and (control.run_dir / STATUS_FILE).exists():
+            finish_side_job(control.run_dir, side, state, error=message)
         else:
             control.update_status(state=state, error=message)
     except OSError:

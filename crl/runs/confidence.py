@@ -4,10 +4,15 @@ A run trained with several restarts (or extended by `crl stability`) keeps every
 in `restarts/<k>/` (k from 0), so the agreement between them can be computed at any time, also after a resume.
 `edge_confidence.csv` (source,target,frequency,effect) and `latent_stability.csv` (latent,stability) name
 latents as the run's own latents.csv and graph.csv do. crl.analysis.confidence computes them.
+
+Restarts trained to extend a finished run (`crl stability`, the confidence job) wait in `restarts/.pending/<k>/`
+until the confidence is recomputed: the folders counted beside an existing edge_confidence.csv are then always
+the ones it was computed from, and a job cut short keeps the restarts it had finished for the next try.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +34,7 @@ from crl.runs.files import (
 from crl.runs.graph_file import graph_path, read_graph, write_graph
 
 SUMMARY_FILE = "summary.json"
+PENDING_DIR = ".pending"  # restarts/.pending/<k>/: trained, not yet part of the confidence files
 EDGE_COLUMNS = ("source", "target", "frequency", "effect")
 STABILITY_COLUMNS = ("latent", "stability")
 
@@ -43,8 +49,9 @@ class RestartResult:
     summary: dict[str, Any]
 
 
-def restart_folder(run_dir: Path | str, index: int) -> Path:
-    return Path(run_dir) / RESTARTS_DIR / str(int(index))
+def restart_folder(run_dir: Path | str, index: int, pending: bool = False) -> Path:
+    root = Path(run_dir) / RESTARTS_DIR
+    return (root / PENDING_DIR if pending else root) / str(int(index))
 
 
 def write_restart(
@@ -54,10 +61,11 @@ def write_restart(
     latent_names: Sequence[str],
     strengths: np.ndarray,
     summary: dict[str, Any],
+    pending: bool = False,
 ) -> None:
-    """restarts/<index>/: latents.csv (subject_id + latents), graph.csv and summary.json; graph.csv last, so a
-    folder with a graph is complete."""
-    folder = restart_folder(run_dir, index)
+    """restarts/<index>/ (or restarts/.pending/<index>/): latents.csv (subject_id + latents), graph.csv and
+    summary.json; graph.csv last, so a folder with a graph is complete."""
+    folder = restart_folder(run_dir, index, pending)
     atomic_write_csv(folder / LATENTS_FILE, latents)
     atomic_write_json(folder / SUMMARY_FILE, summary)
     write_graph(folder, latent_names, strengths)
@@ -69,12 +77,34 @@ def replace_restart_latents(run_dir: Path | str, index: int, latents: pd.DataFra
     atomic_write_csv(restart_folder(run_dir, index) / LATENTS_FILE, latents.reset_index())
 
 
-def restart_count(run_dir: Path | str) -> int:
-    """How many complete restart folders the run has, without reading them."""
+def restart_indices(run_dir: Path | str, pending: bool = False) -> set[int]:
+    """The indices of the run's complete restart folders (or of its pending ones), without reading them."""
     root = Path(run_dir) / RESTARTS_DIR
-    return (
-        sum(1 for f in root.glob("*") if f.name.isdigit() and graph_path(f).is_file()) if root.is_dir() else 0
-    )
+    root = root / PENDING_DIR if pending else root
+    if not root.is_dir():
+        return set()
+    return {int(f.name) for f in root.glob("*") if f.name.isdigit() and graph_path(f).is_file()}
+
+
+def restart_count(run_dir: Path | str) -> int:
+    """How many complete restart folders the run has (pending ones not counted), without reading them."""
+    return len(restart_indices(run_dir))
+
+
+def promote_pending(run_dir: Path | str) -> list[int]:
+    """Move every complete pending restart into restarts/<k>/ (replacing an incomplete folder of that index);
+    returns the indices moved. Called just before the confidence files are rewritten."""
+    moved = []
+    for index in sorted(restart_indices(run_dir, pending=True)):
+        target = restart_folder(run_dir, index)
+        if target.exists():
+            shutil.rmtree(target)  # incomplete or unreadable: a readable one is never trained again
+        restart_folder(run_dir, index, pending=True).replace(target)
+        moved.append(index)
+    pending = Path(run_dir) / RESTARTS_DIR / PENDING_DIR
+    if pending.is_dir():
+        shutil.rmtree(pending, ignore_errors=True)  # what is left there is incomplete
+    return moved
 
 
 def read_restarts(run_dir: Path | str) -> list[RestartResult]:

@@ -27,6 +27,7 @@ from crl.runs.files import (
 )
 from crl.runs.folder import recorded_cohort_path
 from crl.runs.graph_file import graph_path, read_graph
+from crl.runs.registry import MAIN_TRAINING
 from crl.runs.sparsity_path import INDEX_FILE, PATH_DIR
 
 ID_COLUMN = "subject_id"
@@ -153,6 +154,13 @@ class Run:
         """status.json ({} when missing or unreadable: a run being written may not have one yet)."""
         value = read_json(self.status_file, {})
         return value if isinstance(value, dict) else {}
+
+    @property
+    def training_status(self) -> dict[str, Any]:
+        """status.json as the training that made the model left it (kept restart, seconds, ...): while a side
+        job (a refit, a confidence measurement) runs, crl.jobs keeps those fields under "training"."""
+        aside = self.status.get(MAIN_TRAINING)
+        return {**self.status, **aside} if isinstance(aside, dict) else self.status
 
     @cached_property
     def latent_names(self) -> list[str] | None:

@@ -1,4 +1,5 @@
-"""The live view of one training job: progress bar with ETA, speed, device, GPU memory, loss curves, Stop.
+"""The live view of one job (training, or a side job on a trained run: a refit, a confidence measurement):
+progress bar with ETA, speed, device, GPU memory, loss curves, Stop.
 
 The job runs in its own process and writes status.json / heartbeat.json / metrics.jsonl; this panel only
 reads them. It is a fragment that re-runs on a timer while the job is queued or running, and asks for one
@@ -37,16 +38,24 @@ def _number(status: Mapping[str, Any], key: str) -> float | None:
 
 
 def progress_fraction(status: Mapping[str, Any]) -> float:
-    """Share of the job done, 0-1: steps when known, else epochs; 1 once it finished."""
+    """Share of the job done, 0-1: steps when known, else epochs; 1 once it finished. A confidence
+    measurement counts its restarts: the finished ones, plus the share of the one training."""
     if status.get("state") == "done":
         return 1.0
     step, total = _number(status, "step"), _number(status, "total_steps")
-    if step is not None and total:
-        return min(max(step / total, 0.0), 1.0)
     epoch, epochs = _number(status, "epoch"), _number(status, "epochs")
-    if epoch is not None and epochs:
-        return min(max(epoch / epochs, 0.0), 1.0)
-    return 0.0
+    inner = 0.0
+    if step is not None and total:
+        inner = min(max(step / total, 0.0), 1.0)
+    elif epoch is not None and epochs:
+        inner = min(max(epoch / epochs, 0.0), 1.0)
+    measuring = _stability(status)
+    if measuring is not None and status.get("state") in ("queued", "running"):
+        trained, to_train = _number(measuring, "trained") or 0.0, _number(measuring, "to_train")
+        if not to_train or "restart" not in measuring:
+            return 0.0
+        return min(max((trained + inner) / to_train, 0.0), 1.0)
+    return inner
 
 
 def duration_text(seconds: float | None) -> str:
@@ -71,10 +80,17 @@ def memory_text(status: Mapping[str, Any]) -> str:
 
 
 def shown_eta(status: Mapping[str, Any]) -> float | None:
-    """Seconds left, once a running job has done enough to measure its speed (None before, and when idle)."""
+    """Seconds left, once a running job has done enough to measure its speed (None before, and when idle). A
+    confidence measurement adds the restarts still to come after this one, each as long as this one."""
     eta = _number(status, "eta_seconds")
     if status.get("state") != "running" or eta is None or progress_fraction(status) < ETA_MIN_FRACTION:
         return None
+    measuring = _stability(status)
+    if measuring is not None:
+        later = (_number(measuring, "to_train") or 0) - (_number(measuring, "trained") or 0) - 1
+        total, speed = _number(status, "total_steps"), _number(status, "steps_per_second")
+        if later > 0 and total and speed:
+            eta += later * total / speed
     return eta
 
 
@@ -82,6 +98,55 @@ def _refit(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The refit record when the run's latest job is a refit (crl.jobs.job_record)."""
     refit = status.get("refit")
     return refit if status.get("job") == "refit" and isinstance(refit, Mapping) else None
+
+
+def _stability(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The confidence measurement's record when it is the run's latest job (crl.jobs.stability_job)."""
+    record = status.get("stability")
+    return record if status.get("job") == "stability" and isinstance(record, Mapping) else None
+
+
+def _stability_line(record: Mapping[str, Any], status: Mapping[str, Any], text: str) -> str:
+    """A confidence measurement's sentence: while it runs, which restart of how many; afterwards its outcome,
+    then the training's line."""
+    state, restarts = status.get("state"), int(_number(record, "restarts") or 0)
+    trained, to_train = int(_number(record, "trained") or 0), int(_number(record, "to_train") or 0)
+    if state == "queued":
+        return f"Measuring confidence ({restarts} restarts in all): waiting to start."
+    if state == "running":
+        restart, epoch, epochs = (
+            _number(record, "restart"),
+            _number(status, "epoch"),
+            _number(status, "epochs"),
+        )
+        if restart is None:
+            return "Measuring confidence: reading the run…"
+        where = f"training restart {restart + 1:.0f} of {restarts}"
+        where += f" on {status['device']}" if status.get("device") else ""
+        where += f", epoch {epoch:.0f} of {epochs:.0f}" if epoch is not None and epochs else ""
+        eta = _number(status, "eta_seconds")  # status_line put shown_eta there
+        left = f" · about {duration_text(eta)} left" if eta is not None else ""
+        return f"Measuring confidence: {where} · {trained} of {to_train} new restarts done{left}."
+    if state == "interrupted":
+        return (
+            "Interrupted: measuring confidence ended without finishing (the machine restarted or it was "
+            "killed). The trained model is unchanged and the restarts finished so far are kept; retry to train the rest."
+        )
+    took = duration_text(_number(record, "seconds"))
+    outcome = record.get("state")
+    if outcome == "done":
+        return (
+            f"Confidence measured across {restarts} restarts in {took}: the Latent graph page shows how often "
+            f"each link was found. {text}"
+        )
+    if outcome == "stopped":
+        return (
+            f"Measuring confidence stopped on request after {took}; the {trained} new restarts finished "
+            f"before the stop are kept, measuring again trains the rest. {text}"
+        )
+    if outcome == "failed":
+        return f"Measuring confidence failed: {record.get('error') or 'no reason was recorded'}. {text}"
+    return text
 
 
 def _refit_name(refit: Mapping[str, Any]) -> str:
@@ -118,13 +183,13 @@ def _refit_line(refit: Mapping[str, Any], state: Any, text: str) -> str:
 
 def status_line(status: Mapping[str, Any]) -> str:
     """progress_text, with the job-level states it does not know (interrupted, the sparsity-path phase, a
-    refit); the ETA only once it can be trusted (shown_eta)."""
+    refit, a confidence measurement); the ETA only once it can be trusted (shown_eta)."""
     state = status.get("state")
     status = {**status, "eta_seconds": shown_eta(status)}
     if status.get("device") == "auto":
         status["device"] = None  # not decided until the job holds a slot
-    refit = _refit(status)
-    if state == "interrupted" and refit is None:
+    refit, measuring = _refit(status), _stability(status)
+    if state == "interrupted" and refit is None and measuring is None:
         return "Interrupted: the training process ended without finishing (the machine restarted or it was killed)."
     text = progress_text(status)
     if status.get("phase") and state in ("queued", "running") and refit is None:
@@ -136,8 +201,11 @@ def status_line(status: Mapping[str, Any]) -> str:
         )
     if refit is not None:
         text = _refit_line(refit, state, text)
+    if measuring is not None:
+        text = _stability_line(measuring, status, text)
     if status.get("stopping") and state == "running":
-        text = "Stopping after the current step (saving a checkpoint)… " + text
+        stop = "dropping the restart in progress" if measuring is not None else "saving a checkpoint"
+        text = f"Stopping after the current step ({stop})… " + text
     return text
 
 
@@ -183,14 +251,14 @@ def draw_status(run: Path, status: Mapping[str, Any], key: str = "job") -> None:
     """Everything about one run's progress, once (the fragment below redraws it)."""
     state = str(status.get("state", "unknown"))
     st.progress(progress_fraction(status), text=escape_markdown(status_line(status)))
-    refit = _refit(status)
+    side = _refit(status) or _stability(status)
+    what = "The refit" if _refit(status) else "Measuring confidence" if side else "Training"
     if state == "failed":
         error = str(status.get("error") or "no reason was recorded")
-        what = "The refit" if refit is not None else "Training"
         st.error(f"{what} failed: {escape_markdown(error)}", icon=":material/error:")
-    elif refit is not None and refit.get("state") == "failed" and state not in ("queued", "running"):
-        error = str(refit.get("error") or "no reason was recorded")
-        st.error(f"The refit failed: {escape_markdown(error)}", icon=":material/error:")
+    elif side is not None and side.get("state") == "failed" and state not in ("queued", "running"):
+        error = str(side.get("error") or "no reason was recorded")
+        st.error(f"{what} failed: {escape_markdown(error)}", icon=":material/error:")
     _metrics(status)
     if state in ("queued", "running"):
         stopping = bool(status.get("stop_requested") or status.get("stopping"))
@@ -201,7 +269,9 @@ def draw_status(run: Path, status: Mapping[str, Any], key: str = "job") -> None:
             on_click=_stop,
             args=(run,),
             disabled=stopping,
-            help="The job saves a checkpoint and stops; Resume continues from there.",
+            help="The restarts finished so far are kept; measuring again trains the rest."
+            if _stability(status)
+            else "The job saves a checkpoint and stops; Resume continues from there.",
         )
     _curves(run, key)
 

@@ -1,5 +1,5 @@
 """The runs under the runs folder: a table of their states, and what can be done to one (resume, sparsity
-refits, use as the current model, rename, delete)."""
+refits, measuring its confidence, use as the current model, rename, delete)."""
 
 from __future__ import annotations
 
@@ -14,26 +14,13 @@ from crl.jobs import job_threads, parse_weights, refit_job, resume_job
 from crl.runs.registry import RunInfo, delete_run, has_checkpoint, list_runs, rename_run
 from crl.runs.sparsity_path import read_index
 from crl.ui import state
-from crl.ui.markdown import escape_markdown
+from crl.ui.flash import FLASH_KEY, flash, show_flash  # noqa: F401 (the Train page flashes through here)
+from crl.ui.stability_panel import draw_control as draw_confidence_control
 
 PICK_KEY = "train_run_pick"
-FLASH_KEY = "train_flash"
 # The last refit's weights and epochs: the form is not drawn while the refit runs, so Streamlit forgets its
 # widgets' values; the next refit starts from these (tweaking sparsity is a loop of small changes).
 LAST_REFIT_KEY = "train_refit_last"
-
-
-def flash(kind: str, message: str) -> None:
-    """A message shown once at the top of the next page run (actions run in callbacks, before the page)."""
-    st.session_state[FLASH_KEY] = (kind, message)
-
-
-def show_flash() -> None:
-    kind, message = st.session_state.pop(FLASH_KEY, (None, None))
-    if kind == "error":
-        st.error(escape_markdown(message), icon=":material/error:")
-    elif kind:
-        st.success(escape_markdown(message), icon=":material/check_circle:")
 
 
 def runs() -> list[RunInfo]:
@@ -249,6 +236,18 @@ def draw_actions(run: Path, status: dict[str, Any], default_sparsity: float, pat
                 width="stretch",
             )
         _levels(run)
+        draw_confidence_control(run)
+    elif status.get("job") == "stability" and run_state == "interrupted":
+        st.button(
+            "Retry measuring confidence",
+            key="train_resume",
+            icon=":material/verified:",
+            type="primary",
+            on_click=_resume,
+            args=(run,),
+            help="Trains the restarts still missing; those finished before the interruption are kept and the "
+            "trained model is unchanged.",
+        )
     elif status.get("job") == "refit" and run_state == "interrupted":
         st.button(
             "Retry the refit",
