@@ -337,7 +337,13 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             "Rows are causes, columns are effects; cells below the threshold are blank but keep their hover "
             "text. To save the matrix as a PNG, use the camera icon in the chart's toolbar."
         )
-        figure = adjacency_heatmap(names, graph.weights, graph.modality_of, threshold)
+        figure = adjacency_heatmap(
+            names,
+            graph.weights,
+            graph.modality_of,
+            threshold,
+            "effect size" if judge == EFFECT else "strength",
+        )
         st.plotly_chart(
             figure,
             theme=None,

@@ -41,12 +41,14 @@ def adjacency_heatmap(
     weights: np.ndarray,
     modality_of: Sequence[str] | Mapping[str, str],
     threshold: float | None = None,
+    measure: str = "strength",
 ) -> go.Figure:
     """The learned edge strengths as a matrix: rows are causes (source), columns are effects (target).
 
     weights: `(d, d)`, weights[i, j] = strength of i -> j. Cells below `threshold` (by absolute value) are
     left blank but keep their hover text, so the same figure answers "what was cut". Lines separate the
-    modality blocks and a coloured strip names each block.
+    modality blocks and a coloured strip names each block. measure: what the weights are, lower case, as the
+    title and colour bar name them (e.g. "effect size").
     """
     names = [str(n) for n in names]
     d = len(names)
@@ -100,7 +102,11 @@ def adjacency_heatmap(
             hoverongaps=True,
             xgap=1,
             ygap=1,
-            colorbar={"title": {"text": "Strength", "side": "right"}, "thickness": 14, "len": 0.8},
+            colorbar={
+                "title": {"text": measure[:1].upper() + measure[1:], "side": "right"},
+                "thickness": 14,
+                "len": 0.8,
+            },
             **colour_args,
         )
     )
@@ -162,7 +168,7 @@ def adjacency_heatmap(
     )
     title = "Learned causal links between latents"
     if threshold is not None:
-        title += f" (blank: strength below {threshold:g})"
+        title += f" (blank: {measure} below {threshold:g})"
     apply_style(
         fig, title=title, height=height, margin={"l": left, "t": 90, "b": 40 + _label_margin(names) // 2}
     )
