@@ -175,12 +175,8 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     recorded = min(max(run_cache.recorded_threshold(run), 0.0), top)
 
     has_covariates = cohort is not None and run_cache.has_covariates(cohort)
-    # Sliders on one row, switches on the next: switch labels stay whole on a narrow window.
-    sliders = iter(st.columns(3, gap="medium"))
-    switches = st.columns(2, gap="medium")  # two switches: half the width each, so labels stay whole at 150 %
-    first = next(sliders)
     judge = (
-        first.segmented_control(
+        st.segmented_control(
             "Judge links by",
             [STRENGTH, EFFECT],
             default=STRENGTH,
@@ -192,6 +188,10 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         if model_cache.has_model(run)
         else None
     )
+    # Sliders on one row, switches on the next: switch labels stay whole on a narrow window.
+    sliders = iter(st.columns(3, gap="medium"))
+    switches = st.columns(2, gap="medium")  # two switches: half the width each, so labels stay whole at 150 %
+    first = next(sliders)
     graph = base
     if judge == EFFECT:
         recorded_threshold = run_cache.recorded_threshold(run)
@@ -199,16 +199,15 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         graph = LatentGraph(base.names, np.nan_to_num(effects, nan=0.0))
         top_effect = max(0.05, float(np.ceil(np.nanmax(np.abs(effects), initial=0.0) * 20) / 20))
         threshold = first.slider(
-            "Minimum effect size (SD per SD)",
+            "Minimum effect (SD per SD)",
             min_value=0.0,
             max_value=top_effect,
             value=min(DEFAULT_MIN_EFFECT, top_effect),
             step=0.01,
             key=f"effect:{run}",
             help=f"Links kept at strength {recorded_threshold:g} whose effect is at least this large, either "
-            "sign; red arrows mean more of the cause gives less of the effect.",
+            "sign. Line widths follow the effect size; red arrows mean more of the cause gives less of the effect.",
         )
-        first.caption("Line widths follow the effect size.")
     else:
         threshold = first.slider(
             "Link strength threshold",

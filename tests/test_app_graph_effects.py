@@ -30,7 +30,7 @@ def test_links_judged_by_effect_size_follow_the_models_effects(runs, trained):  
     assert [o.content for o in control.proto.options] == ["Strength", "Effect size"]
     control.set_value("Effect size").run()
     assert not at.exception and not at.error
-    slider = next(s for s in at.slider if s.label.startswith("Minimum effect size"))
+    slider = next(s for s in at.slider if s.label.startswith("Minimum effect"))
     model = load_run(runs / "tiny")[0]
     latents = Run(runs / "tiny").latents().loc[:, model.latent_names].to_numpy(np.float32)
     effects = link_effects(model, latents, Run(runs / "tiny").threshold())
