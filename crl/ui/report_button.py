@@ -66,7 +66,7 @@ def report_button(run: Path, cohort: Path | None, key: str) -> None:
         key=key,
         on_click="ignore",
         help="One file that opens offline in any browser, to share with people who do not use crl: the graph "
-        "with its confidence, identifiability, metrics against the truth when it is known, what each latent "
-        "does, the run's settings and data, at the run's own link threshold. Building it takes a few seconds.",
+        "at the run's own link threshold with its confidence, identifiability, metrics against the truth "
+        "when it is known, what each latent does, the run's settings and data. Building it takes seconds.",
         icon=":material/summarize:",
     )
