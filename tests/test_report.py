@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from crl.analysis.confidence import Confidence
 from crl.analysis.evaluate import score
+from crl.analysis.names import default_name
 from crl.analysis.report import build_report, compose_report
 from crl.cli import main as crl_main
 from crl.data.synthetic import write_preset
@@ -124,6 +126,57 @@ def test_a_hostile_latent_name_is_escaped_everywhere(trained, tmp_path):
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
     assert escaped in _section(html, "graph")  # the table and the picture
     assert re.search(r'<h3 id="latent-0">' + re.escape(escaped), html)  # the traversal's heading
+
+
+def test_measured_confidence_fades_the_weak_latent_and_gives_each_link_its_frequency_and_effect(
+    trained, tmp_path
+):
+    import numpy as np
+    import pandas as pd
+
+    from crl.runs.confidence import write_confidence, write_restart
+
+    run = _copy_run(trained[1], tmp_path / "restarts")
+    latents = Run(run).latents()
+    names = list(latents.columns)
+    for k in range(3):  # what restarts/<k>/ would hold; the report counts them
+        write_restart(
+            run, k, latents.reset_index(), names, np.zeros((len(names), len(names))), {"restart": k}
+        )
+    stability = pd.Series(0.95, index=names)
+    stability["m2.z1"] = 0.3
+    graph = Run(run).graph_table()
+    kept = graph[graph["weight"] >= 0.5].iloc[0]
+    edges = graph.assign(frequency=1.0, effect=np.nan)
+    edges.loc[kept.name, ["frequency", "effect"]] = [2 / 3, 0.42]
+    write_confidence(run, edges, stability)
+
+    graph_part = _section(build_report(run), "graph")
+    assert "Found in (of 3 restarts)" in graph_part and "Effect (SD per SD of the cause)" in graph_part
+    assert '<td class="num">67%</td><td class="num">0.42</td>' in graph_part
+    assert re.search(
+        r"<li>M2 2: Not reliably recovered: trained again from other starting points", graph_part
+    )
+    circles = re.findall(r"<circle [^>]*>\s*<title>([^<]*)</title>", graph_part)
+    faded = re.findall(r"<circle [^>]*stroke-dasharray[^>]*>\s*<title>([^<]*)</title>", graph_part)
+    confidence = Confidence.of_run(run)  # a 3-epoch run: some latents are weak by their cross-modal share too
+    weak = [default_name(n) for n in names if confidence.is_weak(n)]
+    assert len(circles) == len(names) and "M2 2" in faded and faded == weak
+
+
+def test_the_graph_picture_fades_only_the_weak_latents_and_their_links():
+    import numpy as np
+
+    from crl.viz.network_svg import latent_network_svg
+
+    weights = np.array([[0, 0.9, 0], [0, 0, 0.8], [0, 0, 0]])
+    svg = latent_network_svg(["a", "b", "c"], ["m1", "m1", "m2"], weights, 0.5, weak=[0])
+    faded = re.findall(r"<circle [^>]*stroke-dasharray[^>]*>\s*<title>([^<]*)</title>", svg)
+    assert faded == ["a"]
+    links = {
+        cause: opacity for opacity, cause in re.findall(r'stroke-opacity="([\d.]+)"[^>]*><title>(\S+)', svg)
+    }
+    assert links == {"a": "0.25", "b": "0.8"}  # a -> b touches the weak latent; b -> c does not
 
 
 def test_without_truth_there_is_no_metrics_section(trained, tmp_path):
