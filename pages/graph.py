@@ -13,6 +13,7 @@ from crl.errors import CrlError
 from crl.runs.run import Run
 from crl.ui import graph_widgets as gw
 from crl.ui import model_cache, routing, run_cache, state
+from crl.ui.report_button import report_button
 from crl.ui.side_by_side import side_by_side
 from crl.viz.heatmap import adjacency_heatmap
 from crl.viz.layout import labelled_layout, wrap_label
@@ -405,6 +406,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             key=f"export:{run}",
             confidence=confidence,
         )
+        report_button(run, cohort, key=f"report:{run}")
 
 
 run = gw.run_picker("graph-run")

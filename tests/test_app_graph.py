@@ -69,7 +69,7 @@ def test_happy_path_draws_the_graph_with_plain_names_truth_and_exports(runs, coh
     assert "Moves most with" in titles and "mean over time" in titles
     # Learned vs true: one missing link and two extra ones.
     assert _metric(at, "SHD") == "3"
-    assert len(at.get("download_button")) == 6  # GraphML, DOT, JSON, CSV, HTML, SVG
+    assert len(at.get("download_button")) == 7  # GraphML, DOT, JSON, CSV, HTML, SVG and the report
     assert any("Identifiability" in box.value for box in [*at.success, *at.warning])
 
 

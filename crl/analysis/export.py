@@ -175,8 +175,9 @@ def to_svg(
     from crl.viz.network_svg import latent_network_svg
 
     labels = labels or {}
+    weak = [i for i, n in enumerate(graph.names) if confidence is not None and confidence.is_weak(n)]
     return latent_network_svg(
-        [labels.get(n, n) for n in graph.names], graph.modality_of, graph.weights, threshold
+        [labels.get(n, n) for n in graph.names], graph.modality_of, graph.weights, threshold, weak
     )
 
 

@@ -1,4 +1,4 @@
-"""The `crl` command: synth, validate, train, runs, evaluate, export, identifiability, stability. Exit 0 ok, 1 user error (plain lines), 2 usage."""
+"""The `crl` command: synth, validate, train, runs, evaluate, export, report, identifiability, stability. Exit 0 ok, 1 user error (plain lines), 2 usage."""
 
 from __future__ import annotations
 
@@ -46,6 +46,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from crl.cli.export import export_cli
 
     return export_cli(args)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from crl.cli.report import report_cli
+
+    return report_cli(args)
 
 
 def _cmd_identifiability(args: argparse.Namespace) -> int:
@@ -152,6 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--threshold", type=float, default=None, help="edge-strength threshold (default: the run's)"
     )
     p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("report", help="write a run's shareable report: one HTML file that opens offline")
+    p.add_argument("run", help="a finished run folder")
+    p.add_argument("--out", required=True, help="the HTML file to write, e.g. report.html")
+    p.add_argument(
+        "--cohort",
+        default=None,
+        help="the cohort folder the run was trained on (default: the one the run records); without one the "
+        "report has no traversal figures or metrics and says why",
+    )
+    p.set_defaults(func=_cmd_report)
 
     p = sub.add_parser(
         "identifiability", help="which latents a graph can pin down one by one (docs/method.md §5b)"

@@ -7,7 +7,7 @@ holds only characters XML allows (crl/viz/xml_text.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -41,10 +41,17 @@ def _edge_path(start: np.ndarray, end: np.ndarray, bend: float, head: float) -> 
 
 
 def latent_network_svg(
-    names: Sequence[str], modality_of: Sequence[str], weights: np.ndarray, threshold: float = 0.5
+    names: Sequence[str],
+    modality_of: Sequence[str],
+    weights: np.ndarray,
+    threshold: float = 0.5,
+    weak: Collection[int] = (),
 ) -> str:
     """SVG text of the graph: one node per latent coloured by modality, an arrow per edge with |weight| >=
-    threshold (width by strength), modality names above their clusters and a one-line legend."""
+    threshold (width by strength), modality names above their clusters and a one-line legend.
+
+    weak: positions of latents not reliably recovered (crl.analysis.confidence): drawn faded with a dashed
+    outline, and their links faint, as the network page draws them."""
     names = [str(n) for n in names]
     modalities = [str(m) for m in modality_of]
     w = np.nan_to_num(np.asarray(weights, dtype=float))
@@ -58,6 +65,7 @@ def latent_network_svg(
     width = float(xy[:, 0].max() + MARGIN) if d else 2 * MARGIN
     height = float(xy[:, 1].max() + MARGIN) + 40.0 if d else 2 * MARGIN
     scale = float(np.abs(w[~np.eye(d, dtype=bool)]).max()) if d > 1 else 0.0
+    faded = {int(i) for i in weak}
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
@@ -74,9 +82,10 @@ def latent_network_svg(
                 continue
             stroke = 1.0 + 3.0 * (abs(value) / scale if scale > 0 else 1.0)
             path = _edge_path(xy[i], xy[j], 0.12, ARROW_TIP * stroke + 1.0)
+            opacity = 0.25 if {i, j} & faded else 0.8
             out.append(
                 f'<path d="{path}" fill="none" stroke="{NEUTRAL_DARK}" stroke-width="{stroke:.2f}" '
-                f'stroke-opacity="0.8" marker-end="url(#arrow)"><title>'
+                f'stroke-opacity="{opacity}" marker-end="url(#arrow)"><title>'
                 f"{xml_text(names[i])} → {xml_text(names[j])}: {value:.2f}</title></path>"
             )
     below_of = captions_below(xy, modalities)  # the network page's rule
@@ -97,15 +106,18 @@ def latent_network_svg(
     for i, name in enumerate(names):
         colour = colours[modalities[i]]
         x, y = xy[i]
+        look = ' fill-opacity="0.3" stroke-dasharray="4 3"' if i in faded else ""
+        ink = "#8A8A8A" if i in faded else "#222222"
         out.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{NODE_RADIUS:.0f}" fill="{colour}" '
-            f'stroke="{darker(colour, 0.7)}" stroke-width="2"><title>{xml_text(name)}</title></circle>'
+            f'stroke="{darker(colour, 0.7)}" stroke-width="2"{look}><title>{xml_text(name)}</title></circle>'
         )
         for k, line in enumerate(name.splitlines() or [""]):
             out.append(
                 f'<text x="{x:.1f}" y="{y + NODE_RADIUS + 14 + 13 * k:.1f}" text-anchor="middle" font-size="12" '
                 # A white halo under the letters (paint-order), so links passing beneath stay off the words.
-                f'fill="#222222" stroke="#FFFFFF" stroke-width="4" stroke-linejoin="round" paint-order="stroke">'
+                f'fill="{ink}" stroke="#FFFFFF" stroke-width="4" '
+                f'stroke-linejoin="round" paint-order="stroke">'
                 f"{xml_text(line)}</text>"
             )
     legend_x = 20.0
