@@ -15,8 +15,8 @@ from crl.analysis.names import (
     default_names,
     load_names,
     plain_names,
-    signed_name,
     save_names,
+    signed_name,
 )
 from crl.errors import CrlError, RunError
 
