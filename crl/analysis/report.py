@@ -36,9 +36,12 @@ class Report:
     notes: list[str] = field(default_factory=list)
 
 
-def compose_report(run_dir: Path, cohort_dir: Path | None = None, generated: str | None = None) -> Report:
+def compose_report(
+    run_dir: Path, cohort_dir: Path | None = None, generated: str | None = None, name: str | None = None
+) -> Report:
     """The report of a finished run and the notes on what it left out (see build_report). `generated`: the
-    time printed under the title (default: now), the only part that differs between two builds."""
+    time printed under the title (default: now), the only part that differs between two builds; `name`: how
+    the run is called in the title (default: "run <folder name>")."""
     x = read_inputs(Path(run_dir), Path(cohort_dir) if cohort_dir is not None else None)
     names = [x.labels[n] for n in x.graph.names]
     ident = check_identifiability(x.graph.adjacency(x.threshold), x.graph.blocks(), names)
@@ -62,17 +65,18 @@ def compose_report(run_dir: Path, cohort_dir: Path | None = None, generated: str
     ]
     subtitle = f"Generated {generated or now_iso()} by crl from the run folder {x.run.path.name}."
     notes = list(x.notes) + ([no_traversals] if no_traversals else [])
-    return Report(page.report_page(f"Report on run {x.run.name}", subtitle, parts), notes)
+    title = f"Report on {name}" if name else f"Report on run {x.run.name}"
+    return Report(page.report_page(title, subtitle, parts), notes)
 
 
-def build_report(run_dir: Path, cohort_dir: Path | None = None) -> str:
+def build_report(run_dir: Path, cohort_dir: Path | None = None, name: str | None = None) -> str:
     """One self-contained HTML document about a finished run (no network requests: plotly.js and the graph are
     inline). cohort_dir: the cohort it was trained on (default: the one config.json records); without it the
     report has no traversals, metrics or data summary beyond config.json, and says so.
 
     Raises RunError for a folder that is not a finished run and CohortError for a cohort_dir that is not a
     cohort folder."""
-    return compose_report(run_dir, cohort_dir).html
+    return compose_report(run_dir, cohort_dir, name=name).html
 
 
 def is_report(path: Path) -> bool:

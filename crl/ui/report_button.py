@@ -15,18 +15,19 @@ from pathlib import Path
 import streamlit as st
 
 from crl.runs.files import EDGE_CONFIDENCE_FILE, LATENT_STABILITY_FILE
+from crl.ui.state import run_label
 
 
 @functools.lru_cache(
     maxsize=2
 )  # a report is a few MB; not st.cache_data: the callable runs off the script thread
-def _report(run: str, cohort: str | None, stamps: tuple[float, ...]) -> str:
+def _report(run: str, cohort: str | None, stamps: tuple[float, ...], name: str) -> str:
     import torch
 
     from crl.analysis.report import build_report
 
     torch.set_num_threads(1)  # as crl.ui.model_cache: the app never takes every core from a training job
-    return build_report(Path(run), Path(cohort) if cohort is not None else None)
+    return build_report(Path(run), Path(cohort) if cohort is not None else None, name)
 
 
 def _stamps(run: Path, cohort: Path | None) -> tuple[float, ...]:
@@ -46,7 +47,7 @@ def report_html(run: Path, cohort: Path | None) -> str:
     usable = cohort is not None and (Path(cohort) / "cohort.toml").is_file()
     folder = Path(cohort) if usable else None
     try:
-        return _report(str(run), str(folder) if folder else None, _stamps(run, folder))
+        return _report(str(run), str(folder) if folder else None, _stamps(run, folder), run_label(run))
     except Exception as error:  # noqa: BLE001 - the message goes into the downloaded file instead
         return (
             '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>No report</title></head>'
