@@ -17,6 +17,8 @@ from crl.viz.style import plain
 routing.enter_through_app(__file__)
 
 VALIDATION_COLUMNS = ("validation_loss", "validation.total", "val_loss", "validation.loss")
+# One definition of edge F1 everywhere (the Latent graph page and the report use it too): links, any direction.
+EDGE_F1 = "Edge F1 (ignoring direction)"
 
 st.title("Evaluate")
 st.caption(
@@ -89,9 +91,11 @@ def _single_run(run: Path) -> None:
         "Cross-modal SHD", cross.get("total", "—"), help="The same, counting only links across modalities."
     )
     cols[4].metric(
-        "Edge F1",
-        f"{graph['orientation_f1']:.2f}" if "orientation_f1" in graph else "—",
-        help="F1 score of the directed links (precision and recall combined; 1 = perfect).",
+        EDGE_F1,
+        f"{graph['adjacency_f1']:.2f}" if "adjacency_f1" in graph else "—",
+        help="F1 score of the links, whichever way they point (precision and recall combined; 1 = perfect), "
+        "as on the Latent graph page. Directions are scored separately in the details below: inside a group "
+        "of equivalent graphs the data cannot tell them.",
     )
     st.caption(
         f"{result['subjects']:,} subjects of {gw.md(state.cohort_label(cohort))}; links kept at the run's threshold "
@@ -200,7 +204,7 @@ def _compare(runs: list[Path]) -> None:
                 "MCC": scores["mcc_within_modality"] if scores else None,
                 "R²": scores["r2"] if scores else None,
                 "SHD": scores.get("shd") if scores else None,
-                "Edge F1": (scores.get("graph") or {}).get("orientation_f1") if scores else None,
+                EDGE_F1: (scores.get("graph") or {}).get("adjacency_f1") if scores else None,
                 "Note": "" if scores else f"not scored: {why}",
             }
         )
@@ -213,7 +217,7 @@ def _compare(runs: list[Path]) -> None:
             "Final validation loss": st.column_config.NumberColumn(format="%.4g"),
             "MCC": st.column_config.NumberColumn(format="%.3f"),
             "R²": st.column_config.NumberColumn(format="%.3f"),
-            "Edge F1": st.column_config.NumberColumn(format="%.2f"),
+            EDGE_F1: st.column_config.NumberColumn(format="%.2f"),
         },
     )
     log_y = st.toggle(
