@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from crl.analysis.verdict import verdict
 from crl.ui import graph_widgets as gw
 from crl.ui import routing, run_cache, state
 from crl.viz.curves import compare_curves, loss_curves
@@ -69,6 +70,7 @@ def _single_run(run: Path) -> None:
         return
     graph = result.get("graph") or {}
     cross = graph.get("cross") or {}
+    st.markdown(f"**In short:** {gw.md(verdict(result))}")
     cols = st.columns(5)
     cols[0].metric(
         "MCC",
