@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from crl.ui import routing, state
+from crl.ui import routing, state, url_state
 
 st.set_page_config(page_title="crl · causal latents", page_icon="🧬", layout="wide")
 
@@ -20,5 +20,7 @@ pages = {
 }
 navigation = st.navigation(pages)
 routing.follow_deep_link()
+url_state.restore()  # a reload or a shared link: the cohort, run and settings in the URL
+url_state.publish()
 state.draw_sidebar()
 navigation.run()

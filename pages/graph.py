@@ -12,7 +12,7 @@ from crl.analysis.graph import LatentGraph
 from crl.errors import CrlError
 from crl.runs.run import Run
 from crl.ui import graph_widgets as gw
-from crl.ui import model_cache, routing, run_cache, state
+from crl.ui import model_cache, routing, run_cache, state, url_state
 from crl.ui.report_button import report_button
 from crl.ui.side_by_side import side_by_side
 from crl.viz.heatmap import adjacency_heatmap
@@ -176,19 +176,25 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     recorded = min(max(run_cache.recorded_threshold(run), 0.0), top)
 
     has_covariates = cohort is not None and run_cache.has_covariates(cohort)
+    has_model = model_cache.has_model(run)
+    if has_model:
+        url_state.seed(
+            "links", f"judge:{run}", STRENGTH, lambda v: v if v in (STRENGTH, EFFECT) else STRENGTH
+        )
     judge = (
         st.segmented_control(
             "Judge links by",
             [STRENGTH, EFFECT],
-            default=STRENGTH,
             key=f"judge:{run}",
             help="Strength is how sure the model is that a link exists; it saturates near 1 once the link is "
             "decided, so kept links look alike. Effect size is how many standard deviations the effect moves when "
             "the cause rises by one of its own, read from the model with the other causes held.",
         )
-        if model_cache.has_model(run)
+        if has_model
         else None
     )
+    if has_model:
+        url_state.keep("links", f"judge:{run}")
     # Sliders on one row, switches on the next: switch labels stay whole on a narrow window.
     sliders = iter(st.columns(3, gap="medium"))
     switches = st.columns(2, gap="medium")  # two switches: half the width each, so labels stay whole at 150 %
@@ -210,16 +216,17 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             "sign. Line widths follow the effect size; red arrows mean more of the cause gives less of the effect.",
         )
     else:
+        url_state.seed("threshold", f"threshold:{run}", recorded, lambda v: min(max(float(v), 0.0), top))
         threshold = first.slider(
             "Link strength threshold",
             min_value=0.0,
             max_value=top,
-            value=recorded,
             step=step,
             key=f"threshold:{run}",
             help="Links at least this strong are kept. The run's own threshold is "
             f"{run_cache.recorded_threshold(run):g}.",
         )
+        url_state.keep("threshold", f"threshold:{run}")
     if levels and judge != EFFECT:
         options = ["as trained"] + [level.label for level in levels]
         picked = next(sliders).select_slider(

@@ -14,6 +14,7 @@ import streamlit as st
 
 _ROUTED = "_crl_routed"
 _WANTED = "_crl_deep_link"
+_WANTED_QUERY = "_crl_deep_link_query"  # its query string (crl.ui.url_state), carried through both switches
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,7 +23,7 @@ def follow_deep_link() -> None:
     st.session_state[_ROUTED] = True
     wanted = st.session_state.pop(_WANTED, None)
     if wanted:
-        st.switch_page(wanted)
+        st.switch_page(wanted, query_params=st.session_state.pop(_WANTED_QUERY, None) or None)
 
 
 def enter_through_app(page_file: str) -> None:
@@ -30,4 +31,5 @@ def enter_through_app(page_file: str) -> None:
     if st.session_state.get(_ROUTED):
         return
     st.session_state[_WANTED] = Path(page_file).resolve().relative_to(ROOT).as_posix()
+    st.session_state[_WANTED_QUERY] = st.query_params.to_dict()
     st.switch_page("app.py")

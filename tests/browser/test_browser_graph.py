@@ -94,3 +94,34 @@ def test_evaluate_page_shows_metrics(app_url, runs_folder, page, screenshot_dir)
     page.wait_for_timeout(1500)  # the data grids paint after their canvas appears
     assert page.locator("text=Traceback").count() == 0
     page.screenshot(path=str(screenshot_dir / "evaluate.png"))
+
+
+def _wait_for_url(page, part: str) -> None:
+    for _ in range(120):  # the URL follows the view (crl.ui.url_state)
+        if part in page.url:
+            return
+        page.wait_for_timeout(500)
+    raise AssertionError(f"{part} never reached the URL: {page.url}")
+
+
+def test_a_reload_keeps_the_picked_run_and_threshold(app_url, runs_folder, page):
+    _open(page, app_url, "Latent graph")
+    _network_canvas(page)
+    page.get_by_test_id("stSelectbox").filter(has_text="Trained model").click()
+    page.get_by_role("option", name="demo-run").click()
+    _wait_for_url(page, "run=demo-run")
+    wait_for_app(page)
+    _network_canvas(page)
+    page.wait_for_timeout(1000)
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    for _ in range(10):  # 0.50 -> 0.60
+        page.keyboard.press("ArrowRight")
+    _wait_for_url(page, "threshold=0.6")
+
+    page.reload()
+    wait_for_app(page)
+    _network_canvas(page)
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Trained model")
+    assert picker.locator("input").input_value() == "demo-run"
+    assert page.get_by_test_id("stSlider").first.get_by_text("0.60").count() == 1
