@@ -27,7 +27,7 @@ from crl.viz.palette import (
     rgba,
 )
 
-LEGEND_HEIGHT = 32  # px; one line, never wraps, so the iframe height is predictable
+LEGEND_HEIGHT = 32  # px; one line (a wrapped legend takes its extra lines from the canvas: _LEGEND_FIT_JS)
 _IFRAME_SLACK = 26  # px; border and rounding, so the bottom of the canvas is never clipped
 _MARKER = re.compile(r"__CRL_(HEIGHT|LEGEND|NODES|EDGES|OPTIONS)__")
 
@@ -59,6 +59,7 @@ def _template_parts() -> tuple[str, ...]:
         "edges = new vis.DataSet([]);": "edges = new vis.DataSet(crlTooltips(__CRL_EDGES__));",
         '<div class="card" style="width: 100%">': '<div class="card" style="width: 100%">__CRL_LEGEND__',
         "</head>": "<style>" + _PAGE_CSS + "</style>\n</head>",
+        "</body>": "<script>" + _LEGEND_FIT_JS + "</script>\n</body>",
     }
     for old, new in replacements.items():
         if page.count(old) != 1:
@@ -73,6 +74,21 @@ def _template_parts() -> tuple[str, ...]:
         raise RuntimeError("pyvis's page still references an outside resource; update crl/viz/network.py")
     return tuple(_MARKER.split("<!DOCTYPE html>\n" + page))
 
+
+# A narrow frame (a small window, 150 % browser zoom, a side-by-side view) would cut the legend's right end, its
+# link count included: the legend's font shrinks until it fits, down to 10 px; if even that is too wide it wraps
+# onto more lines and the canvas gives up their height, so the frame's height still holds everything.
+_LEGEND_FIT_JS = (
+    "function crlFitLegend() { var l = document.querySelector('.crl-legend');"
+    " var c = document.getElementById('mynetwork'); if (!l || !c) { return; }"
+    " if (c.dataset.crlHeight === undefined) { c.dataset.crlHeight = c.offsetHeight; }"
+    " var size = 13; l.style.fontSize = size + 'px'; l.style.flexWrap = 'nowrap'; l.style.height = '';"
+    " c.style.height = c.dataset.crlHeight + 'px';"
+    " while (l.scrollWidth > l.clientWidth && size > 10) { size -= 0.5; l.style.fontSize = size + 'px'; }"
+    " if (l.scrollWidth > l.clientWidth) { var before = l.offsetHeight; l.style.flexWrap = 'wrap';"
+    " l.style.height = 'auto'; c.style.height = (c.dataset.crlHeight - (l.offsetHeight - before)) + 'px'; } }"
+    " crlFitLegend(); window.addEventListener('resize', crlFitLegend);"
+)
 
 # A string title is shown as plain text by vis-network 9; wrapping it in an element renders our markup.
 # Every user-supplied piece of a title is html-escaped before it gets here.
