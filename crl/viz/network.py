@@ -77,7 +77,8 @@ def _template_parts() -> tuple[str, ...]:
 
 # A narrow frame (a small window, 150 % browser zoom, a side-by-side view) would cut the legend's right end, its
 # link count included: the legend's font shrinks until it fits, down to 10 px; if even that is too wide it wraps
-# onto more lines and the canvas gives up their height, so the frame's height still holds everything.
+# onto more lines and the canvas gives up their height, so the frame's height still holds everything; the view
+# is fitted again to the canvas it ends up with.
 _LEGEND_FIT_JS = (
     "function crlFitLegend() { var l = document.querySelector('.crl-legend');"
     " var c = document.getElementById('mynetwork'); if (!l || !c) { return; }"
@@ -86,7 +87,8 @@ _LEGEND_FIT_JS = (
     " c.style.height = c.dataset.crlHeight + 'px';"
     " while (l.scrollWidth > l.clientWidth && size > 10) { size -= 0.5; l.style.fontSize = size + 'px'; }"
     " if (l.scrollWidth > l.clientWidth) { var before = l.offsetHeight; l.style.flexWrap = 'wrap';"
-    " l.style.height = 'auto'; c.style.height = (c.dataset.crlHeight - (l.offsetHeight - before)) + 'px'; } }"
+    " l.style.height = 'auto'; c.style.height = (c.dataset.crlHeight - (l.offsetHeight - before)) + 'px'; }"
+    " if (typeof network !== 'undefined' && network.fit) { network.redraw(); network.fit(); } }"
     " crlFitLegend(); window.addEventListener('resize', crlFitLegend);"
 )
 
