@@ -101,7 +101,7 @@ def finalise_run(run: Path, cohort: Path) -> dict[str, str]:
     from crl.analysis.confidence import update_run_confidence
     from crl.analysis.names import default_names, plain_names, save_names
     from crl.runs.confidence import restart_count
-    from crl.runs.files import atomic_write_json
+    from crl.runs.files import atomic_write_json, atomic_write_text
     from crl.runs.run import Run
 
     for name in DROP:
@@ -115,6 +115,9 @@ def finalise_run(run: Path, cohort: Path) -> dict[str, str]:
     atomic_write_json(run / "status.json", status)
     model = shrink_weights(run, cohort)
     if restart_count(run) >= 2:  # restarts added by `crl stability`: their confidence, on the shipped weights
+        for table in sorted((run / "restarts").glob("[0-9]*/latents.csv")):  # 5 significant digits, as the run's
+            rounded = pd.read_csv(table, dtype={"subject_id": str})
+            atomic_write_text(table, rounded.to_csv(index=False, float_format="%.5g", lineterminator="\n"))
         update_run_confidence(run, model, int(status.get("kept_restart", 0) or 0), Run(run).threshold())
 
     table = pd.read_csv(run / "latents.csv", dtype={"subject_id": str}).set_index("subject_id")
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from crl.config import resolve_config
+    from crl.config import Config, resolve_config
     from crl.data.load import load_cohort
 
     torch.set_num_threads(1)
@@ -156,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     _crl("synth", "demo", "--out", str(cohort), "--n", str(args.n), "--seed", str(SEED))
     started = time.perf_counter()
     if args.trained_run is not None:
-        wanted = resolve_config(load_cohort(cohort).schema(), None, settings, "cpu", SEED).to_dict()
-        recorded = json.loads((args.trained_run / "config.json").read_text())["config"]
+        wanted = resolve_config(load_cohort(cohort).schema(), None, settings, "cpu", SEED)
+        # Compared as Config objects: settings added since the run was trained take their defaults in both.
+        recorded = Config.from_dict(json.loads((args.trained_run / "config.json").read_text())["config"])
         if recorded != wanted:
             raise SystemExit(
                 f"{args.trained_run} was trained with other settings than DEMO_SETTINGS; train again"
