@@ -175,7 +175,7 @@ def _draw_loss() -> None:
         "the main knob: higher keeps fewer links between modalities."
     )
     widgets.numbers(st.columns(3), mc.LOSS_FIELDS)
-    left, right, _ = st.columns([1, 1, 1.2])
+    left, right = st.columns(2)  # halves: the labels stay whole at 150 % zoom
     left.button(
         "Paper weights: numbers, tables",
         key="model_paper_numerical",

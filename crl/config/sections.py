@@ -45,13 +45,9 @@ class ModalityConfig:
     encoder: str = declare(
         "mlp",
         label="Encoder",
-        help="The network family; the decoder mirrors it.",
-        names={
-            "mlp": "MLP (fully connected)",
-            "cnn1d": "1-D CNN (convolutions over time)",
-            "gru": "GRU (recurrent)",
-            "resnet": "ResNet (residual CNN)",
-        },
+        help="The network family; the decoder mirrors it. MLP: fully connected layers. 1-D CNN: convolutions "
+        "over time. GRU: a recurrent network. ResNet: a residual convolutional network for images.",
+        names={"mlp": "MLP", "cnn1d": "1-D CNN", "gru": "GRU", "resnet": "ResNet"},
     )
     depth: int = declare(
         3,
