@@ -126,6 +126,7 @@ def test_canonical_signs_follow_the_most_correlated_feature_of_the_own_modality(
 def test_a_written_run_rises_with_its_strongest_feature_and_its_model_agrees(tmp_path):
     import numpy as np
     import pandas as pd
+    from test_run_folder import _config as run_folder_config
 
     from crl.analysis.drivers import observed_features, top_features
     from crl.engine.fit import encode_cohort, fit
@@ -134,17 +135,7 @@ def test_a_written_run_rises_with_its_strongest_feature_and_its_model_agrees(tmp
     from crl.runs.results import write_results
 
     cohort = _tabular_cohort()
-    config = apply_overrides(
-        default_config(cohort.schema()),
-        [
-            "train.device=cpu",
-            "train.min_steps=0",
-            "train.epochs=3",
-            "train.min_epochs=1",
-            "train.batch_size=32",
-        ]
-        + ["modalities.a.width=8", "modalities.b.width=8"],
-    )
+    config = run_folder_config(cohort)  # a few tiny epochs on the CPU
     flipped = 0
     for seed in range(3):  # three seeds: some latent needs turning in at least one of them
         run = RunFolder(tmp_path / f"run{seed}")
