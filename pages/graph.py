@@ -13,6 +13,7 @@ from crl.errors import CrlError
 from crl.runs.run import Run
 from crl.ui import graph_widgets as gw
 from crl.ui import model_cache, routing, run_cache, state, url_state
+from crl.ui.graph_tables import draw_tables, latent_table, link_table
 from crl.ui.report_button import report_button
 from crl.ui.side_by_side import side_by_side
 from crl.viz.heatmap import adjacency_heatmap
@@ -331,7 +332,14 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     _confidence_note(confidence, [names[i] for i in weak])
     _identifiability_panel(report, by_label)
 
-    tabs = ["Adjacency matrix", "Compared with the truth", "Clinical covariates", "Side by side", "Export"]
+    tabs = [
+        "Adjacency matrix",
+        "Tables",
+        "Compared with the truth",
+        "Clinical covariates",
+        "Side by side",
+        "Export",
+    ]
     has_truth = run_cache.has_truth(cohort)
     shown = [
         t
@@ -356,6 +364,12 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             theme=None,
             key=f"adjacency:{run}",
             config={"toImageButtonOptions": {"format": "png", "filename": "latent-adjacency", "scale": 2}},
+        )
+    with panes["Tables"]:
+        measure = "Effect size" if judge == EFFECT else "Strength"
+        draw_tables(
+            latent_table(graph, names, confidence, details),
+            link_table(graph, names, threshold, cross_only, confidence, measure),
         )
     if "Compared with the truth" in panes:
         with panes["Compared with the truth"]:

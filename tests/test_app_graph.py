@@ -245,8 +245,21 @@ def test_cohort_without_truth_or_covariates_hides_those_panels(runs, cohort, tmp
     shutil.rmtree(bare / "truth")
     at = _open()
     assert not at.error
-    assert [t.label for t in at.tabs] == ["Adjacency matrix", "Side by side", "Export"]
+    assert [t.label for t in at.tabs] == ["Adjacency matrix", "Tables", "Side by side", "Export"]
     assert not any(m.label == "SHD" for m in at.metric)
+
+
+def test_the_tables_list_every_latent_and_every_drawn_link(runs, cohort):
+    fake_run(runs / "run-a", cohort, drop_edges=1, extra_edges=2)
+    at = _open()
+    assert not at.error
+    frames = [f.value for f in at.dataframe]
+    latents = next(f for f in frames if "Can it be believed?" in f.columns)
+    links = next(f for f in frames if "Cause" in f.columns)
+    nodes = [n["label"] for n in _dataset(_page(at), "nodes") if isinstance(n["id"], int)]
+    assert len(latents) == len(nodes)  # the table has the full names the nodes wrap and shorten
+    assert all(any(name.startswith(node.split("\n")[0]) for name in latents["Latent"]) for node in nodes)
+    assert len(links) == len(_latent_edges(at)) and links["Strength"].min() >= 0.5
 
 
 def test_damaged_config_and_names_degrade_with_messages(runs, cohort):
