@@ -1,0 +1,95 @@
+"""First-display times of every dashboard page on the built-in demo, in a real chromium, cold and warm.
+
+A fresh server (empty runs folder and cache, so the demo cohort and model are what every page shows); each page
+is opened by its URL, first on the cold server (the first visit of each page), then again (warm: caches
+filled). The time runs from the navigation to the page's main content being visible and Streamlit's
+"running" indicator gone: Cohort's data check, Model's first modality box, Train's run form, the Latent
+graph's network canvas, Traversal's first chart, Evaluate's first metric. Writes bench/results/<name>.md and
+.json. Run alone: these 2 cores vary by about 30 %.
+
+    python bench/ui_browser.py [--rounds 3] [--name ui_browser]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import RESULTS, invocation, save_runs  # noqa: E402
+from dashboard import serve, wait_for_app  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+# page path -> a selector that is visible once its main content is drawn
+PAGES = {
+    "cohort": "text=subjects",
+    "model": "text=Networks per modality",
+    "train": "text=New run",
+    "graph": "iframe",
+    "traversal": '[data-testid="stPlotlyChart"], [data-testid="stImage"]',
+    "evaluate": '[data-testid="stMetric"]',
+}
+
+
+def _first_display(page, url: str, selector: str) -> float:
+    started = time.perf_counter()
+    page.goto(url)
+    page.locator(selector).first.wait_for(state="visible", timeout=180_000)
+    wait_for_app(page, timeout_ms=180_000)
+    return time.perf_counter() - started
+
+
+def measure(rounds: int) -> list[dict]:
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"CRL_CACHE": f"{tmp}/cache", "CRL_RUNS": f"{tmp}/runs", "CRL_QUEUE_DIR": f"{tmp}/queue"}
+        with serve(env) as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(url)  # through the app's router once, as a visitor's first request would
+            wait_for_app(page, timeout_ms=180_000)
+            for visit in range(rounds + 1):
+                for name, selector in PAGES.items():
+                    seconds = _first_display(page, f"{url}/{name}", selector)
+                    rows.append({"page": name, "visit": "cold" if visit == 0 else "warm", "seconds": seconds})
+                    print(f"{name:10s} {'cold' if visit == 0 else 'warm'} {seconds:6.2f} s", flush=True)
+            browser.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="warm visits of every page")
+    parser.add_argument("--name", default="ui_browser")
+    args = parser.parse_args()
+    rows = measure(args.rounds)
+    save_runs(args.name, args, rows)
+    lines = [
+        f"# First display of every page on the demo ({time.strftime('%Y-%m-%d')})",
+        "",
+        f"Command: `{invocation('ui_browser.py')}` on {platform.node() or 'this machine'}; chromium at 1280x720, "
+        "a fresh server; seconds from navigation to the page's main content with Streamlit idle.",
+        "",
+        "| page | cold | warm (median) | warm (max) |",
+        "|---|---|---|---|",
+    ]
+    for name in PAGES:
+        cold = next(r["seconds"] for r in rows if r["page"] == name and r["visit"] == "cold")
+        warm = [r["seconds"] for r in rows if r["page"] == name and r["visit"] == "warm"]
+        lines.append(f"| {name} | {cold:.2f} | {statistics.median(warm):.2f} | {max(warm):.2f} |")
+    (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
