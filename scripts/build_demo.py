@@ -5,8 +5,8 @@
 Steps: write the demo cohort (n = 2000, seed 0; byte-identical on every machine), train on it on the CPU with
 one thread and the settings in DEMO_SETTINGS (seeded, so the same machine and torch build give the same run),
 then make the run shippable: drop the resumable optimiser state, point config.json at the cohort as "../cohort"
-(relative to the run, so the pair can be copied anywhere), store the weights in float16 (rewriting latents.csv
-and graph.csv from the rounded weights, latents to 5 significant digits), and save plain latent names
+(relative to the run, so the pair can be copied anywhere), store the weights in float16 (rewriting latents.csv,
+eta.csv and graph.csv from the rounded weights, latents to 5 significant digits), and save plain latent names
 (names.json) taken from the cohort's truth through the MCC matching. A run that `crl stability` gave restarts
 (`--trained-run`) has its confidence files recomputed on the shipped weights. Finally print `crl evaluate`'s
 scores.
@@ -70,7 +70,7 @@ def shrink_weights(run: Path, cohort: Path):
     import torch
 
     from crl.data.load import load_cohort
-    from crl.engine.fit import encode_cohort, latent_table
+    from crl.engine.encode import by_modality, eta_table, latent_table, posterior_means
     from crl.engine.orientation import orient
     from crl.runs.checkpoint import META_FILE, MODEL_FILE, load_run
     from crl.runs.files import atomic_write_json, atomic_write_text
@@ -86,10 +86,12 @@ def shrink_weights(run: Path, cohort: Path):
     meta["weights_dtype"] = "float16"
     atomic_write_json(run / META_FILE, meta)
 
-    table = latent_table(model, data, encode_cohort(model, data, normaliser))
-    atomic_write_text(
-        run / "latents.csv", table.to_csv(index=False, float_format="%.5g", lineterminator="\n")
-    )
+    z, eta = posterior_means(model, data, normaliser)
+    for name, table in (
+        ("latents.csv", latent_table(model, data, by_modality(model, z))),
+        ("eta.csv", eta_table(model, data, eta)),
+    ):
+        atomic_write_text(run / name, table.to_csv(index=False, float_format="%.5g", lineterminator="\n"))
     RunFolder(run).write_graph(model.latent_names, model.strengths())
     return model
 

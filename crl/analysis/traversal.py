@@ -71,22 +71,11 @@ def cohort_posterior(
     model, cohort: Cohort, normaliser: Normaliser, batch_size: int = 512
 ) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means of every subject: z `(n_subjects, n_latent)` and eta `(n_subjects, n_eta)`, float32."""
-    from crl.engine.fit import CohortTensors
+    from crl.engine.encode import posterior_means
     from crl.runs.checkpoint import check_compatible
 
     check_compatible(model.schema, cohort)
-    device = _device(model)
-    tensors = CohortTensors(cohort, normaliser, device, model.names)
-    z_parts, eta_parts = [], []
-    with torch.no_grad():
-        for start in range(0, len(cohort), batch_size):
-            idx = torch.arange(start, min(start + batch_size, len(cohort)))
-            z_mean, _, eta_mean, _ = model.posterior(tensors.batch(idx))
-            z_parts.append(z_mean.float().cpu().numpy())
-            eta_parts.append(eta_mean.float().cpu().numpy())
-    z = np.concatenate(z_parts) if z_parts else np.zeros((0, model.n_latent), np.float32)
-    eta = np.concatenate(eta_parts) if eta_parts else np.zeros((0, model.n_eta), np.float32)
-    return z, eta
+    return posterior_means(model, cohort, normaliser, batch_size, _device(model))
 
 
 def mean_subject(z: np.ndarray, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from crl.core.model import CRLModel
 from crl.core.orientation import reflect_latents
 from crl.data.cohort import Cohort, Normaliser
 from crl.data.features import correlation, observed_features
-from crl.engine.encode import encode_cohort
+from crl.engine.encode import by_modality, posterior_means
 
 
 def canonical_signs(latents: dict[str, np.ndarray], cohort: Cohort) -> dict[str, np.ndarray]:
@@ -38,13 +38,16 @@ def canonical_signs(latents: dict[str, np.ndarray], cohort: Cohort) -> dict[str,
     return signs
 
 
-def orient(model: CRLModel, cohort: Cohort, normaliser: Normaliser) -> dict[str, np.ndarray]:
+def orient(
+    model: CRLModel, cohort: Cohort, normaliser: Normaliser
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Reflect `model`'s latents to their canonical signs in place; returns the cohort's posterior means as the
-    oriented model computes them (encoded again when a sign changed, so files and weights agree to the bit)."""
-    latents = encode_cohort(model, cohort, normaliser)
-    signs = canonical_signs(latents, cohort)
+    oriented model computes them, latents by modality and eta `(n, n_eta)` (encoded again when a sign changed,
+    so files and weights agree to the bit)."""
+    z, eta = posterior_means(model, cohort, normaliser)
+    signs = canonical_signs(by_modality(model, z), cohort)
     flat = np.concatenate([signs[name] for name in model.names])
-    if (flat > 0).all():
-        return latents
-    reflect_latents(model, flat)
-    return encode_cohort(model, cohort, normaliser)
+    if not (flat > 0).all():
+        reflect_latents(model, flat)
+        z, eta = posterior_means(model, cohort, normaliser)
+    return by_modality(model, z), eta

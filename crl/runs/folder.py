@@ -15,6 +15,7 @@ import numpy as np
 from crl.errors import RunError
 from crl.runs.files import (
     CONFIG_FILE,
+    ETA_FILE,
     LATENTS_FILE,
     METRICS_FILE,
     STATES,
@@ -90,6 +91,10 @@ class RunFolder:
     def write_latents(self, table) -> None:
         """latents.csv: `subject_id` then `<modality>.z<k>` columns (a pandas DataFrame)."""
         atomic_write_csv(self.path / LATENTS_FILE, table)
+
+    def write_eta(self, table) -> None:
+        """eta.csv: `subject_id` then `<modality>.eta<k>` columns, the posterior means of the eta dimensions."""
+        atomic_write_csv(self.path / ETA_FILE, table)
 
     def write_graph(self, latent_names: Sequence[str], strengths: np.ndarray) -> None:
         """graph.csv: every ordered pair of distinct latents with its strength (`strengths[source, target]`)."""

@@ -18,6 +18,7 @@ import pandas as pd
 from crl.errors import RunError
 from crl.runs.files import (
     CONFIG_FILE,
+    ETA_FILE,
     LATENTS_FILE,
     METRICS_FILE,
     NAMES_FILE,
@@ -128,6 +129,10 @@ class Run:
     @property
     def has_latents(self) -> bool:
         return self.latents_file.exists()
+
+    @property
+    def eta_file(self) -> Path:
+        return self.path / ETA_FILE
 
     # -- what is in them -----------------------------------------------------------------------------------------
     @cached_property

@@ -116,7 +116,7 @@ def save_level(
     k = _next_k(run_dir)
     folder = Path(run_dir) / PATH_DIR / str(k)
     folder.mkdir(parents=True, exist_ok=True)
-    latents = latent_table(model, cohort, orient(model, cohort, result.normaliser))
+    latents = latent_table(model, cohort, orient(model, cohort, result.normaliser)[0])
     write_graph(folder, model.latent_names, model.strengths())
     _save_weights(model, folder / MODEL_FILE)
     atomic_write_csv(folder / LATENTS_FILE, latents)

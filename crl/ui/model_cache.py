@@ -128,11 +128,40 @@ def _encoded(path: str, stamp: tuple[float, ...], cohort: str, cohort_stamp: flo
     from crl.ui import cache
 
     net, _, normaliser = _load(path, stamp)
+    stored = _stored(Path(path), net, Path(cohort))
+    if stored is not None:
+        return stored
     loaded = cache.cohort(Path(cohort))
     z, eta = cohort_posterior(net, loaded, normaliser)
     z.setflags(write=False)
     eta.setflags(write=False)
     return EncodedCohort(tuple(str(s) for s in loaded.subject_ids), z, eta, Path(cohort), loaded.name)
+
+
+def _stored(run: Path, net, cohort: Path) -> EncodedCohort | None:
+    """The posterior means the run stored when training ended (latents.csv, eta.csv), when `cohort` is the one
+    it was trained on: the same numbers as encoding every subject again, without the seconds that takes."""
+    import pandas as pd
+
+    from crl.ui.state import cohort_label
+
+    found = Run(run)
+    trained = trained_cohort(run)
+    if not (found.has_latents and found.eta_file.is_file()) or trained is None:
+        return None
+    if trained.resolve() != Path(cohort).resolve():
+        return None
+    eta_columns = [f"{name}.eta{k}" for name in net.names for k in range(net.eta_sizes[name])]
+    try:
+        z = found.latents().loc[:, list(net.latent_names)]
+        eta = pd.read_csv(found.eta_file, dtype={"subject_id": str}).set_index("subject_id")
+        eta = eta.loc[z.index, eta_columns]
+    except (CrlError, KeyError, ValueError, OSError, pd.errors.ParserError):
+        return None  # a damaged or older file: encode instead
+    z_values, eta_values = z.to_numpy(np.float32), eta.to_numpy(np.float32)
+    z_values.setflags(write=False)
+    eta_values.setflags(write=False)
+    return EncodedCohort(tuple(str(s) for s in z.index), z_values, eta_values, Path(cohort), cohort_label(cohort))
 
 
 def encoded(run: Path, cohort: Path) -> EncodedCohort:
