@@ -7,8 +7,9 @@ from crl.ui import routing, state, url_state
 st.set_page_config(page_title="crl · causal latents", page_icon="🧬", layout="wide")
 
 pages = {
+    "Start": [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True)],
     "Data": [
-        st.Page("pages/cohort.py", title="Cohort", icon=":material/table_view:", default=True),
+        st.Page("pages/cohort.py", title="Cohort", icon=":material/table_view:"),
         st.Page("pages/model.py", title="Model", icon=":material/tune:"),
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     ],

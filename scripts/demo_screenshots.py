@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                 executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
             )
             page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
-            page.goto(f"{url}/")
+            page.goto(f"{url}/cohort")  # the app opens on the Overview; the walkthrough starts with the data
             _settle(page)
             shots = []
 

@@ -266,7 +266,7 @@ def truth_match(run: Path, cohort: Path):
 
 @st.cache_data(show_spinner="Scoring the run against the ground truth…", max_entries=32)
 def _evaluation(
-    path: str, stamps: tuple[float, ...], cohort: str, truth_stamp: float, threshold: float
+    path: str, stamps: tuple[float, ...], cohort: str, truth_stamp: float, threshold: float, r2: bool = True
 ) -> dict:
     from crl.analysis.evaluate import score
     from crl.data.truth import load_truth
@@ -277,13 +277,19 @@ def _evaluation(
             edges["weight"] = edges["weight"].astype(float).abs()
     except _READ_ERRORS as error:
         raise RunError(f"{graph_path(path)} could not be read ({error}); retrain the run") from None
-    return score(latents(Path(path)), edges, load_truth(Path(cohort)), threshold=threshold)
+    return score(latents(Path(path)), edges, load_truth(Path(cohort)), threshold=threshold, r2=r2)
 
 
-def evaluation(run: Path, cohort: Path, threshold: float) -> dict:
-    """crl.analysis.evaluate.score of the run against the cohort's truth at `threshold` (|weight|), cached."""
+def evaluation(run: Path, cohort: Path, threshold: float, r2: bool = True) -> dict:
+    """crl.analysis.evaluate.score of the run against the cohort's truth at `threshold` (|weight|), cached;
+    without `r2` the held-out R² (most of the time) is left out."""
     return _evaluation(
-        str(run), run_stamp(run), str(cohort), stamp(Path(cohort) / "truth" / "latents.csv"), float(threshold)
+        str(run),
+        run_stamp(run),
+        str(cohort),
+        stamp(Path(cohort) / "truth" / "latents.csv"),
+        float(threshold),
+        bool(r2),
     )
 
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 def test_cohort_folder_previews_and_upload(app_url, page, screenshot_dir, tmp_path):
     folder = write_preset("demo", tmp_path / "demo", n=300, seed=0)
-    page.goto(app_url)
+    page.goto(f"{app_url}/cohort")  # the app opens on the Overview
     wait_for_app(page)
     page.get_by_text("Synthetic preset").click()
     page.get_by_role("button", name="Generate").wait_for(timeout=60_000)

@@ -7,7 +7,7 @@ pytestmark = pytest.mark.browser
 
 
 def test_cohort_page_shows_demo_report(app_url, page, screenshot_dir):
-    page.goto(app_url)
+    page.goto(f"{app_url}/cohort")  # the app opens on the Overview
     wait_for_app(page)
     page.get_by_text("can be trained on").first.wait_for(timeout=120_000)
     page.get_by_role("tab", name="Who has what").wait_for(timeout=120_000)  # the previews, after the loading

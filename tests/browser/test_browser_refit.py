@@ -35,7 +35,7 @@ def _progress_text(page) -> str:
 
 
 def test_refit_right_after_training_is_followed_to_the_end(app_url, page, screenshot_dir):
-    page.goto(app_url)
+    page.goto(f"{app_url}/cohort")  # the app opens on the Overview
     wait_for_app(page)
     page.get_by_text("Synthetic preset").click()
     wait_for_app(page)

@@ -30,7 +30,7 @@ def _number(page, label, value):
 
 
 def test_configure_check_and_train_a_small_cohort(app_url, page, screenshot_dir):
-    page.goto(app_url)
+    page.goto(f"{app_url}/cohort")  # the app opens on the Overview
     wait_for_app(page)
     page.get_by_text("Synthetic preset").click()
     wait_for_app(page)
