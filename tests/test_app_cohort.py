@@ -23,6 +23,12 @@ def _app() -> AppTest:
     return AppTest.from_file("../app.py", default_timeout=60)
 
 
+def _cohort_page() -> AppTest:
+    """The app run once (it opens on the Overview), then its Cohort page."""
+    at = _app().run()
+    return at.switch_page("pages/cohort.py").run()
+
+
 def _plain(text: str) -> str:
     """Markdown as the reader sees it: the page escapes user text with backslashes."""
     return text.replace("\\", "")
@@ -49,7 +55,7 @@ def _open_folder(at: AppTest, folder) -> AppTest:
 
 
 def test_opens_on_a_trainable_demo_cohort():
-    at = _app().run()
+    at = _cohort_page()
     assert not at.exception
     assert any("can be trained on" in s for s in _texts(at.success))
     assert [m.label for m in at.metric][:2] == ["Subjects used", "Modalities"]
@@ -60,7 +66,7 @@ def test_opens_on_a_trainable_demo_cohort():
 
 
 def test_synthetic_preset_is_generated_and_selected():
-    at = _pick(_app().run(), "Synthetic preset")
+    at = _pick(_cohort_page(), "Synthetic preset")
     at.selectbox(key="cohort_preset").set_value("timeseries").run()
     at.number_input(key="cohort_preset_n_timeseries").set_value(60).run()
     at.number_input(key="cohort_preset_seed").set_value(3).run()
@@ -76,7 +82,7 @@ def test_synthetic_preset_is_generated_and_selected():
 
 def test_folder_with_every_kind_shows_each_preview(tmp_path):
     folder = write_preset("demo", tmp_path / "demo", n=60, seed=0)
-    at = _open_folder(_app().run(), folder)
+    at = _open_folder(_cohort_page(), folder)
     assert not at.exception
     assert at.session_state["cohort_dir"] == str(folder)
     assert any("can be trained on" in s for s in _texts(at.success))
@@ -103,7 +109,7 @@ def test_broken_folder_lists_problems_with_fixes_and_no_traceback(tmp_path):
     (folder / "cohort.toml").write_text(
         'name = "x"\nid = "subject_id"\n[modalities.labs]\nkind = "tabular"\npath = "nope.csv"\n'
     )
-    at = _open_folder(_app().run(), folder)
+    at = _open_folder(_cohort_page(), folder)
     assert not at.exception
     errors = _texts(at.error)
     assert any("cannot be trained on" in e for e in errors)
@@ -113,7 +119,7 @@ def test_broken_folder_lists_problems_with_fixes_and_no_traceback(tmp_path):
 
 
 def test_missing_folder_is_an_error_not_a_crash(tmp_path):
-    at = _open_folder(_app().run(), tmp_path / "does-not-exist")
+    at = _open_folder(_cohort_page(), tmp_path / "does-not-exist")
     assert not at.exception
     assert any("does not exist" in e for e in _texts(at.error))
 
@@ -171,7 +177,7 @@ def test_upload_creates_and_selects_a_cohort():
     images = _zip({f"eyes/{s}.png": _png(7 * k) for k, s in enumerate(IDS)})
     clinical = pd.DataFrame({"patient_id": IDS, "age": np.arange(N) + 40.0, "sex": ["F", "M"] * (N // 2)})
     at = _upload(
-        _app().run(),
+        _cohort_page(),
         [
             ("labs.csv", _labs(), "text/csv"),
             ("sleep.csv", _sleep(), "text/csv"),
@@ -204,7 +210,7 @@ def test_upload_creates_and_selects_a_cohort():
 
 def test_upload_without_an_id_column_names_the_problem():
     no_id = pd.DataFrame({"age": [40, 50, 60], "bmi": [20.0, 25.0, 30.0]})
-    at = _upload(_app().run(), [("measures.csv", _csv(no_id), "text/csv")])
+    at = _upload(_cohort_page(), [("measures.csv", _csv(no_id), "text/csv")])
     assert at.selectbox(key=next(s.key for s in at.selectbox if s.key.endswith("_id"))).value is None
     at.button(key="upload_create").click().run()
     assert not at.exception
@@ -218,7 +224,7 @@ def test_upload_without_an_id_column_names_the_problem():
 
 def test_zip_with_path_traversal_is_refused(tmp_path):
     evil = _zip({"P000.png": _png(1), "../evil.png": _png(2)})
-    at = _upload(_app().run(), [("eyes.zip", evil, "application/zip")])
+    at = _upload(_cohort_page(), [("eyes.zip", evil, "application/zip")])
     assert not at.exception
     assert any("refused" in e and "'../evil.png'" in e for e in _texts(at.error))
     assert at.button(key="upload_create").disabled
@@ -250,7 +256,7 @@ def test_hostile_zip_is_refused_after_create_cohort_with_a_message(tmp_path, bui
         images = _zip({f"{s}.png": blank_png(8000, 8000) for s in IDS[:25]})
     else:
         images = _bad_crc(_zip({f"{s}.png": _png(7 * k) for k, s in enumerate(IDS)}))
-    at = _upload(_app().run(), [("labs.csv", _labs(), "text/csv"), ("Fundus.zip", images, "application/zip")])
+    at = _upload(_cohort_page(), [("labs.csv", _labs(), "text/csv"), ("Fundus.zip", images, "application/zip")])
     at.text_input(key="upload_cohort_name").set_value("hostile").run()
     at.button(key="upload_create").click().run()
     assert not at.exception

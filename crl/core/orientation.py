@@ -46,14 +46,15 @@ def _mix(head: PosteriorHead, decoder_input: nn.Linear, mixing: torch.Tensor) ->
 @torch.no_grad()
 def reflect_latents(model: CRLModel, signs: Sequence[float] | torch.Tensor) -> None:
     """Turn `model` in place so its latents become `signs * z` (one +-1 per latent, in model.latent_names order)."""
-    signs = torch.as_tensor(signs, dtype=torch.float64).sign()
+    device = next(model.parameters()).device  # every tensor made here lives with the model (no default device)
+    signs = torch.as_tensor(signs, dtype=torch.float64, device=device).sign()
     if signs.numel() != model.n_latent or bool((signs == 0).any()):
         raise ValueError(f"need one sign of +1 or -1 per latent ({model.n_latent}), got {signs.tolist()}")
     if bool((signs > 0).all()):
         return
     if model.method == "beta-vae":
         total = model.n_latent + model.n_eta
-        eta_signs = torch.ones(model.n_eta, dtype=torch.float64)
+        eta_signs = torch.ones(model.n_eta, dtype=torch.float64, device=device)
         _mix(
             model.joint_head,
             _first_linear(model.joint_decoder, total),
@@ -67,7 +68,7 @@ def reflect_latents(model: CRLModel, signs: Sequence[float] | torch.Tensor) -> N
             start += k
             if bool((own > 0).all()):
                 continue
-            mixing = torch.diag(torch.cat([own, torch.ones(e, dtype=torch.float64)]))
+            mixing = torch.diag(torch.cat([own, torch.ones(e, dtype=torch.float64, device=device)]))
             if name in model.rotations:
                 rotation = model.rotation(name).double()
                 mixing = rotation.T @ mixing @ rotation
