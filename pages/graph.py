@@ -189,7 +189,8 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             key=f"judge:{run}",
             help="Strength is how sure the model is that a link exists; it saturates near 1 once the link is "
             "decided, so kept links look alike. Effect size is how many standard deviations the effect moves when "
-            "the cause rises by one of its own, read from the model with the other causes held.",
+            "the cause rises by one of its own (from half an SD below to half above), read from the model with the other "
+            "causes held.",
         )
         if has_model
         else None

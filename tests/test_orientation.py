@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -156,3 +157,17 @@ def test_a_written_run_rises_with_its_strongest_feature_and_its_model_agrees(tmp
             np.concatenate([encoded[m] for m in loaded.names], 1), table.to_numpy(), rtol=1e-4, atol=1e-4
         )
     assert flipped > 0
+
+
+def test_link_effects_only_change_sign_when_a_latent_is_reflected():
+    from crl.analysis.effects import link_effects
+
+    model = _model(["graph.initial_strength=0.9"])  # bent flows (random output weights); 0.45 each way
+    z, _, _, _ = model.posterior(_batch(64))
+    before = link_effects(model, z.detach().numpy(), threshold=0.3)
+    reflect_latents(model, SIGNS)
+    after = link_effects(model, (SIGNS * z).detach().numpy(), threshold=0.3)
+    kept = ~np.isnan(before)
+    assert kept.sum() > 3 and np.isnan(after[~kept]).all()
+    expected = before * np.outer(SIGNS.numpy(), SIGNS.numpy())
+    np.testing.assert_allclose(after[kept], expected[kept], rtol=1e-3, atol=1e-4)

@@ -2,9 +2,11 @@
 
 A link's gate strength saturates near 1 once the graph has decided on it, so it says *whether* a link is kept,
 not how much it matters. The effect is read from the learned flows instead: for each subject, the effect
-latent is solved from its own noise (abduction) with the cause raised by one of its standard deviations and
-every other parent held where it was; the mean change, in the effect's standard deviations, is the link's
-direct effect. Signed: negative when more of the cause means less of the effect.
+latent is solved from its own noise (abduction) with the cause half a standard deviation above and half below
+its value and every other parent held where it was; the mean difference, in the effect's standard deviations,
+is the link's direct effect. Signed: negative when more of the cause means less of the effect. The step is
+centred so that reflecting a latent (z and -z are equally valid, crl.engine.orientation) only flips the sign:
+a one-sided step of a bent mechanism would give another number for each orientation.
 """
 
 from __future__ import annotations
@@ -45,9 +47,11 @@ def link_effects(model, z: np.ndarray, threshold: float = 0.5, seed: int = 0) ->
                     0.0  # a latent that never changes moves nothing and is moved by nothing
                 )
             else:
-                raised = base.clone()
-                raised[:, source] += float(spread[source])
-                moved = model.prior.solve(raised, eps, gates)[:, target]
-                change = (moved - base[:, target]).mean().item()
+                moved = []
+                for step in (0.5, -0.5):
+                    shifted = base.clone()
+                    shifted[:, source] += step * float(spread[source])
+                    moved.append(model.prior.solve(shifted, eps, gates)[:, target])
+                change = (moved[0] - moved[1]).mean().item()
                 effects[source, target] = change / float(spread[target])
     return effects
