@@ -19,7 +19,7 @@ routing.enter_through_app(__file__)
 
 VALIDATION_COLUMNS = ("validation_loss", "validation.total", "val_loss", "validation.loss")
 # One definition of edge F1 everywhere (the Latent graph page and the report use it too): links, any direction.
-EDGE_F1 = "Edge F1 (ignoring direction)"
+EDGE_F1 = "Edge F1"
 
 st.title("Evaluate")
 st.caption(

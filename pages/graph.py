@@ -99,7 +99,11 @@ def _truth_panel(run: Path, cohort: Path, graph: LatentGraph, adjacency: np.ndar
         result.cross.total if result.cross is not None else "—",
         help="The same count on links between modalities: the part the method can identify.",
     )
-    cols[2].metric("Edge F1 (ignoring direction)", f"{result.adjacency_f1:.2f}")
+    cols[2].metric(
+        "Edge F1",
+        f"{result.adjacency_f1:.2f}",
+        help="F1 of the links whatever their direction, as on the Evaluate page.",
+    )
     cols[3].metric("Edge F1 (with direction)", f"{result.orientation_f1:.2f}")
     cols[4].metric(
         "Latent MCC", f"{match.mcc:.2f}", help="Mean |correlation| of matched learned and true latents."

@@ -39,7 +39,7 @@ def test_scores_match_crl_evaluate_and_the_mcc_matrix_is_drawn(runs, cohort):
     assert _metric(at, "MCC") == f"{expected['mcc_within_modality']:.3f}"
     assert _metric(at, "SHD") == str(expected["shd"]) == "1"
     # The same edge F1 as the Latent graph page: links whatever their direction.
-    assert _metric(at, "Edge F1 (ignoring direction)") == f"{expected['graph']['adjacency_f1']:.2f}"
+    assert _metric(at, "Edge F1") == f"{expected['graph']['adjacency_f1']:.2f}"
     assert any(md.value.startswith("**In short:**") and "recovered" in md.value for md in at.markdown)
     assert float(_metric(at, "R²")) > 0.8
     charts = at.get("plotly_chart")
