@@ -19,3 +19,10 @@ def runs(tmp_path, monkeypatch) -> Path:
 
     monkeypatch.setattr(demo, "demo_run_dir", lambda: None)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _own_dashboard_cache(tmp_path, monkeypatch):
+    """Every test gets its own dashboard cache (uploads, generated presets, Model-page settings saved per
+    cohort), so nothing one test leaves there reaches another."""
+    monkeypatch.setenv("CRL_CACHE", str(tmp_path / "crl-cache"))

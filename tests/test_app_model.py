@@ -87,6 +87,10 @@ def test_widgets_show_the_cohort_defaults_and_edits_reach_the_session(case1):
     at.switch_page("pages/model.py").run()
     assert at.number_input(key=P + "loss.sparsity").value == pytest.approx(0.05)
     assert at.number_input(key=P + "modalities.m2.latents").value == 3
+    # A reload is a new session: the edits come back from the settings saved for this cohort.
+    again = _model_page(case1)
+    assert again.number_input(key=P + "loss.sparsity").value == pytest.approx(0.05)
+    assert again.number_input(key=P + "train.epochs").value == 7
 
 
 def test_another_cohort_gets_its_own_defaults(case1, series):

@@ -3,11 +3,14 @@
 The Config lives under one session key that survives page changes (Streamlit forgets the state of widgets
 that a page run did not draw). Widgets are seeded from it when they are missing, and every Model page run
 writes the widgets' values back, so the Train page always trains the settings last shown on the Model page.
+It is also saved per cohort in the cache folder, so a reload (a new session) finds the edits again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import streamlit as st
 from crl.config import KIND_ENCODERS, Config, check_schema, default_config
 from crl.errors import ConfigError
 from crl.graphs.names import latent_names, split_latent_name
+from crl.runs.files import atomic_write_json
 from crl.runs.run import Run
 from crl.ui import demo
 from crl.ui.config_file import read_config_file
@@ -134,6 +138,8 @@ def current(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
     same preset regenerated with more subjects).
     """
     stored = st.session_state.get(CONFIG_KEY)
+    if not isinstance(stored, dict):
+        stored = _saved(cohort_dir)  # a new session (a reload): the edits saved for this cohort
     if isinstance(stored, dict):
         try:
             config = Config.from_dict(stored["config"])
@@ -160,8 +166,30 @@ def is_edited(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> bool:
     return current(cohort_dir, schema).to_dict() != cohort_defaults(cohort_dir, schema).to_dict()
 
 
+def _saved_file(cohort_dir: Path) -> Path:
+    digest = hashlib.sha256(str(Path(cohort_dir).resolve()).encode()).hexdigest()[:16]
+    return demo.cache_root() / "model-settings" / f"{digest}.json"
+
+
+def _saved(cohort_dir: Path) -> dict | None:
+    """The settings last stored for this cohort in any session, or None (none yet, or an unreadable file)."""
+    try:
+        saved = json.loads(_saved_file(cohort_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return saved if isinstance(saved, dict) and saved.get("cohort") == str(cohort_dir) else None
+
+
 def store(config: Config, cohort_dir: Path) -> None:
-    st.session_state[CONFIG_KEY] = {"cohort": str(cohort_dir), "config": config.to_dict()}
+    stored = {"cohort": str(cohort_dir), "config": config.to_dict()}
+    if st.session_state.get(CONFIG_KEY) == stored:
+        return
+    st.session_state[CONFIG_KEY] = stored
+    try:
+        _saved_file(cohort_dir).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(_saved_file(cohort_dir), stored)
+    except OSError:
+        pass  # a read-only cache: the edits still last for this session
 
 
 def reset(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> Config:
