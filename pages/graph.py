@@ -77,7 +77,8 @@ def _identifiability_panel(report, labels_by_index: dict[str, int]) -> None:
                 + (f" Still pinned down one by one: {gw.md(', '.join(m.pinned))}." if m.pinned else "")
             )
             if m.witness:
-                st.caption(gw.md(m.witness.text))
+                st.markdown(f"  {gw.md(m.witness.plain)}")
+                st.caption("Technically: " + gw.md(m.witness.text))
         st.caption("How this is decided: " + " ".join(gw.md(limit) for limit in report.limits))
 
 
@@ -305,7 +306,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         if m.witness is not None:
             for label in m.block_only:
                 i = by_label[label]
-                details[i] = (details[i] + "\n\n" if details[i] else "") + m.witness.text
+                details[i] = (details[i] + "\n\n" if details[i] else "") + m.witness.plain
 
     # Restarts' agreement describes the graph as trained, not a refit sparsity level.
     confidence = run_cache.confidence(run) if graph is base or judge == EFFECT else None

@@ -110,9 +110,11 @@ def test_dropped_link_shows_block_only_latents_with_the_witness(runs, cohort):
         n for n in _dataset(_page(at), "nodes") if isinstance(n["id"], int) and n.get("shapeProperties")
     ]
     assert dashed
-    assert all("can be mixed without adding a cross-modal link" in n["title"] for n in dashed)
+    # Plain words on hover; the technical remix one click away, in the expander.
+    assert all("read them as a group" in n["title"] for n in dashed)
     expander_text = " ".join(m.value for m in at.markdown)
-    assert "only as a block" in expander_text
+    assert "only as a block" in expander_text and "read them as a group" in expander_text
+    assert any("can be mixed without adding a cross-modal link" in c.value for c in at.caption)
 
 
 def test_covariates_toggle_runs_pc_and_draws_clinical_variables(runs, cohort):

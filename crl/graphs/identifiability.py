@@ -72,6 +72,21 @@ class Witness:
     cross_links: int
     text: str
 
+    @property
+    def plain(self) -> str:
+        """The finding in one plain sentence, for hover text; `text` is the technical version."""
+        involved = list(dict.fromkeys(name for pair in self.mixes for name in pair))
+        together = involved[0] if len(involved) == 1 else ", ".join(involved[:-1]) + " and " + involved[-1]
+        if self.cross_links == 0:
+            return (
+                "This modality has no link to another one, so the data cannot tell its latents apart: read "
+                "them as a group, not one by one."
+            )
+        return (
+            f"The data cannot tell {together} apart: mixed together they fit the links across modalities just as "
+            "well, so read them as a group, not one by one."
+        )
+
     def to_dict(self) -> dict:
         return {
             "support": self.support,
