@@ -84,9 +84,11 @@ def apply_style(
     if title:
         update["title"] = {
             "text": title,
-            "x": 0.0,
+            # From the figure's left edge, not the plot's: behind a wide label margin (a heatmap's names) a
+            # title anchored on the plot ran off the right side in a narrow window.
+            "x": 0.01,
             "xanchor": "left",
-            "xref": "paper",
+            "xref": "container",
             "font": {"size": TITLE_SIZE},
         }
     if height is not None:
