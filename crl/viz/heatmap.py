@@ -253,7 +253,7 @@ def correlation_heatmap(
         showgrid=False,
         zeroline=False,
     )
-    title = "How closely each learned latent follows each true latent"
+    title = "Learned latents against the true ones"
     if pairs:
         mcc = float(np.mean([c[i, j] for i, j in pairs]))
         title += f" (MCC {mcc:.2f})"
