@@ -75,6 +75,8 @@ def shrink_weights(run: Path, cohort: Path):
     from crl.runs.checkpoint import META_FILE, MODEL_FILE, load_run
     from crl.runs.files import atomic_write_json, atomic_write_text
     from crl.runs.folder import RunFolder
+    from crl.runs.results import write_drivers
+    from crl.runs.run import Run
 
     model, _, normaliser = load_run(run)
     data = load_cohort(cohort)
@@ -93,6 +95,7 @@ def shrink_weights(run: Path, cohort: Path):
     ):
         atomic_write_text(run / name, table.to_csv(index=False, float_format="%.5g", lineterminator="\n"))
     RunFolder(run).write_graph(model.latent_names, model.strengths())
+    write_drivers(run, Run(run).latents(), data)  # from the latents as shipped (5 significant digits)
     return model
 
 

@@ -30,3 +30,24 @@ def test_the_stored_means_are_what_encoding_gives_and_other_cohorts_are_encoded(
         assert model_cache._stored(run, net, cohort) is None  # a run from before eta.csv: encode it
     finally:
         (tmp_path / "eta.csv").rename(run / "eta.csv")
+
+
+def test_the_stored_drivers_are_what_the_cohort_gives_and_other_cohorts_are_computed(trained, tmp_path):  # noqa: F811
+    import shutil
+
+    from crl.analysis.drivers import observed_features, top_features
+    from crl.runs.run import Run
+    from crl.ui import run_cache
+
+    cohort, run = trained
+    stored = run_cache._stored_drivers(run, cohort)
+    features, owners = observed_features(load_cohort(cohort))
+    expected = top_features(Run(run).latents(), features, owners)
+    assert stored is not None and set(stored) == set(expected)
+    for latent, items in expected.items():
+        assert [f for f, _ in stored[latent]] == [f for f, _ in items]
+        np.testing.assert_allclose([r for _, r in stored[latent]], [r for _, r in items], atol=1e-5)
+    assert all(items[0][1] > 0 for items in stored.values())  # oriented: each rises with its strongest feature
+    copy = tmp_path / "copy"
+    shutil.copytree(cohort, copy)
+    assert run_cache._stored_drivers(run, copy) is None

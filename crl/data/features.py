@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from crl.data.cohort import Cohort
+from crl.errors import CrlError
+from crl.graphs.names import split_latent_name
 
 
 def observed_features(cohort: Cohort) -> tuple[pd.DataFrame, list[str]]:
@@ -65,3 +67,43 @@ def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         c = (a.T @ b) / np.outer(na, nb)
     return np.nan_to_num(c)
+
+
+def top_features(
+    latents: pd.DataFrame,
+    features: pd.DataFrame,
+    feature_modality: list[str],
+    k: int = 3,
+    own_modality: bool = True,
+) -> dict[str, list[tuple[str, float]]]:
+    """Latent -> its k most correlated features as (label, signed correlation), strongest |r| first.
+
+    latents `(n, d)` and features `(n, f)` are indexed by subject ID and joined on it. With `own_modality`,
+    a latent named `<modality>.z<k>` is compared only with that modality's features (all features when the
+    cohort has no such modality). Fewer than 10 shared subjects raise CrlError.
+    """
+    common = latents.index.astype(str).intersection(features.index.astype(str))
+    if len(common) < 10:
+        raise CrlError(
+            f"only {len(common)} subjects are shared by the run's latents and the cohort; "
+            "open the cohort this run was trained on"
+        )
+    lat = latents.set_axis(latents.index.astype(str)).loc[common].to_numpy(float)
+    obs = features.set_axis(features.index.astype(str)).loc[common].to_numpy(float)
+    corr = correlation(lat, obs)
+    owners = np.asarray(feature_modality)
+    labels = list(features.columns)
+    out: dict[str, list[tuple[str, float]]] = {}
+    for i, latent in enumerate(latents.columns):
+        allowed = np.ones(len(labels), dtype=bool)
+        if own_modality:
+            try:
+                modality = split_latent_name(str(latent))[0]
+            except CrlError:
+                modality = None
+            if modality is not None and (owners == modality).any():
+                allowed = owners == modality
+        candidates = np.nonzero(allowed)[0]
+        order = candidates[np.argsort(-np.abs(corr[i, candidates]), kind="stable")][:k]
+        out[str(latent)] = [(labels[j], float(corr[i, j])) for j in order if np.isfinite(corr[i, j])]
+    return out

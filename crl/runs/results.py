@@ -10,20 +10,32 @@ from __future__ import annotations
 from crl.config import Config
 from crl.core.model import CRLModel
 from crl.data.cohort import Cohort, Normaliser
+from crl.data.features import observed_features, top_features
 from crl.engine.encode import eta_table
 from crl.engine.fit import latent_table
 from crl.engine.orientation import orient
 from crl.runs.checkpoint import save_model
+from crl.runs.files import DRIVERS_FILE, atomic_write_json
 from crl.runs.folder import RunFolder
+
+
+def write_drivers(run_dir, latents, cohort: Cohort) -> None:
+    """drivers.json: each latent's three most correlated summary features of its modality, as [label, r] pairs
+    (crl.data.features), so the dashboard's hover text needs no cohort loading."""
+    features, owners = observed_features(cohort)
+    found = top_features(latents, features, owners) if features.shape[1] and len(latents) >= 10 else {}
+    atomic_write_json(run_dir / DRIVERS_FILE, {"drivers": {k: [[f, r] for f, r in v] for k, v in found.items()}})
 
 
 def write_results(
     run: RunFolder, model: CRLModel, cohort: Cohort, config: Config, normaliser: Normaliser
 ) -> None:
-    """Orient the latents (crl.engine.orientation, in place), then write latents.csv, eta.csv, graph.csv and
-    the model files (checkpoint) into `run`."""
+    """Orient the latents (crl.engine.orientation, in place), then write latents.csv, eta.csv, drivers.json,
+    graph.csv and the model files (checkpoint) into `run`."""
     latents, eta = orient(model, cohort, normaliser)
-    run.write_latents(latent_table(model, cohort, latents))
+    table = latent_table(model, cohort, latents)
+    run.write_latents(table)
     run.write_eta(eta_table(model, cohort, eta))
+    write_drivers(run.path, table.set_index("subject_id"), cohort)
     run.write_graph(model.latent_names, model.strengths())
     save_model(run.path, model, config, normaliser, cohort)

@@ -207,11 +207,30 @@ def _cohort(folder: Path):
 def _drivers(path: str, stamps: tuple[float, ...], cohort: str, cohort_stamp: float) -> dict[str, str]:
     from crl.analysis.drivers import describe_drivers, observed_features, top_features
 
-    features, owners = observed_features(_cohort(Path(cohort)))
-    if features.shape[1] == 0:
-        return {}
-    found = top_features(latents(Path(path)), features, owners)
+    found = _stored_drivers(Path(path), Path(cohort))
+    if found is None:
+        features, owners = observed_features(_cohort(Path(cohort)))
+        if features.shape[1] == 0:
+            return {}
+        found = top_features(latents(Path(path)), features, owners)
     return {latent: describe_drivers(items) for latent, items in found.items()}
+
+
+def _stored_drivers(run: Path, cohort: Path) -> dict[str, list[tuple[str, float]]] | None:
+    """drivers.json, written when training ended, when `cohort` is the one the run was trained on; None when
+    it is another cohort, or the file is missing (an older run) or damaged: then they are computed."""
+    import json
+
+    from crl.runs.files import DRIVERS_FILE
+
+    trained = recorded_cohort(run)
+    if trained is None or trained.resolve() != Path(cohort).resolve():
+        return None
+    try:
+        stored = json.loads((run / DRIVERS_FILE).read_text(encoding="utf-8"))["drivers"]
+        return {str(k): [(str(f), float(r)) for f, r in v] for k, v in stored.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def drivers(run: Path, cohort: Path) -> dict[str, str]:
