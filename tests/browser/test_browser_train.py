@@ -62,6 +62,11 @@ def test_configure_check_and_train_a_small_cohort(app_url, page, screenshot_dir)
     page.screenshot(path=str(screenshot_dir / "train-running.png"))
     page.get_by_text(re.compile("^Finished after")).first.wait_for(timeout=300_000)
     wait_for_app(page)
+    # The status line and the bar come from one status, but the bar may be drawn by the fragment's next tick.
+    for _ in range(60):
+        if progress.get_by_role("progressbar").get_attribute("aria-valuenow") == "100":
+            break
+        page.wait_for_timeout(500)
     assert progress.get_by_role("progressbar").get_attribute("aria-valuenow") == "100"
     assert page.get_by_text("Epoch").first.is_visible()
     page.get_by_text("This is the current model").wait_for(timeout=30_000)
