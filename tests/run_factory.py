@@ -98,3 +98,15 @@ def fake_run(
             json.dumps({"levels": [{"k": k, "sparsity": w} for k, w in enumerate(levels)]})
         )
     return path
+
+
+def tiny_training(*settings: str) -> list[str]:
+    """`--set` arguments for a training run of a few seconds: the given settings, and no minimum step count
+    where this crl has one (it would stretch 3 epochs into thousands of steps)."""
+    import dataclasses
+
+    from crl.config import TrainConfig
+
+    if "min_steps" in {f.name for f in dataclasses.fields(TrainConfig)}:
+        settings = (*settings, "train.min_steps=0")
+    return [a for s in settings for a in ("--set", s)]

@@ -256,7 +256,9 @@ def test_hostile_zip_is_refused_after_create_cohort_with_a_message(tmp_path, bui
         images = _zip({f"{s}.png": blank_png(8000, 8000) for s in IDS[:25]})
     else:
         images = _bad_crc(_zip({f"{s}.png": _png(7 * k) for k, s in enumerate(IDS)}))
-    at = _upload(_cohort_page(), [("labs.csv", _labs(), "text/csv"), ("Fundus.zip", images, "application/zip")])
+    at = _upload(
+        _cohort_page(), [("labs.csv", _labs(), "text/csv"), ("Fundus.zip", images, "application/zip")]
+    )
     at.text_input(key="upload_cohort_name").set_value("hostile").run()
     at.button(key="upload_create").click().run()
     assert not at.exception

@@ -137,7 +137,9 @@ def test_sparsity_control_appears_only_with_a_path(runs, cohort):
     assert len(at.select_slider) == 1
     full = len(_latent_edges(at))
     counts = next(c.value for c in at.caption if "by sparsity weight" in c.value)
-    assert counts.startswith(f"Links at ≥ 0.5 by sparsity weight: as trained {full}, 0.001 ")  # each level's count
+    assert counts.startswith(
+        f"Links at ≥ 0.5 by sparsity weight: as trained {full}, 0.001 "
+    )  # each level's count
     at.select_slider[0].set_value("0.1").run()  # weights lowered by 0.5: nothing passes 0.5 any more
     assert not at.exception and not at.error
     assert len(_latent_edges(at)) < full

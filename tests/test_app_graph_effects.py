@@ -8,7 +8,6 @@ import shutil
 
 import numpy as np
 from app_fixtures import open_page
-from test_app_traversal import trained  # noqa: F401 - the module-scoped fixture
 
 from crl.analysis.effects import link_effects
 from crl.runs.checkpoint import load_run
@@ -21,7 +20,7 @@ def _edges(at) -> list[dict]:
     return [e for e in json.loads(match.group(1)) if str(e["id"]).startswith("edge:")]
 
 
-def test_links_judged_by_effect_size_follow_the_models_effects(runs, trained):  # noqa: F811
+def test_links_judged_by_effect_size_follow_the_models_effects(runs, trained):
     _, run = trained
     shutil.copytree(run, runs / "tiny")
     at = open_page("pages/graph.py")

@@ -7,59 +7,15 @@ import json
 import shutil
 
 import numpy as np
-import pytest
 import torch
 from app_fixtures import open_page
+from run_factory import tiny_training  # noqa: F401 - callers import it here
 from streamlit.testing.v1 import AppTest
-
-from crl.cli import main as crl_main
-from crl.data.synthetic import write_preset
 
 torch.set_num_threads(1)
 
 MOVE = "Move this latent only"
 INTERVENE = "Intervene: effects follow the graph"
-
-
-def tiny_training(*settings: str) -> list[str]:
-    """`--set` arguments for a training run of a few seconds: the given settings, and no minimum step count
-    where this crl has one (it would stretch 3 epochs into thousands of steps)."""
-    import dataclasses
-
-    from crl.config import TrainConfig
-
-    if "min_steps" in {f.name for f in dataclasses.fields(TrainConfig)}:
-        settings = (*settings, "train.min_steps=0")
-    return [a for s in settings for a in ("--set", s)]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple:
-    """(cohort, run): paper case 1 (two tabular modalities), 3 epochs, one required link m1.z0 -> m2.z0."""
-    root = tmp_path_factory.mktemp("traversal")
-    cohort = write_preset("paper-case1", root / "case1", n=300)
-    run = root / "runs" / "tiny"
-    code = crl_main(
-        [
-            "train",
-            str(cohort),
-            "--out",
-            str(run),
-            "--device",
-            "cpu",
-            *tiny_training(
-                "train.epochs=3",
-                'graph.required=[["m1.z0", "m2.z0"]]',
-                'graph.forbidden=[["m2.z0", "m1.z0"]]',  # a DAG cannot hold the reverse of a required link
-                "graph.initial_strength=0.3",  # other links stay below the 0.5 threshold after 3 epochs
-                # Without the order search, 3 epochs leave the order undecided, so weak links in both
-                # directions close cycles at a low threshold (the page must warn, not fail).
-                "graph.search_order=false",
-            ),
-        ]
-    )
-    assert code == 0
-    return cohort, run
 
 
 def _open(**session) -> AppTest:

@@ -67,7 +67,9 @@ def test_exports_carry_the_share_of_a_run_trained_once(tmp_path, writer):
     text = writer(graph, 0.5, None, confidence)
     if writer is to_json:
         nodes = {n["id"]: n for n in json.loads(text)["nodes"]}
-        assert nodes["sleep.z0"]["cross_modal"] > 3 * WEAK_CROSS_MODAL and "stability" not in nodes["sleep.z0"]
+        assert (
+            nodes["sleep.z0"]["cross_modal"] > 3 * WEAK_CROSS_MODAL and "stability" not in nodes["sleep.z0"]
+        )
         assert "frequency" not in json.loads(text)["edges"][0]
     else:
         assert 'attr.name="cross_modal"' in text and 'attr.name="frequency"' not in text

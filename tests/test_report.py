@@ -18,7 +18,6 @@ from crl.analysis.evaluate import score
 from crl.analysis.names import default_name
 from crl.analysis.report import build_report, compose_report
 from crl.cli import main as crl_main
-from crl.data.synthetic import write_preset
 from crl.data.truth import load_truth
 from crl.runs.run import Run
 
@@ -29,28 +28,6 @@ torch.set_num_threads(1)
 
 PAYLOAD = "<script>alert(1)</script>"
 SECTIONS = ["summary", "graph", "identifiability", "metrics", "traversals", "settings", "data"]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, Path]:
-    """(cohort, run): paper case 1 (two tabular modalities, ground truth), 3 epochs: a few seconds."""
-    root = tmp_path_factory.mktemp("report")
-    cohort = write_preset("paper-case1", root / "case1", n=300)
-    run = root / "runs" / "tiny"
-    settings = ["train.epochs=3", "train.min_steps=0", 'graph.required=[["m1.z0", "m2.z0"]]']
-    code = crl_main(
-        [
-            "train",
-            str(cohort),
-            "--out",
-            str(run),
-            "--device",
-            "cpu",
-            *[a for s in settings for a in ("--set", s)],
-        ]
-    )
-    assert code == 0
-    return cohort, run
 
 
 @pytest.fixture(scope="module")

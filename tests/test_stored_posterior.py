@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from test_app_traversal import trained  # noqa: F401 - the module-scoped fixture
 
 from crl.analysis.traversal import cohort_posterior
 from crl.data.load import load_cohort
@@ -11,7 +10,7 @@ from crl.runs.checkpoint import load_run
 from crl.ui import model_cache
 
 
-def test_the_stored_means_are_what_encoding_gives_and_other_cohorts_are_encoded(trained, tmp_path):  # noqa: F811
+def test_the_stored_means_are_what_encoding_gives_and_other_cohorts_are_encoded(trained, tmp_path):
     import shutil
 
     cohort, run = trained
@@ -32,7 +31,7 @@ def test_the_stored_means_are_what_encoding_gives_and_other_cohorts_are_encoded(
         (tmp_path / "eta.csv").rename(run / "eta.csv")
 
 
-def test_the_stored_drivers_are_what_the_cohort_gives_and_other_cohorts_are_computed(trained, tmp_path):  # noqa: F811
+def test_the_stored_drivers_are_what_the_cohort_gives_and_other_cohorts_are_computed(trained, tmp_path):
     import shutil
 
     from crl.analysis.drivers import observed_features, top_features
@@ -47,7 +46,9 @@ def test_the_stored_drivers_are_what_the_cohort_gives_and_other_cohorts_are_comp
     for latent, items in expected.items():
         assert [f for f, _ in stored[latent]] == [f for f, _ in items]
         np.testing.assert_allclose([r for _, r in stored[latent]], [r for _, r in items], atol=1e-5)
-    assert all(items[0][1] > 0 for items in stored.values())  # oriented: each rises with its strongest feature
+    assert all(
+        items[0][1] > 0 for items in stored.values()
+    )  # oriented: each rises with its strongest feature
     copy = tmp_path / "copy"
     shutil.copytree(cohort, copy)
     assert run_cache._stored_drivers(run, copy) is None

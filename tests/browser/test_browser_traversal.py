@@ -12,7 +12,7 @@ from crl.cli import main as crl_main
 from crl.data.synthetic import write_preset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_app_traversal import tiny_training  # noqa: E402
+from run_factory import tiny_training  # noqa: E402
 
 pytestmark = pytest.mark.browser
 RUN = "traversal-demo"
