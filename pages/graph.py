@@ -302,6 +302,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             details = [drive.get(n, "") for n in graph.names]
         except Exception:  # noqa: BLE001 - hover text is a nicety: the graph stands without it
             pass
+    drivers = list(details)  # the Tables tab's "Moves with", before the identifiability notes join the hover
     for m in report.modalities.values():
         if m.witness is not None:
             for label in m.block_only:
@@ -374,7 +375,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     with panes["Tables"]:
         measure = "Effect size" if judge == EFFECT else "Strength"
         draw_tables(
-            latent_table(graph, names, confidence, details),
+            latent_table(graph, names, confidence, drivers),
             link_table(graph, names, threshold, cross_only, confidence, measure),
         )
     if "Compared with the truth" in panes:

@@ -9,11 +9,11 @@ import streamlit as st
 from crl.analysis.graph import LatentGraph
 
 
-def latent_table(graph: LatentGraph, labels: list[str], confidence, details: list[str]) -> pd.DataFrame:
+def latent_table(graph: LatentGraph, labels: list[str], confidence, drivers: list[str]) -> pd.DataFrame:
     """One row per latent: name, modality, stability and cross-modal share when measured, why not to trust it,
-    and what it moves with (the node's hover text)."""
+    and what it moves with (`drivers`: crl.analysis.drivers.describe_drivers text per latent)."""
     rows = []
-    for name, label, modality, detail in zip(graph.names, labels, graph.modality_of, details, strict=True):
+    for name, label, modality, detail in zip(graph.names, labels, graph.modality_of, drivers, strict=True):
         reason = confidence.weak_reason(name) if confidence is not None else None
         rows.append(
             {

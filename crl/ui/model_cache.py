@@ -143,10 +143,11 @@ def _stored(run: Path, net, cohort: Path) -> EncodedCohort | None:
     it was trained on: the same numbers as encoding every subject again, without the seconds that takes."""
     import pandas as pd
 
+    from crl.ui.run_cache import recorded_cohort
     from crl.ui.state import cohort_label
 
     found = Run(run)
-    trained = trained_cohort(run)
+    trained = recorded_cohort(run)  # as run_cache's stored drivers: the cohort config.json records
     if not (found.has_latents and found.eta_file.is_file()) or trained is None:
         return None
     if trained.resolve() != Path(cohort).resolve():
