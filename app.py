@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from crl.ui import routing, state, url_state
+from crl.ui import routing, state, url_state, warmup
 
 st.set_page_config(page_title="crl · causal latents", page_icon="🧬", layout="wide")
 
@@ -24,4 +24,7 @@ routing.follow_deep_link()
 url_state.restore()  # a reload or a shared link: the cohort, run and settings in the URL
 url_state.publish()
 state.draw_sidebar()
-navigation.run()
+try:
+    navigation.run()
+finally:  # once the first page is drawn: load what the other pages will ask for, in the background
+    warmup.start(state.cohort_dir(), state.run_dir())

@@ -7,7 +7,7 @@ one thread and the settings in DEMO_SETTINGS (seeded, so the same machine and to
 then make the run shippable: drop the resumable optimiser state, point config.json at the cohort as "../cohort"
 (relative to the run, so the pair can be copied anywhere), store the weights in float16 (rewriting latents.csv,
 eta.csv and graph.csv from the rounded weights, latents to 5 significant digits), and save plain latent names
-(names.json) taken from the cohort's truth through the MCC matching. A run that `crl stability` gave restarts
+(names.json) taken from the cohort's truth through the MCC matching, and store the scores (evaluation.json). A run that `crl stability` gave restarts
 (`--trained-run`) has its confidence files recomputed on the shipped weights. Finally print `crl evaluate`'s
 scores.
 The old assets/demo is replaced only once everything succeeded.
@@ -105,6 +105,7 @@ def finalise_run(run: Path, cohort: Path) -> dict[str, str]:
 
     from crl.analysis.confidence import update_run_confidence
     from crl.analysis.names import default_names, plain_names, save_names
+    from crl.analysis.stored_evaluation import write_evaluation
     from crl.runs.confidence import restart_count
     from crl.runs.files import atomic_write_json, atomic_write_text
     from crl.runs.run import Run
@@ -128,6 +129,7 @@ def finalise_run(run: Path, cohort: Path) -> dict[str, str]:
     table = pd.read_csv(run / "latents.csv", dtype={"subject_id": str}).set_index("subject_id")
     names = plain_names(cohort, table)
     save_names(run, names, default_names(list(table.columns)))
+    write_evaluation(run)  # the scores of the run as shipped, so the first screen need not compute them
     return names
 
 

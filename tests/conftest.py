@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,10 @@ from run_factory import tiny_training
 
 from crl.cli import main as crl_main
 from crl.data.synthetic import write_preset
+
+# No background cache warming in tests (crl/ui/warmup.py): a thread loading files while a test patches or
+# deletes them would make results depend on timing. Servers the browser tests start inherit this too.
+os.environ.setdefault("CRL_WARMUP", "0")
 
 
 @pytest.fixture

@@ -128,6 +128,23 @@ def test_covariates_toggle_runs_pc_and_draws_clinical_variables(runs, cohort):
     assert {"age", "bmi"} <= {n["label"] for n in covariates}
 
 
+def test_the_graph_and_its_covariates_open_without_loading_the_modalities(runs, cohort, monkeypatch):
+    """Hover text, the covariate switch and PC need cohort.toml, the covariates table and the run's files only:
+    decoding every photograph took 2 s on the demo."""
+    from crl.ui import cache
+
+    fake_run(runs / "run-a", cohort, noise=0.1)
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("the graph page loaded every modality of the cohort")
+
+    monkeypatch.setattr(cache, "_load", refuse)
+    at = _open()
+    next(t for t in at.toggle if t.label == "Clinical covariates").set_value(True).run()
+    assert not at.exception and not at.error
+    assert any(str(n["id"]).startswith("covariate:") for n in _dataset(_page(at), "nodes"))
+
+
 def test_sparsity_control_appears_only_with_a_path(runs, cohort):
     fake_run(runs / "plain", cohort)
     at = _open()

@@ -84,3 +84,25 @@ def test_unusable_input_raises_readable_errors():
     flat = latents.assign(**{"sleep.z1": 1.0})
     with pytest.raises(CrlError, match="never change"):
         link_covariates(flat, covariates)
+
+
+def test_the_covariates_table_is_read_alone_with_named_problems(tmp_path):
+    from crl.data.load import load_cohort, load_covariates_only
+    from crl.data.synthetic import write_preset
+    from crl.errors import CohortError
+
+    cohort = write_preset("demo", tmp_path / "demo", n=120, seed=0)
+    alone = load_covariates_only(cohort)
+    loaded = load_cohort(cohort).covariates
+    pd.testing.assert_frame_equal(alone.reindex(loaded.index), loaded, check_dtype=False)
+
+    table = pd.read_csv(cohort / "clinical.csv")
+    pd.concat([table, table.iloc[:1]]).to_csv(cohort / "clinical.csv", index=False)
+    with pytest.raises(CohortError, match="clinical.csv"):
+        load_covariates_only(cohort)
+    (cohort / "clinical.csv").unlink()
+    with pytest.raises(CohortError, match="clinical.csv"):
+        load_covariates_only(cohort)
+    manifest = (cohort / "cohort.toml").read_text()
+    (cohort / "cohort.toml").write_text(manifest.split("[covariates]")[0])
+    assert load_covariates_only(cohort) is None

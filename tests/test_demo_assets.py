@@ -95,6 +95,16 @@ def test_checkpoint_reloads_and_reproduces_latents_csv(cohort, latents):
     np.testing.assert_allclose(table.to_numpy(), stored.to_numpy(), rtol=1e-3, atol=1e-3)
 
 
+def test_the_shipped_scores_are_those_of_the_shipped_files():
+    from crl.analysis.stored_evaluation import stored_evaluation
+
+    stored = stored_evaluation(RUN, COHORT, 0.5)
+    assert stored is not None, "assets/demo/run/evaluation.json is stale: rerun scripts/build_demo.py"
+    fresh = evaluate_run(RUN)
+    assert stored["mcc_per_modality"] == pytest.approx(fresh["mcc_per_modality"])
+    assert stored["shd"] == fresh["shd"]
+
+
 def test_evaluation_finds_the_truth_through_the_relative_path():
     result = evaluate_run(RUN)  # no --truth: config.json's "../cohort" is enough
     assert result["subjects"] > 0.95 * len(pd.read_csv(COHORT / "truth" / "latents.csv"))

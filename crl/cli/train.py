@@ -31,6 +31,7 @@ def train_cli(args: Any) -> int:
     import torch
 
     from crl.analysis.confidence import confidence_after_training, restart_recorders
+    from crl.analysis.stored_evaluation import evaluate_after_training
     from crl.config import check_schema, resolve_config
     from crl.core.model import build_model
     from crl.data.load import load_cohort  # looked up per call: tests stand a small cohort in for it
@@ -72,6 +73,7 @@ def train_cli(args: Any) -> int:
             raise TrainingError(oom_message(config, str(device))) from None
         write_results(run, result.model, cohort, config, result.normaliser)
         confidence_after_training(run.path, result, config)
+        evaluate_after_training(run.path)
         control.close()
         run.finish(result)
     except TrainingError as error:

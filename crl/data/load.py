@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from crl.data.cohort import Cohort, Modality
-from crl.data.validate import MIN_SUBJECTS, validate_cohort
+from crl.data.manifest import read_manifest
+from crl.data.validate import MIN_SUBJECTS, check_covariates, validate_cohort
 from crl.errors import CohortError
 
 
@@ -56,3 +57,19 @@ def load_cohort(
         excluded=dict(report.excluded),
         report=report,
     )
+
+
+def load_covariates_only(root: Path) -> pd.DataFrame | None:
+    """The cohort's `[covariates]` table indexed by subject ID, None when it declares none, read without any
+    modality: linking covariates to a run's latents needs only them and the run's latents.csv, not every
+    photograph decoded. Raises CohortError naming each problem when the manifest or the table is unusable."""
+    root = Path(root)
+    manifest, problems = read_manifest(root)
+    frame = None
+    if manifest is not None:
+        frame = check_covariates(root, manifest, np.array([], dtype=str), problems)
+    errors = [p for p in problems if p.severity == "error"]
+    if manifest is None or errors:
+        text = "\n".join(p.line() for p in errors or problems)
+        raise CohortError(f"the covariates of the cohort at {root} cannot be read:\n{text}")
+    return frame

@@ -180,7 +180,7 @@ def validate_cohort(
             )
         )
 
-    covariates = _check_covariates(root, manifest, subject_ids, problems)
+    covariates = check_covariates(root, manifest, subject_ids, problems)
     if keep_data and report.ok:
         report.prepared = Prepared(manifest, loaded, subject_ids, covariates)
     return report
@@ -422,9 +422,11 @@ def _align(
     return np.sort(np.asarray(list(keep), dtype=str))
 
 
-def _check_covariates(
+def check_covariates(
     root: Path, manifest: Manifest, subject_ids: np.ndarray, problems: list[Problem]
 ) -> pd.DataFrame | None:
+    """The manifest's covariates table indexed by subject ID (None when it declares none or it cannot be read),
+    adding what is wrong with it to `problems`; subjects in `subject_ids` without a row are a warning."""
     spec = manifest.covariates
     if spec is None:
         return None

@@ -59,6 +59,7 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
     import torch
 
     from crl.analysis.confidence import confidence_after_training, restart_recorders
+    from crl.analysis.stored_evaluation import evaluate_after_training
     from crl.core.model import build_model
     from crl.data.load import load_cohort
     from crl.engine import distributed
@@ -107,6 +108,7 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
     write_results(run, model, cohort, config, result.normaliser)
     if not control.stopped:
         confidence_after_training(run_dir, result, config)
+        evaluate_after_training(run_dir)
     if control.stopped or result.stopped_by_callback:
         control.close()
         control.update_status(state="stopped", error=None, stopping=None, ended_at=time.time())

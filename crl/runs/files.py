@@ -25,6 +25,8 @@ LATENTS_FILE = "latents.csv"
 DRIVERS_FILE = "drivers.json"  # each latent's most correlated observed features, for hover text without the cohort
 ETA_FILE = "eta.csv"  # posterior means of the modality-specific dimensions, for decoding without re-encoding
 GRAPH_FILE = "graph.csv"
+# The run's scores against its cohort's truth at the recorded threshold, when the cohort has one (synthetic).
+EVALUATION_FILE = "evaluation.json"
 # The user's display names for latents (crl.analysis.names); never written by training.
 NAMES_FILE = "names.json"
 # The trained model (crl.runs.checkpoint): weights, what rebuilds them, and the state training resumes from.

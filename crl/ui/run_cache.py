@@ -243,11 +243,14 @@ def drivers(run: Path, cohort: Path) -> dict[str, str]:
 @st.cache_data(show_spinner="Running the PC algorithm on latents and covariates…", max_entries=32)
 def _covariate_links(path: str, stamps: tuple[float, ...], cohort: str, cohort_stamp: float, alpha: float):
     from crl.analysis.covariates import link_covariates
+    from crl.data.load import load_covariates_only
 
-    loaded = _cohort(Path(cohort))
-    if loaded.covariates is None:
+    covariates = load_covariates_only(Path(cohort))  # the table alone: no photograph is decoded for it
+    if covariates is None:
         raise CrlError("this cohort has no clinical covariates; add a [covariates] table to its cohort.toml")
-    return link_covariates(latents(Path(path)), loaded.covariates, alpha)
+    learned = latents(Path(path))
+    # Aligned to the run's subjects, as a loaded cohort aligns them (a subject without a row counts as missing).
+    return link_covariates(learned, covariates.reindex(learned.index.astype(str)), alpha)
 
 
 def covariate_links(run: Path, cohort: Path, alpha: float):
@@ -264,10 +267,11 @@ def has_truth(cohort: Path | None) -> bool:
 
 
 def has_covariates(cohort: Path) -> bool:
-    try:
-        return _cohort(Path(cohort)).covariates is not None
-    except CrlError:
-        return False
+    """Whether the cohort's manifest declares covariates (read from cohort.toml alone: no data is loaded)."""
+    from crl.data.manifest import read_manifest
+
+    manifest, _ = read_manifest(Path(cohort))
+    return manifest is not None and manifest.covariates is not None
 
 
 @st.cache_resource(show_spinner="Matching learned latents to the true ones…", max_entries=16)
@@ -287,16 +291,17 @@ def truth_match(run: Path, cohort: Path):
 def _evaluation(
     path: str, stamps: tuple[float, ...], cohort: str, truth_stamp: float, threshold: float, r2: bool = True
 ) -> dict:
-    from crl.analysis.evaluate import score
-    from crl.data.truth import load_truth
+    from crl.analysis.stored_evaluation import score_run, stored_evaluation
 
+    stored = stored_evaluation(Path(path), Path(cohort), threshold)  # written when training ended
+    if stored is not None:
+        return stored
+    latents(Path(path))  # a missing or damaged latents.csv is named as the pages name it
     try:
-        edges = Run(path).graph_table()
-        if edges is not None:
-            edges["weight"] = edges["weight"].astype(float).abs()
+        Run(path).graph_table()
     except _READ_ERRORS as error:
         raise RunError(f"{graph_path(path)} could not be read ({error}); retrain the run") from None
-    return score(latents(Path(path)), edges, load_truth(Path(cohort)), threshold=threshold, r2=r2)
+    return score_run(Path(path), Path(cohort), threshold, r2=r2)
 
 
 def evaluation(run: Path, cohort: Path, threshold: float, r2: bool = True) -> dict:
