@@ -7,7 +7,11 @@ filled). The time runs from the navigation to the page's main content being visi
 graph's network canvas, Traversal's first chart, Evaluate's first metric. Writes bench/results/<name>.md and
 .json. Run alone: these 2 cores vary by about 30 %.
 
-    python bench/ui_browser.py [--rounds 3] [--name ui_browser]
+The server warms its caches in the background once the first page is drawn (crl/ui/warmup.py). `--pause S`
+waits S seconds on the first screen before the other pages are opened, as a presenter talking over the Overview
+would (0: the worst case, straight on); `--no-warmup` measures the server without it (CRL_WARMUP=0).
+
+    python bench/ui_browser.py [--rounds 3] [--pause 0] [--no-warmup] [--name ui_browser]
 """
 
 from __future__ import annotations
@@ -47,17 +51,23 @@ def _first_display(page, url: str, selector: str) -> float:
     return time.perf_counter() - started
 
 
-def measure(rounds: int) -> list[dict]:
+def measure(rounds: int, pause: float = 0.0, warmup: bool = True) -> list[dict]:
     from playwright.sync_api import sync_playwright
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"CRL_CACHE": f"{tmp}/cache", "CRL_RUNS": f"{tmp}/runs", "CRL_QUEUE_DIR": f"{tmp}/queue"}
+        env = {
+            "CRL_CACHE": f"{tmp}/cache",
+            "CRL_RUNS": f"{tmp}/runs",
+            "CRL_QUEUE_DIR": f"{tmp}/queue",
+            "CRL_WARMUP": "1" if warmup else "0",
+        }
         with serve(env) as url, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 720})
             page.goto(url)  # through the app's router once, as a visitor's first request would
             wait_for_app(page, timeout_ms=180_000)
+            time.sleep(pause)
             for visit in range(rounds + 1):
                 for name, selector in PAGES.items():
                     path = "" if name == "overview" else name  # the app opens on the Overview
@@ -73,16 +83,22 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=3, help="warm visits of every page")
+    parser.add_argument(
+        "--pause", type=float, default=0.0, help="seconds on the first screen before the rest"
+    )
+    parser.add_argument("--no-warmup", action="store_true", help="switch the server's cache warming off")
     parser.add_argument("--name", default="ui_browser")
     args = parser.parse_args()
-    rows = measure(args.rounds)
+    rows = measure(args.rounds, args.pause, not args.no_warmup)
     save_runs(args.name, args, rows)
     lines = [
         f"# First display of every page on the demo ({time.strftime('%Y-%m-%d')})",
         "",
         f"Command: `{invocation('ui_browser.py')}` on {platform.node() or 'this machine'}; chromium at 1280x720, "
-        "a fresh server opened once at its root (the Overview, so its cold figure is a second visit); seconds from "
-        "navigation to the page's main content with Streamlit idle.",
+        "a fresh server opened once at its root (the Overview, so its cold figure is a second visit), "
+        f"{args.pause:g} s on it before the other pages, background cache warming "
+        f"{'off' if args.no_warmup else 'on'}; seconds from navigation to the page's main content with Streamlit "
+        "idle.",
         "",
         "| page | cold | warm (median) | warm (max) |",
         "|---|---|---|---|",

@@ -110,8 +110,11 @@ def _single_run(run: Path) -> None:
     truth = [true_labels.get(n, n) for n in match.true_names]
     figure = correlation_heatmap(truth, learned, match.corr, match.matching)
     st.plotly_chart(figure, theme=None, key=f"mcc-matrix:{run}")
-    # The middle table's plain latent names are the longest: without the extra room they cut its R² off.
-    left, middle, right = st.columns([1, 1.4, 1])
+    st.caption(
+        "Numbers show the matched pairs (outlined), the ones the MCC averages; hover any cell for its value."
+    )
+    # Two rows rather than three narrow columns: at 150 % zoom three tables side by side cut their numbers off.
+    left, right = st.columns([1, 1.3])
     with left:
         st.markdown("**MCC per modality**")
         per = pd.DataFrame(
@@ -124,57 +127,77 @@ def _single_run(run: Path) -> None:
             per,
             hide_index=True,
             width="stretch",
-            column_config={
-                "MCC": st.column_config.ProgressColumn("MCC", min_value=0.0, max_value=1.0, format="%.3f")
-            },
-        )
-    with middle:
-        st.markdown("**R² per true latent**")
-        r2 = pd.DataFrame(
-            {
-                "True latent": [true_labels.get(n, n) for n in result["r2_per_latent"]],
-                "R²": list(result["r2_per_latent"].values()),
-            }
-        )
-        st.dataframe(
-            r2,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "R²": st.column_config.ProgressColumn("R²", min_value=0.0, max_value=1.0, format="%.3f")
-            },
+            # Plain numbers: a progress bar beside them cut the numbers off in a narrow column (150 % zoom).
+            column_config={"MCC": st.column_config.NumberColumn("MCC", format="%.3f")},
         )
     with right:
         if graph:
-            st.markdown("**Links against the true graph**")
-            st.dataframe(
-                pd.DataFrame(
-                    [
-                        ("Extra", graph["additions"], cross.get("additions")),
-                        ("Missing", graph["deletions"], cross.get("deletions")),
-                        ("Reversed", graph["reversals"], cross.get("reversals")),
-                        (
-                            "Precision",
-                            _round(graph["orientation_precision"]),
-                            _round(cross.get("orientation_precision")),
-                        ),
-                        (
-                            "Recall",
-                            _round(graph["orientation_recall"]),
-                            _round(cross.get("orientation_recall")),
-                        ),
-                        (
-                            "F1, any direction",
-                            _round(graph["adjacency_f1"]),
-                            _round(cross.get("adjacency_f1")),
-                        ),
-                    ],
-                    columns=["Links", "All", "Cross-modal"],
+            _links_table(graph, cross)
+    st.markdown("**Each true latent and its learned match**")
+    st.dataframe(
+        _per_true_latent(result, match, true_labels, labels),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "|r|": st.column_config.NumberColumn(
+                "|r|",
+                format="%.2f",
+                help="Absolute correlation with the learned latent it is matched to (the MCC averages these).",
+            ),
+            "R²": st.column_config.NumberColumn(
+                "R²",
+                format="%.2f",
+                help="Share of the true latent a regressor recovers from all learned latents, on held-out "
+                "subjects: a high R² with a low |r| means it is there, but mixed over several learned latents.",
+            ),
+        },
+    )
+
+
+def _per_true_latent(
+    result: dict, match, true_labels: dict[str, str], labels: dict[str, str]
+) -> pd.DataFrame:
+    """One row per true latent: its modality, the learned latent matched to it, their |r| and the held-out R²."""
+    column = {name: j for j, name in enumerate(match.learned_names)}
+    row = {name: i for i, name in enumerate(match.true_names)}
+    r2 = result.get("r2_per_latent") or {}
+    rows = []
+    for true, learned in (result.get("matching") or {}).items():
+        i, j = row.get(true), column.get(learned)
+        rows.append(
+            {
+                "True latent": true_labels.get(true, true),
+                "Modality": true.split(".")[0],
+                "Learned match": labels.get(learned, learned),
+                "|r|": float(match.corr[i, j]) if i is not None and j is not None else None,
+                "R²": r2.get(true),
+            }
+        )
+    return pd.DataFrame(rows, columns=["True latent", "Modality", "Learned match", "|r|", "R²"])
+
+
+def _links_table(graph: dict, cross: dict) -> None:
+    st.markdown("**Links against the true graph**")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                ("Extra", graph["additions"], cross.get("additions")),
+                ("Missing", graph["deletions"], cross.get("deletions")),
+                ("Reversed", graph["reversals"], cross.get("reversals")),
+                (
+                    "Precision",
+                    _round(graph["orientation_precision"]),
+                    _round(cross.get("orientation_precision")),
                 ),
-                hide_index=True,
-                width="stretch",
-            )
-            st.caption("Precision and recall count directed links: a reversed link counts against both.")
+                ("Recall", _round(graph["orientation_recall"]), _round(cross.get("orientation_recall"))),
+                ("F1, any direction", _round(graph["adjacency_f1"]), _round(cross.get("adjacency_f1"))),
+            ],
+            columns=["Links", "All", "Cross-modal"],
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption("Precision and recall count directed links: a reversed link counts against both.")
 
 
 def _round(value):

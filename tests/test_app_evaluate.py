@@ -49,6 +49,9 @@ def test_scores_match_crl_evaluate_and_the_mcc_matrix_is_drawn(runs, cohort):
     per_modality = at.dataframe[0].value
     assert set(per_modality["Modality"]) == {"m1", "m2"}
     assert (per_modality["MCC"] > 0.9).all()
+    each = next(d.value for d in at.dataframe if "True latent" in d.value.columns)
+    assert len(each) == 6 and (each["|r|"] > 0.9).all() and (each["R²"] > 0.5).all()
+    assert set(each["Modality"]) == {"m1", "m2"} and each["Learned match"].notna().all()
 
 
 def test_compare_runs_lists_metrics_and_draws_loss_curves(runs, cohort):
@@ -129,7 +132,7 @@ def test_true_latents_are_shown_by_their_plain_names_when_the_cohort_has_them(ru
     )
     fake_run(runs / "named", named, noise=0.1)
     at = _open()
-    r2_table = at.dataframe[1].value
+    r2_table = next(d.value for d in at.dataframe if "True latent" in d.value.columns)
     assert {"apnea severity", "vessel calibre", "m1.z1"} <= set(r2_table["True latent"])
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert "apnea severity" in json.dumps(spec["layout"]["yaxis"])  # the matrix rows

@@ -82,7 +82,10 @@ def test_correlation_outlines_the_matching_in_any_format():
         assert "MCC 0.80" in fig.layout.title.text
     fig = correlation_heatmap(names_true, names_est, -corr, matching={0: 1})
     assert fig.data[0].z[0][1] == 0.9  # absolute values
-    assert "matched pair" in fig.data[0].text[0][1] and "matched" not in fig.data[0].text[0][0]
+    hover = fig.data[0].customdata
+    assert "matched pair" in hover[0][1] and "matched" not in hover[0][0]
+    # Only the matched cell carries its number: numbers in every cell overlapped once cells narrowed.
+    assert fig.data[0].text[0][1] == "0.90" and fig.data[0].text[0][0] == ""
     assert len(correlation_heatmap(names_true, names_est, corr).layout.shapes) == 0
 
 

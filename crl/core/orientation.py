@@ -46,7 +46,9 @@ def _mix(head: PosteriorHead, decoder_input: nn.Linear, mixing: torch.Tensor) ->
 @torch.no_grad()
 def reflect_latents(model: CRLModel, signs: Sequence[float] | torch.Tensor) -> None:
     """Turn `model` in place so its latents become `signs * z` (one +-1 per latent, in model.latent_names order)."""
-    device = next(model.parameters()).device  # every tensor made here lives with the model (no default device)
+    device = next(
+        model.parameters()
+    ).device  # every tensor made here lives with the model (no default device)
     signs = torch.as_tensor(signs, dtype=torch.float64, device=device).sign()
     if signs.numel() != model.n_latent or bool((signs == 0).any()):
         raise ValueError(f"need one sign of +1 or -1 per latent ({model.n_latent}), got {signs.tolist()}")

@@ -22,7 +22,9 @@ CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.jsonl"
 LATENTS_FILE = "latents.csv"
-DRIVERS_FILE = "drivers.json"  # each latent's most correlated observed features, for hover text without the cohort
+DRIVERS_FILE = (
+    "drivers.json"  # each latent's most correlated observed features, for hover text without the cohort
+)
 ETA_FILE = "eta.csv"  # posterior means of the modality-specific dimensions, for decoding without re-encoding
 GRAPH_FILE = "graph.csv"
 # The run's scores against its cohort's truth at the recorded threshold, when the cohort has one (synthetic).

@@ -24,7 +24,9 @@ def write_drivers(run_dir, latents, cohort: Cohort) -> None:
     (crl.data.features), so the dashboard's hover text needs no cohort loading."""
     features, owners = observed_features(cohort)
     found = top_features(latents, features, owners) if features.shape[1] and len(latents) >= 10 else {}
-    atomic_write_json(run_dir / DRIVERS_FILE, {"drivers": {k: [[f, r] for f, r in v] for k, v in found.items()}})
+    atomic_write_json(
+        run_dir / DRIVERS_FILE, {"drivers": {k: [[f, r] for f, r in v] for k, v in found.items()}}
+    )
 
 
 def write_results(

@@ -162,7 +162,9 @@ def _stored(run: Path, net, cohort: Path) -> EncodedCohort | None:
     z_values, eta_values = z.to_numpy(np.float32), eta.to_numpy(np.float32)
     z_values.setflags(write=False)
     eta_values.setflags(write=False)
-    return EncodedCohort(tuple(str(s) for s in z.index), z_values, eta_values, Path(cohort), cohort_label(cohort))
+    return EncodedCohort(
+        tuple(str(s) for s in z.index), z_values, eta_values, Path(cohort), cohort_label(cohort)
+    )
 
 
 def encoded(run: Path, cohort: Path) -> EncodedCohort:

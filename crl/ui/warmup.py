@@ -43,7 +43,9 @@ def start(cohort: Path | None, run: Path | None) -> threading.Thread | None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _QuietWarmup) for f in logger.filters):
             logger.addFilter(_QuietWarmup())
-    thread = threading.Thread(target=warm, args=(Path(cohort), run and Path(run)), name=THREAD_NAME, daemon=True)
+    thread = threading.Thread(
+        target=warm, args=(Path(cohort), run and Path(run)), name=THREAD_NAME, daemon=True
+    )
     thread.start()
     return thread
 
