@@ -51,7 +51,7 @@ def start(cohort: Path | None, run: Path | None) -> threading.Thread | None:
 
 
 def steps(cohort: Path, run: Path | None) -> list[tuple[str, object]]:
-    """(what, callable) in the order a presenter visits the pages: Cohort, Latent graph, Traversal, Evaluate."""
+    """(what, callable) in the order of the sidebar: Cohort, Model, Latent graph, Traversal, Evaluate."""
     from crl.ui import cache, model_cache, run_cache
 
     def graph_page() -> None:
@@ -82,7 +82,16 @@ def steps(cohort: Path, run: Path | None) -> list[tuple[str, object]]:
 
         house_template()
 
-    found = [("plotting", plotting), ("cohort", lambda: cache.validation(cohort))]
+    def model_page() -> None:
+        from crl.engine.device import device_choices  # imports torch (a second or more)
+
+        device_choices()
+
+    found = [
+        ("plotting", plotting),
+        ("cohort", lambda: cache.validation(cohort)),
+        ("model", model_page),
+    ]
     if run is not None:
         found += [("graph", graph_page), ("traversal", traversal_page), ("evaluate", evaluate_page)]
     return found
