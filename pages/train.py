@@ -12,7 +12,7 @@ from crl.jobs import job_status, job_threads, parse_weights, start_job
 from crl.runs.files import read_json
 from crl.runs.run import Run
 from crl.runs.sparsity_path import default_path_epochs
-from crl.ui import cache, routing, state
+from crl.ui import cache, routing, run_cache, state
 from crl.ui import jobs_panel as jp
 from crl.ui import model_config as mc
 from crl.ui import runs_panel as rp
@@ -33,17 +33,29 @@ st.caption(
 rp.show_flash()
 
 
-def _summary(config: Config, edited: bool) -> str:
+def _summary(config: Config, edited: bool, subjects: int) -> str:
     from crl.engine.device import describe_device  # torch loads when the summary is drawn, not with the page
+    from crl.engine.schedules import plan_for_cohort
 
     modalities = ", ".join(f"{escape_markdown(n)} ({m.latents})" for n, m in config.modalities.items())
     t, loss = config.train, config.loss
     origin = "your settings from the Model page" if edited else "the default settings"
     seeds = f"seed {t.seed}" if t.restarts == 1 else f"{t.restarts} restarts from seed {t.seed}"
     return (
-        f"With {origin}: latents per modality {modalities}; {t.epochs} epochs, batch {t.batch_size}, "
+        f"With {origin}: latents per modality {modalities}; {_budget(plan_for_cohort(config, subjects), t)}, "
         f"learning rate {t.lr:g}, sparsity {loss.sparsity:g}, {seeds}, device {escape_markdown(describe_device(t.device))}."
     )
+
+
+def _budget(plan, train) -> str:
+    """How long the run trains, in the optimisation steps the graph schedule needs and the epochs they make."""
+    text = f"up to **{plan.total_steps:,} optimisation steps** ({plan.epochs:,} epochs of {plan.steps_per_epoch:,}, batch {plan.batch_size})"
+    if plan.epochs > train.epochs:
+        text += (
+            f", more than the {train.epochs} epochs asked for: a small cohort makes few steps per epoch, and "
+            f"training takes at least {train.min_steps:,} steps (Model page, minimum steps)"
+        )
+    return text
 
 
 def _preflight(config: Config, schema: dict) -> None:
@@ -114,6 +126,23 @@ def _run_settings(run: Path, fallback: Config) -> tuple[float, int]:
     return config.loss.sparsity, default_path_epochs(config)
 
 
+def _warn_if_unlinked(run: Path) -> None:
+    """A graph without a link across modalities pins no latent down one by one: say so where the run ends."""
+    try:
+        graph = run_cache.graph(run)
+        kept = graph.edges(run_cache.recorded_threshold(run), cross_modal_only=True)
+    except CrlError:
+        return  # the Latent graph page says what is wrong with the run's files
+    if len(graph.modalities) > 1 and kept.empty:
+        st.warning(
+            f"**{escape_markdown(run.name)} learned no link across modalities** at its threshold "
+            f"{run_cache.recorded_threshold(run):g}, so none of its latents is identified on its own: read "
+            "them as blocks per modality. A small cohort usually needs more optimisation steps (Model page: "
+            "minimum steps, or more epochs); a lower sparsity weight also lets links through.",
+            icon=":material/link_off:",
+        )
+
+
 folder = state.cohort_dir()
 with st.container(border=True):
     st.subheader("New run")
@@ -128,7 +157,7 @@ with st.container(border=True):
         config = mc.current(folder, schema)
         st.markdown(
             f"Cohort **{escape_markdown(state.cohort_label(folder))}** ({len(cohort):,} subjects). "
-            + _summary(config, mc.is_edited(folder, schema))
+            + _summary(config, mc.is_edited(folder, schema), len(cohort))
         )
         st.page_link("pages/model.py", label="Change the settings on the Model page", icon=":material/tune:")
         cols = st.columns([1, 1, 0.8], vertical_alignment="bottom")
@@ -174,6 +203,8 @@ st.subheader("Progress")
 run = rp.pick(infos)
 status = job_status(run)
 jp.draw_live(run, on_finish=_finished)
+if status.get("state") == "done":
+    _warn_if_unlinked(run)
 sparsity, path_epochs = _run_settings(run, mc.current(folder, cohort.schema()) if cohort else Config())
 rp.draw_actions(run, status, sparsity, path_epochs)
 

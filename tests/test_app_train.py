@@ -37,7 +37,8 @@ def cohort(tmp_path_factory) -> Path:
 
 
 def _train_page(cohort: Path, *overrides: str) -> AppTest:
-    config = apply_overrides(default_config(load_cohort(cohort).schema()), list(overrides))
+    # Exactly the epochs asked for: the default minimum step count would stretch 2 epochs into thousands of steps.
+    config = apply_overrides(default_config(load_cohort(cohort).schema()), ["train.min_steps=0", *overrides])
     at = AppTest.from_file("../app.py", default_timeout=60)
     at.session_state["cohort_dir"] = str(cohort)
     at.session_state["model_config"] = {"cohort": str(cohort), "config": config.to_dict()}
@@ -248,7 +249,10 @@ def test_a_finished_run_measures_its_confidence_in_the_background(cohort, runs):
     from crl.cli import main
 
     run = runs / "tiny"
-    fast = ["--set", "train.epochs=2", "--set", "train.min_epochs=1", "--set", "train.batch_size=100"]
+    fast = [
+        *("--set", "train.epochs=2", "--set", "train.min_epochs=1", "--set", "train.batch_size=100"),
+        *("--set", "train.min_steps=0"),
+    ]
     assert main(["train", str(cohort), "--out", str(run), "--device", "cpu", *fast]) == 0
     at = _train_page(cohort)
     key = "train_stability_restarts_tiny"
@@ -304,3 +308,39 @@ def test_a_stopped_or_interrupted_confidence_measurement_says_what_is_kept_and_o
     # Restart 1 waits in restarts/.pending/: asking for 4 in all trains the 2 still missing, in 2 x 5 s.
     assert at.button(key="train_stability").label == "Measure confidence: train 2 more restarts"
     assert "About 10 s: 2 × the 5 s this run took to train" in " ".join(_plain(c.value) for c in at.caption)
+
+
+def test_the_page_announces_the_steps_and_why_a_small_cohort_trains_more_epochs(cohort, runs):
+    from crl.engine.schedules import plan_for_cohort
+
+    at = _train_page(cohort, "train.epochs=2", "train.min_steps=3000", "train.batch_size=32")
+    plan = plan_for_cohort(
+        apply_overrides(
+            default_config(load_cohort(cohort).schema()),
+            ["train.epochs=2", "train.min_steps=3000", "train.batch_size=32"],
+        ),
+        200,
+    )
+    text = _messages(at, "markdown")
+    assert plan.total_steps >= 3000 and plan.epochs > 2
+    assert f"up to **{plan.total_steps:,} optimisation steps** ({plan.epochs:,} epochs of" in text
+    assert "more than the 2 epochs asked for" in text
+    exact = _messages(_train_page(cohort, "train.epochs=2", "train.batch_size=32"), "markdown")
+    assert "(2 epochs of 5, batch 32)" in exact and "more than" not in exact
+
+
+def test_a_finished_run_without_a_cross_modal_link_is_flagged(cohort, runs):
+    import pandas as pd
+
+    from crl.cli import main
+
+    run = runs / "unlinked"
+    fast = ["--set", "train.epochs=2", "--set", "train.min_steps=0", "--set", "train.batch_size=100"]
+    assert main(["train", str(cohort), "--out", str(run), "--device", "cpu", *fast]) == 0
+    graph = pd.read_csv(run / "graph.csv")
+    graph["weight"] = 0.0  # every link below any threshold
+    graph.to_csv(run / "graph.csv", index=False)
+    assert any("learned no link across modalities" in w.value for w in _train_page(cohort).warning)
+    graph.loc[(graph["source"] == "m1.z0") & (graph["target"] == "m2.z0"), "weight"] = 0.9
+    graph.to_csv(run / "graph.csv", index=False)
+    assert not any("learned no link" in w.value for w in _train_page(cohort).warning)

@@ -86,7 +86,7 @@ def test_default_model_trains_without_optional_packages():
         "from crl.core.model import build_model\n"
         "from crl.engine.fit import fit\n"
         "cohort = generate('paper-case1', n=200, seed=0).to_cohort()\n"
-        "config = apply_overrides(default_config(cohort.schema()), ['train.epochs=1', 'train.device=cpu'])\n"
+        "config = apply_overrides(default_config(cohort.schema()), ['train.epochs=1', 'train.min_steps=0', 'train.device=cpu'])\n"
         "fit(build_model(config, cohort.schema()), cohort, config)\n"
         "spline = apply_overrides(config, ['prior.flow=spline'])\n"
         "try:\n"

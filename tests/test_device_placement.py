@@ -48,7 +48,7 @@ def tensors_default_to_meta(monkeypatch):
 def test_fit_and_encode_make_no_tensor_off_the_model_device(tensors_default_to_meta, preset, overrides):
     cohort = generate(preset, n=200, seed=0).to_cohort()
     config = apply_overrides(
-        default_config(cohort.schema()), ["train.epochs=3", "train.device=cpu", *overrides]
+        default_config(cohort.schema()), ["train.epochs=3", "train.min_steps=0", "train.device=cpu", *overrides]
     )
     model = build_model(config, cohort.schema())
     result = fit(model, cohort, config)
@@ -61,7 +61,10 @@ def test_command_line_train_and_refit_make_no_tensor_off_the_model_device(tmp_pa
     assert main(["synth", "paper-case1", "--n", "200", "--out", str(tmp_path / "cohort")]) == 0
     torch.set_default_device("meta")
     run = tmp_path / "run"
-    args = ["--set", "train.epochs=3", "--set", "train.restarts=2", "--device", "cpu"]
+    args = [
+        *("--set", "train.epochs=3", "--set", "train.min_steps=0", "--set", "train.restarts=2"),
+        *("--device", "cpu"),
+    ]
     assert main(["train", str(tmp_path / "cohort"), "--out", str(run), *args]) == 0
     assert main(["runs", "refit", str(run), "--sparsity", "0.1"]) == 0
     assert (run / "latents.csv").is_file()

@@ -133,7 +133,10 @@ def test_crl_train_records_every_restart_in_the_run_folder(tmp_path, monkeypatch
     cohort = _cohort()
     _fake_loader(monkeypatch, cohort)
     run = tmp_path / "run"
-    settings = ["train.epochs=3", "train.min_epochs=1", "train.batch_size=50", "train.restarts=2"]
+    settings = [
+        *("train.epochs=3", "train.min_epochs=1", "train.batch_size=50", "train.restarts=2"),
+        "train.min_steps=0",
+    ]
     args = ["train", str(tmp_path), "--out", str(run), "--device", "cpu"]
     assert main(args + [item for s in settings for item in ("--set", s)]) == 0
     status = json.loads((run / "status.json").read_text())

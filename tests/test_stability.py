@@ -93,7 +93,10 @@ def test_crl_stability_trains_the_missing_restarts_and_writes_the_confidence(tmp
 
     cohort, run = tmp_path / "cohort", tmp_path / "run"
     assert main(["synth", "paper-case1", "--out", str(cohort), "--n", "200"]) == 0
-    fast = ["--set", "train.epochs=3", "--set", "train.min_epochs=1", "--set", "train.batch_size=50"]
+    fast = [
+        *("--set", "train.epochs=3", "--set", "train.min_epochs=1", "--set", "train.batch_size=50"),
+        *("--set", "train.min_steps=0"),
+    ]
     assert main(["train", str(cohort), "--out", str(run), "--device", "cpu", *fast]) == 0
     latents_before = (run / "latents.csv").read_bytes()
     capsys.readouterr()

@@ -21,7 +21,10 @@ from crl.runs.registry import host
 from crl.runs.run import Run
 from crl.ui.jobs_panel import progress_fraction, shown_eta, status_line
 
-FAST = ["--set", "train.epochs=3", "--set", "train.min_epochs=1", "--set", "train.batch_size=50"]
+FAST = [
+    *("--set", "train.epochs=3", "--set", "train.min_epochs=1", "--set", "train.batch_size=50"),
+    *("--set", "train.min_steps=0"),
+]
 
 
 @pytest.fixture(scope="module")

@@ -274,8 +274,16 @@ class TrainConfig:
         step=10,
         help="Passes over the training subjects (early stopping may end sooner).",
     )
-    # The UI promises "N epochs": stretching is opt-in (e.g. --set train.min_steps=3000).
-    min_steps: int = declare(0, low=0)
+    # 3000: about what 10 000 subjects get from 100 epochs at batch 256; a 300-subject cohort gets as many
+    # (bench/results/cohort_size.md). The Train page announces the steps and the epochs they make.
+    min_steps: int = declare(
+        3000,
+        label="Minimum steps",
+        low=0,
+        step=500,
+        help="Train at least this many optimisation steps, with more epochs when the cohort is small: the "
+        "graph's schedule needs steps, not passes (0: exactly the epochs above).",
+    )
     batch_size: int = declare(256, label="Batch size", low=1, step=16, help="Subjects per optimisation step.")
     lr: float = declare(
         2e-3,

@@ -13,6 +13,13 @@ import pandas as pd
 KINDS = ("tabular", "timeseries", "image")
 
 
+def validation_count(n: int, validation_fraction: float) -> int:
+    """Subjects `Cohort.split` holds out for validation out of `n`: at least one when there is a fraction and
+    more than one subject, never all of them."""
+    n_val = int(round(n * validation_fraction)) if n > 1 else 0
+    return min(max(n_val, 1 if validation_fraction > 0 and n > 1 else 0), n - 1)
+
+
 @dataclass
 class Modality:
     """One modality's data, rows aligned with `Cohort.subject_ids`.
@@ -78,8 +85,7 @@ class Cohort:
         """Seeded split by subject: (train_indices, validation_indices), each sorted."""
         n = len(self)
         order = np.random.default_rng(seed).permutation(n)
-        n_val = int(round(n * validation_fraction)) if n > 1 else 0
-        n_val = min(max(n_val, 1 if validation_fraction > 0 and n > 1 else 0), n - 1)
+        n_val = validation_count(n, validation_fraction)
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 
     def fit_normaliser(self, train_indices: np.ndarray) -> Normaliser:

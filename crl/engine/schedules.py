@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from crl.config import Config
+from crl.data.cohort import validation_count
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ def plan_steps(config: Config, n_train: int) -> StepPlan:
     schedule_steps = math.ceil(schedule_end * total_steps) if config.method == "ours" else 0
     min_epochs = max(t.min_epochs, math.ceil(schedule_end * epochs))
     return StepPlan(batch_size, steps_per_epoch, epochs, total_steps, schedule_steps, min_epochs)
+
+
+def plan_for_cohort(config: Config, n_subjects: int) -> StepPlan:
+    """plan_steps for a cohort of `n_subjects` before it is split: what the Train page announces."""
+    return plan_steps(
+        config, max(1, n_subjects - validation_count(n_subjects, config.train.validation_fraction))
+    )
 
 
 def lr_factor(config: Config, total_steps: int) -> Callable[[int], float]:

@@ -41,6 +41,7 @@ ADVANCED_FIELDS = (
     "train.validation_fraction",
     "train.patience",
     "train.min_epochs",
+    "train.min_steps",
     "train.restarts",
 )
 # Widgets that show a setting's value as it is (the graph's and the modalities' need translating).

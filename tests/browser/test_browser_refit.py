@@ -49,8 +49,10 @@ def test_refit_right_after_training_is_followed_to_the_end(app_url, page, screen
     _go(page, "Model")
     _fill(page, "Epochs", 20)
     _fill(page, "Batch size", 32)
+    page.get_by_text("Advanced settings").click()  # exactly the epochs asked for: no minimum step count
+    _fill(page, "Minimum steps", 0)
     _go(page, "Train")
-    page.get_by_text("20 epochs, batch 32").wait_for(timeout=60_000)
+    page.get_by_text("20 epochs of 5, batch 32").wait_for(timeout=60_000)
     _fill(page, "Run name (optional)", "refit-in-browser")
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(re.compile("^Finished after")).first.wait_for(timeout=300_000)

@@ -44,6 +44,8 @@ def test_configure_check_and_train_a_small_cohort(app_url, page, screenshot_dir)
     _go(page, "Model")
     _number(page, "Epochs", 300)
     _number(page, "Batch size", 32)
+    page.get_by_text("Advanced settings").click()  # exactly the epochs asked for: no minimum step count
+    _number(page, "Minimum steps", 0)
     page.get_by_role("button", name="Check these settings").click()
     page.get_by_text("ran without errors").wait_for(timeout=120_000)
     wait_for_app(page)
@@ -53,7 +55,7 @@ def test_configure_check_and_train_a_small_cohort(app_url, page, screenshot_dir)
     page.screenshot(path=str(screenshot_dir / "model.png"))
 
     _go(page, "Train")
-    page.get_by_text("300 epochs, batch 32").wait_for(timeout=60_000)
+    page.get_by_text("300 epochs of 5, batch 32").wait_for(timeout=60_000)
     page.get_by_role("button", name="Start training").click()
     progress = page.locator('[data-testid="stProgress"]').first
     # From here on nothing is clicked: the fragment's timer alone must move the page along.
