@@ -8,7 +8,6 @@ travel with the run and never touch latents.csv or graph.csv, which other tools 
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from crl.data.features import correlation
+from crl.data.text import one_line as _flat
 from crl.data.truth import load_truth
 from crl.errors import CrlError, RunError
 from crl.graphs.names import split_latent_name
@@ -117,21 +117,6 @@ def _modality(name: object) -> str | None:
         return split_latent_name(str(name))[0]
     except CrlError:
         return None
-
-
-# Format characters that hold emoji and scripts together ("👩\u200d⚕️" is one picture); every other control,
-# format or unassigned character (NUL, escape sequences, bidi overrides that reorder the text around them) goes.
-_JOINERS = frozenset("\u200c\u200d")
-
-
-def _flat(text: object) -> str:
-    """A display name as typed, on one line: control and format characters become spaces, spaces collapse."""
-    if text is None or (isinstance(text, float) and np.isnan(text)):
-        return ""
-    chars = [
-        " " if unicodedata.category(ch).startswith("C") and ch not in _JOINERS else ch for ch in str(text)
-    ]
-    return " ".join("".join(chars).split())
 
 
 def clean_name(text: object) -> str:
