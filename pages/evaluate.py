@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from crl.analysis.verdict import verdict
+from crl.ui import cache, routing, run_cache, state
 from crl.ui import graph_widgets as gw
-from crl.ui import routing, run_cache, state
 from crl.viz.curves import compare_curves, loss_curves
 from crl.viz.heatmap import correlation_heatmap
 from crl.viz.style import plain
@@ -70,7 +70,8 @@ def _single_run(run: Path) -> None:
         return
     graph = result.get("graph") or {}
     cross = graph.get("cross") or {}
-    st.markdown(f"**In short:** {gw.md(verdict(result))}")
+    shown = cache.labels(cohort)  # modalities as cohort.toml labels them
+    st.markdown(f"**In short:** {gw.md(verdict(result, shown))}")
     cols = st.columns(5)
     cols[0].metric(
         "MCC",
@@ -116,7 +117,7 @@ def _single_run(run: Path) -> None:
         st.markdown("**MCC per modality**")
         per = pd.DataFrame(
             {
-                "Modality": list(result["mcc_per_modality"]),
+                "Modality": [shown.modality(m) for m in result["mcc_per_modality"]],
                 "MCC": [float(v) for v in result["mcc_per_modality"].values()],
             }
         )

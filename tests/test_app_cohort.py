@@ -205,7 +205,8 @@ def test_upload_creates_and_selects_a_cohort():
     assert "\\*study\\*" in success[0] and "\\<b\\>" in success[0]
     assert f"{N - 1} subjects" in _plain(success[0])  # the subject with a missing value is left out
     labels = [t.label for t in at.tabs]
-    assert "fundus\\_left · images" in labels and labels[-1] == "Covariates"
+    # Tabs name modalities in words (no label declared: "fundus_left" reads "Fundus left").
+    assert "Fundus left · images" in labels and labels[-1] == "Covariates"
 
 
 def test_upload_without_an_id_column_names_the_problem():

@@ -47,7 +47,7 @@ def test_scores_match_crl_evaluate_and_the_mcc_matrix_is_drawn(runs, cohort):
     assert spec["data"][0]["type"] == "heatmap"  # the MCC matrix: true rows x learned columns
     assert spec["data"][0]["z"]["shape"].replace(" ", "") == "6,6"
     per_modality = at.dataframe[0].value
-    assert set(per_modality["Modality"]) == {"m1", "m2"}
+    assert set(per_modality["Modality"]) == {"M1", "M2"}  # modalities in words: no label is declared
     assert (per_modality["MCC"] > 0.9).all()
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from crl.data.features import correlation
+from crl.data.labels import Labels, readable_name
 from crl.data.text import one_line as _flat
 from crl.data.truth import load_truth
 from crl.errors import CrlError, RunError
@@ -30,23 +31,22 @@ PLAIN_NAME_MIN_CORRELATION = 0.5
 REVERSED = " (reversed)"
 
 
-def modality_title(modality: str) -> str:
-    """ "fundus_left" -> "Fundus left"."""
-    text = modality.replace("_", " ").replace("-", " ").strip()
-    return text[:1].upper() + text[1:]
+def modality_title(modality: str, labels: Labels | None = None) -> str:
+    """ "fundus_left" -> its label in cohort.toml ("Left eye photograph") when `labels` has one, else "Fundus left"."""
+    return labels.modality(modality) if labels is not None else readable_name(modality)
 
 
-def default_name(latent: str) -> str:
-    """ "sleep.z0" -> "Sleep 1": the modality in words and a 1-based number."""
+def default_name(latent: str, labels: Labels | None = None) -> str:
+    """ "sleep.z0" -> "Sleep 1" (or "Home sleep test 1" with its label): the modality in words and a 1-based number."""
     try:
         modality, k = split_latent_name(latent)
     except CrlError:
         return latent
-    return f"{modality_title(modality)} {k + 1}"
+    return f"{modality_title(modality, labels)} {k + 1}"
 
 
-def default_names(latents: Sequence[str]) -> dict[str, str]:
-    return {name: default_name(name) for name in latents}
+def default_names(latents: Sequence[str], labels: Labels | None = None) -> dict[str, str]:
+    return {name: default_name(name, labels) for name in latents}
 
 
 def plain_names(cohort: Path, latents: pd.DataFrame | None = None) -> dict[str, str]:

@@ -126,6 +126,16 @@ class Labels:
     def time_axis(self, modality: str, points: int) -> TimeAxis:
         return time_axis(self.time_steps.get(modality), points)
 
+    def time_axes(self, schema: Mapping[str, Mapping]) -> dict[str, tuple[np.ndarray, str]]:
+        """Modality -> (x values, axis title) for each time series of a model schema ({"kind", "shape"}): what
+        the traversal and intervention figures take."""
+        out = {}
+        for name, spec in schema.items():
+            if spec.get("kind") == "timeseries" and spec.get("shape"):
+                axis = self.time_axis(name, int(spec["shape"][-1]))
+                out[name] = (axis.values, axis.title)
+        return out
+
     def driver(self, text: str) -> str:
         """A feature's driver label "sleep: heart_rate (mean over time)" -> "Home sleep test: Heart rate (mean
         over time)" (crl.data.features writes the raw form, which runs store in drivers.json)."""
