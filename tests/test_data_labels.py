@@ -222,3 +222,39 @@ def test_validate_warns_about_labels_for_columns_that_do_not_exist(tmp_path):
         "[covariates.columns] labels 'agee'" in unknown[1].message
         and "Did you mean 'age'?" in unknown[1].message
     )
+
+
+def test_written_labels_read_back_one_inline_table_a_name(tmp_path):
+    """manifest_text writes [..channels] and [covariates.columns] as a person would, with any name quoted."""
+    from crl.data.manifest import manifest_text
+
+    odd = 'c"h [1] 眼'
+    text = manifest_text(
+        "x",
+        "sid",
+        {
+            "Auge links": {"kind": "image", "path": "e.npz", "label": 'Left "eye"'},
+            "sleep": {
+                "kind": "timeseries",
+                "path": "s.npz",
+                "time_step": "30 s",
+                "channels": {
+                    "heart_rate": {"label": "Heart rate", "unit": "bpm"},
+                    odd: {"label": "Odd\\one"},
+                },
+            },
+        },
+        "c.csv",
+        {"systolic_bp": {"label": "Systolic blood pressure", "unit": "mmHg"}},
+    )
+    assert '[modalities.sleep.channels]\nheart_rate = { label = "Heart rate", unit = "bpm" }\n' in text
+    assert (
+        '[covariates.columns]\nsystolic_bp = { label = "Systolic blood pressure", unit = "mmHg" }\n' in text
+    )
+    (tmp_path / "cohort.toml").write_text(text, encoding="utf-8")
+    manifest, problems = read_manifest(tmp_path)
+    assert problems == []
+    assert manifest.modalities["Auge links"].label == 'Left "eye"'
+    assert manifest.modalities["sleep"].feature_labels[odd] == Label("Odd\\one")
+    assert manifest.modalities["sleep"].time_step == TimeStep(30.0, "s")
+    assert manifest.covariates.labels["systolic_bp"].unit == "mmHg"

@@ -13,7 +13,15 @@ import tomli_w
 
 from crl.config import MAX_LATENTS
 from crl.data.cohort import KINDS
-from crl.data.manifest_labels import DISPLAY_KEYS, Label, TimeStep, read_display, read_names
+from crl.data.manifest_labels import (
+    DISPLAY_KEYS,
+    NAMES_KEY,
+    Label,
+    TimeStep,
+    names_table_text,
+    read_display,
+    read_names,
+)
 
 MANIFEST_FILE = "cohort.toml"
 DEFAULT_LATENTS = 2
@@ -131,15 +139,23 @@ def manifest_text(
 ) -> str:
     """The cohort.toml for these settings, written by tomli-w so any name (quotes, dots, commas) stays valid TOML.
 
-    modalities: name -> its keys in manifest order, e.g. {"labs": {"kind": "tabular", "path": "labs.csv"}}.
+    modalities: name -> its keys in manifest order, e.g. {"labs": {"kind": "tabular", "path": "labs.csv"}};
+        a `columns` / `channels` table of labels is written one inline table a name.
     covariate_labels: column -> {"label": ..., "unit": ...}, written as [covariates.columns].
     """
-    document: dict[str, Any] = {"name": name, "id": id_column, "modalities": modalities}
+    names_keys = set(NAMES_KEY.values())
+    parts = [tomli_w.dumps({"name": name, "id": id_column})]
+    for modality, keys in modalities.items():
+        parts.append(
+            tomli_w.dumps({"modalities": {modality: {k: v for k, v in keys.items() if k not in names_keys}}})
+        )
+        for key in [k for k in keys if k in names_keys]:
+            parts.append(names_table_text(("modalities", modality, key), keys[key]))
     if covariates_path is not None:
-        document["covariates"] = {"path": covariates_path}
+        parts.append(tomli_w.dumps({"covariates": {"path": covariates_path}}))
         if covariate_labels:
-            document["covariates"]["columns"] = covariate_labels
-    return tomli_w.dumps(document)
+            parts.append(names_table_text(("covariates", "columns"), covariate_labels))
+    return "\n".join(part.strip("\n") + "\n" for part in parts)
 
 
 def modality_name_problem(name: str) -> str | None:

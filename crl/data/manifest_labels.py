@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import tomli_w
+
 from crl.data.text import has_line_break_or_control, one_line
 
 # As long as a latent's display name (crl.analysis.names.MAX_LENGTH): fits a graph node and a table cell.
@@ -124,6 +126,25 @@ def read_names(value: Any, key: str, report: Report) -> dict[str, Label]:
         if text or unit:
             out[str(name)] = Label(text, unit)
     return out
+
+
+def names_table_text(path: tuple[str, ...], names: Mapping[str, Mapping[str, str]]) -> str:
+    """A `columns` / `channels` table as TOML with one inline table a name, as a person would write it:
+
+        [modalities.sleep.channels]
+        heart_rate = { label = "Heart rate", unit = "bpm" }
+
+    `path` is the table's keys ("modalities", "sleep", "channels"); tomli-w quotes every key and value.
+    """
+    header: dict[str, Any] = {}
+    for key in reversed(path):
+        header = {key: header}
+    lines = [tomli_w.dumps(header).strip()]
+    for name, entry in names.items():
+        key = tomli_w.dumps({str(name): ""}).rsplit(" = ", 1)[0]
+        fields = ", ".join(tomli_w.dumps({k: v}).strip() for k, v in entry.items())
+        lines.append(f"{key} = {{ {fields} }}")
+    return "\n".join(lines) + "\n"
 
 
 def read_display(kind: str, table: Mapping[str, Any], report: Report) -> dict[str, Any]:
