@@ -496,6 +496,7 @@ try:
             "Give latents names that mean something to you (e.g. after the features they move with: hover a "
             "node). Names are saved with the run in names.json."
         )
-        gw.names_editor(run, run_cache.graph(run), labels, run_cache.base_names(run, cohort))
+        modality_name = cache.labels(cohort).modality
+        gw.names_editor(run, run_cache.graph(run), labels, run_cache.base_names(run, cohort), modality_name)
 except Exception as error:  # noqa: BLE001
     gw.show_error(error, f"Showing the graph of {run.name}")

@@ -32,12 +32,12 @@ REVERSED = " (reversed)"
 
 
 def modality_title(modality: str, labels: Labels | None = None) -> str:
-    """ "fundus_left" -> its label in cohort.toml ("Left eye photograph") when `labels` has one, else "Fundus left"."""
+    """ "fundus_left" -> its cohort.toml label ("Left eye photograph") when `labels` has one, else "Fundus left"."""
     return labels.modality(modality) if labels is not None else readable_name(modality)
 
 
 def default_name(latent: str, labels: Labels | None = None) -> str:
-    """ "sleep.z0" -> "Sleep 1" (or "Home sleep test 1" with its label): the modality in words and a 1-based number."""
+    """ "sleep.z0" -> "Sleep 1" ("Home sleep test 1" with its label): the modality in words and a 1-based number."""
     try:
         modality, k = split_latent_name(latent)
     except CrlError:

@@ -1,9 +1,9 @@
 """What a cohort's modalities, columns, channels and covariates are called on screen, and its time axes.
 
-Files, URLs, exports' ids and CSVs keep the raw names (`fundus_left`, `systolic_bp`, latents `<modality>.z<k>`);
-only text a person reads goes through `Labels`. The labels come from cohort.toml's display keys
-(crl.data.manifest_labels, docs/cohort-format.md "Labels and units"); without them a modality reads
-"Fundus left" and a column keeps its own name.
+Files, URLs, exports' ids and CSVs keep the raw names (`fundus_left`, `systolic_bp`, latents
+`<modality>.z<k>`); only text a person reads goes through `Labels`. The labels come from cohort.toml's
+display keys (crl.data.manifest_labels, docs/cohort-format.md "Labels and units"); without them a modality
+reads "Fundus left" and a column keeps its own name.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class Labels:
         return self.modalities.get(name) or readable_name(name)
 
     def feature(self, modality: str, column: str, unit: bool = True) -> str:
-        """ "heart_rate" -> "Heart rate (bpm)" (or "Heart rate" without `unit`); the raw name when undeclared."""
+        """ "heart_rate" -> "Heart rate (bpm)" ("Heart rate" without `unit`); the raw name when undeclared."""
         found = self.features.get(modality, {}).get(column)
         if found is None:
             return str(column)
@@ -152,7 +152,7 @@ class Labels:
 
 
 def labels_of(root: Path | None) -> Labels:
-    """The labels declared in `root/cohort.toml` (none when it is missing or unreadable: names stay readable)."""
+    """The labels in `root/cohort.toml`; none when it is missing or unreadable (names stay readable)."""
     if root is None:
         return Labels()
     manifest, _ = read_manifest(Path(root))

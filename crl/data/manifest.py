@@ -97,7 +97,7 @@ class Problem:
 class ModalitySpec:
     """One `[modalities.<name>]` table. `options` holds every key of the table beyond the named fields.
 
-    label, feature_labels (column or channel -> Label) and time_step are display keys (crl.data.manifest_labels).
+    label, feature_labels (column or channel -> Label) and time_step: display keys (crl.data.manifest_labels).
     """
 
     name: str

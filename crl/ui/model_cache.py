@@ -269,8 +269,8 @@ def intervention(run: Path, cohort: Path, subject: str | None, latent: int, valu
 
 
 def _figure_inputs(net, normaliser, cohort: str) -> tuple[dict, dict, dict, dict]:
-    """kinds, feature names as shown, tabular scales, and the display keywords (titles, time axes) of the
-    figures, from the model's schema and the labels in the cohort's cohort.toml (its change moves cohort_stamp)."""
+    """kinds, feature names as shown, tabular scales, and the figures' display keywords (titles, time axes),
+    from the model's schema and the cohort's cohort.toml labels (an edit of it moves cohort_stamp)."""
     from crl.data.labels import labels_of
 
     shown = labels_of(Path(cohort))

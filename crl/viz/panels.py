@@ -30,7 +30,7 @@ def panel_names(feature_names: Mapping[str, Sequence[str]], modality: str, n: in
 def time_values(
     time_axes: Mapping[str, tuple[Sequence[float], str]] | None, modality: str, n: int
 ) -> tuple[np.ndarray, str]:
-    """x values and axis title of a modality's `n` time points: the given axis when it fits, else sample numbers."""
+    """x values and axis title of a modality's `n` time points: the given axis if it fits, else sample numbers."""
     given = (time_axes or {}).get(modality)
     if given is not None and len(given[0]) == n:
         return np.asarray(given[0], dtype=float), str(given[1])
