@@ -22,7 +22,7 @@ UNITS = {
 # What cohort.toml calls each channel on screen, and its unit (short: the long form is in UNITS).
 LABELS = {
     "heart_rate": {"label": "Heart rate", "unit": "bpm"},
-    "spo2": {"label": "Blood oxygen (SpO2)", "unit": "%"},
+    "spo2": {"label": "Blood oxygen, SpO2", "unit": "%"},
     "actigraphy": {"label": "Wrist movement", "unit": "counts"},
     "snoring": {"label": "Snoring", "unit": "dB"},
 }
