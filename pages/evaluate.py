@@ -126,7 +126,9 @@ def _single_run(run: Path) -> None:
             hide_index=True,
             width="stretch",
             column_config={
-                "MCC": st.column_config.ProgressColumn("MCC", min_value=0.0, max_value=1.0, format="%.3f")
+                "MCC": st.column_config.ProgressColumn(
+                    "MCC", min_value=0.0, max_value=1.0, format="%.3f", width="small"
+                )
             },
         )
     with middle:
