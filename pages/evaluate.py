@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from crl.analysis.verdict import verdict
+from crl.ui import cache, routing, run_cache, state
 from crl.ui import graph_widgets as gw
-from crl.ui import routing, run_cache, state
 from crl.viz.curves import compare_curves, loss_curves
 from crl.viz.heatmap import correlation_heatmap
 from crl.viz.style import plain
@@ -70,7 +70,8 @@ def _single_run(run: Path) -> None:
         return
     graph = result.get("graph") or {}
     cross = graph.get("cross") or {}
-    st.markdown(f"**In short:** {gw.md(verdict(result))}")
+    shown = cache.labels(cohort)  # modalities as cohort.toml labels them
+    st.markdown(f"**In short:** {gw.md(verdict(result, shown))}")
     cols = st.columns(5)
     cols[0].metric(
         "MCC",
@@ -119,7 +120,7 @@ def _single_run(run: Path) -> None:
         st.markdown("**MCC per modality**")
         per = pd.DataFrame(
             {
-                "Modality": list(result["mcc_per_modality"]),
+                "Modality": [shown.modality(m) for m in result["mcc_per_modality"]],
                 "MCC": [float(v) for v in result["mcc_per_modality"].values()],
             }
         )
@@ -135,7 +136,7 @@ def _single_run(run: Path) -> None:
             _links_table(graph, cross)
     st.markdown("**Each true latent and its learned match**")
     st.dataframe(
-        _per_true_latent(result, match, true_labels, labels),
+        _per_true_latent(result, match, true_labels, labels, shown),
         hide_index=True,
         width="stretch",
         column_config={
@@ -155,7 +156,7 @@ def _single_run(run: Path) -> None:
 
 
 def _per_true_latent(
-    result: dict, match, true_labels: dict[str, str], labels: dict[str, str]
+    result: dict, match, true_labels: dict[str, str], labels: dict[str, str], shown
 ) -> pd.DataFrame:
     """One row per true latent: its modality, the learned latent matched to it, their |r| and the held-out R²."""
     column = {name: j for j, name in enumerate(match.learned_names)}
@@ -167,7 +168,7 @@ def _per_true_latent(
         rows.append(
             {
                 "True latent": true_labels.get(true, true),
-                "Modality": true.split(".")[0],
+                "Modality": shown.modality(true.split(".")[0]),
                 "Learned match": labels.get(learned, learned),
                 "|r|": float(match.corr[i, j]) if i is not None and j is not None else None,
                 "R²": r2.get(true),

@@ -11,8 +11,8 @@ import streamlit as st
 from crl.analysis.graph import LatentGraph
 from crl.errors import CrlError
 from crl.runs.run import Run
+from crl.ui import cache, model_cache, routing, run_cache, state, url_state
 from crl.ui import graph_widgets as gw
-from crl.ui import model_cache, routing, run_cache, state, url_state
 from crl.ui.graph_tables import draw_tables, latent_table, link_table
 from crl.ui.report_button import report_button
 from crl.ui.side_by_side import side_by_side
@@ -49,7 +49,7 @@ def _unique(labels: list[str], names: tuple[str, ...]) -> list[str]:
     ]
 
 
-def _identifiability_panel(report, labels_by_index: dict[str, int]) -> None:
+def _identifiability_panel(report, labels_by_index: dict[str, int], modality_name) -> None:
     blocked = [m for m in report.modalities.values() if not m.identified]
     if not blocked:
         st.success(
@@ -58,7 +58,7 @@ def _identifiability_panel(report, labels_by_index: dict[str, int]) -> None:
             icon=":material/verified:",
         )
     else:
-        names = ", ".join(md for m in blocked for md in [gw.md(m.name)])
+        names = ", ".join(gw.md(modality_name(m.name)) for m in blocked)
         st.warning(
             f"**Identifiability:** in {names}, some latents are identified only together with others of their "
             "modality (dashed nodes): the data cannot separate them one by one at this threshold. "
@@ -69,11 +69,13 @@ def _identifiability_panel(report, labels_by_index: dict[str, int]) -> None:
         for m in report.modalities.values():
             if m.identified:
                 st.markdown(
-                    f"- **{gw.md(m.name)}** ({len(m.latents)} latents): each one is pinned down on its own."
+                    f"- **{gw.md(modality_name(m.name))}** ({len(m.latents)} latents): each one is pinned down "
+                    "on its own."
                 )
                 continue
             st.markdown(
-                f"- **{gw.md(m.name)}**: identified only as a block: {gw.md(', '.join(m.block_only))}."
+                f"- **{gw.md(modality_name(m.name))}**: identified only as a block: "
+                f"{gw.md(', '.join(m.block_only))}."
                 + (f" Still pinned down one by one: {gw.md(', '.join(m.pinned))}." if m.pinned else "")
             )
             if m.witness:
@@ -149,7 +151,7 @@ def _confidence_note(confidence, weak_labels: list[str]) -> None:
         )
 
 
-def _side_by_side_pane(run, graph, base, levels, graphs, names, threshold, judge) -> None:
+def _side_by_side_pane(run, graph, base, levels, graphs, names, threshold, judge, modality_name) -> None:
     if judge == EFFECT:
         st.caption("Side by side compares link strengths: set 'Judge links by' to Strength above.")
         return
@@ -159,7 +161,8 @@ def _side_by_side_pane(run, graph, base, levels, graphs, names, threshold, judge
         else next(lv.folder for lv, g in zip(levels, graphs[1:], strict=True) if g is graph)
     )
     if Run(shown_folder).has_latents:
-        side_by_side(run, shown_folder, graph, dict(zip(graph.names, names, strict=False)), threshold, levels)
+        by_name = dict(zip(graph.names, names, strict=False))
+        side_by_side(run, shown_folder, graph, by_name, threshold, levels, modality_name)
     else:
         st.caption(
             "This sparsity level kept no latents of its own to match; pick 'as trained' above to compare."
@@ -182,6 +185,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     recorded = min(max(run_cache.recorded_threshold(run), 0.0), top)
 
     has_covariates = cohort is not None and run_cache.has_covariates(cohort)
+    display = cache.labels(cohort)  # modality and covariate names as cohort.toml labels them
     has_model = model_cache.has_model(run)
     if has_model:
         url_state.seed(
@@ -285,11 +289,14 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             try:
                 links = run_cache.covariate_links(run, cohort, alpha)
                 index = {name: i for i, name in enumerate(graph.names)}
-                covariate_edges = [(c, index[z], s) for c, z, s in links.latent_links() if z in index]
+                covariate_edges = [
+                    (display.covariate(c), index[z], s) for c, z, s in links.latent_links() if z in index
+                ]
             except Exception as error:  # noqa: BLE001
                 gw.show_error(error, "Linking the clinical covariates")
 
     names = _unique([labels.get(n, n) for n in graph.names], graph.names)
+    modality_of = [display.modality(m) for m in graph.modality_of]
     adjacency = graph.adjacency(threshold)
     report = run_cache.identifiability(graph, adjacency, names)
     by_label = {label: i for i, label in enumerate(names)}
@@ -317,7 +324,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     height = _canvas_height(len(names), len({c for c, _, _ in covariate_edges}))
     page = latent_network_html(
         wrapped,
-        graph.modality_of,
+        modality_of,
         graph.weights,
         threshold,
         cross_modal_only=cross_only,
@@ -328,7 +335,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         edge_notes=notes,
         uncertain_edges=rare,
         height=height,
-        positions=labelled_layout(graph.modality_of, wrapped),
+        positions=labelled_layout(modality_of, wrapped),
         weight_label="Effect, SD per SD of the cause" if judge == EFFECT else "Strength",
     )
     st.iframe(page, height=network_height(height))
@@ -337,7 +344,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         "their places whatever the threshold, so links can be compared as they appear and vanish."
     )
     _confidence_note(confidence, [names[i] for i in weak])
-    _identifiability_panel(report, by_label)
+    _identifiability_panel(report, by_label, display.modality)
 
     tabs = [
         "Adjacency matrix",
@@ -362,7 +369,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         figure = adjacency_heatmap(
             names,
             graph.weights,
-            graph.modality_of,
+            modality_of,
             threshold,
             "effect size" if judge == EFFECT else "strength",
         )
@@ -375,7 +382,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
     with panes["Tables"]:
         measure = "Effect size" if judge == EFFECT else "Strength"
         draw_tables(
-            latent_table(graph, names, confidence, drivers),
+            latent_table(graph, names, confidence, drivers, modality_of),
             link_table(graph, names, threshold, cross_only, confidence, measure),
         )
     if "Compared with the truth" in panes:
@@ -388,14 +395,17 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             shown_links = shown_links.sort_values(
                 ["kind", "strength"], ascending=[False, False], ignore_index=True
             ).copy()
-            shown_links["b"] = [
-                dict(zip(graph.names, names, strict=False)).get(b, b) for b in shown_links["b"]
-            ]
+            latent_label = dict(zip(graph.names, names, strict=False))
+            shown_links["b"] = [latent_label.get(b) or display.covariate(b) for b in shown_links["b"]]
             st.caption(
                 f"PC algorithm, Fisher-z tests at α = {links.alpha:g} on {links.subjects:,} subjects. "
                 "Orientation: → cause to effect, — undecided. Strength is the pair's |correlation|."
                 + (
-                    f" Left out: {gw.md(', '.join(f'{k} ({v})' for k, v in links.dropped_columns.items()))}."
+                    " Left out: "
+                    + gw.md(
+                        ", ".join(f"{display.covariate(k)} ({v})" for k, v in links.dropped_columns.items())
+                    )
+                    + "."
                     if links.dropped_columns
                     else ""
                 )
@@ -404,7 +414,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
             st.dataframe(
                 pd.DataFrame(
                     {
-                        "Clinical variable": shown_links["a"],
+                        "Clinical variable": [display.covariate(a) for a in shown_links["a"]],
                         "Link": shown_links["orientation"].map(arrows),
                         "With": shown_links["b"],
                         "Strength": shown_links["strength"].round(3),
@@ -414,7 +424,7 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
                 width="stretch",
             )
     with panes["Side by side"]:
-        _side_by_side_pane(run, graph, base, levels, graphs, names, threshold, judge)
+        _side_by_side_pane(run, graph, base, levels, graphs, names, threshold, judge, display.modality)
     with panes["Export"]:
         st.caption(
             (
@@ -486,6 +496,7 @@ try:
             "Give latents names that mean something to you (e.g. after the features they move with: hover a "
             "node). Names are saved with the run in names.json."
         )
-        gw.names_editor(run, run_cache.graph(run), labels, run_cache.base_names(run, cohort))
+        modality_name = cache.labels(cohort).modality
+        gw.names_editor(run, run_cache.graph(run), labels, run_cache.base_names(run, cohort), modality_name)
 except Exception as error:  # noqa: BLE001
     gw.show_error(error, f"Showing the graph of {run.name}")

@@ -9,8 +9,8 @@ import streamlit as st
 
 from crl.analysis.verdict import verdict
 from crl.errors import CrlError
+from crl.ui import cache, routing, run_cache, state
 from crl.ui import graph_widgets as gw
-from crl.ui import routing, run_cache, state
 from crl.viz.layout import labelled_layout, wrap_label
 from crl.viz.network import latent_network_html, network_height
 
@@ -31,7 +31,7 @@ def _story(run: Path, cohort: Path, graph, labels: dict[str, str], confidence) -
     if run_cache.has_truth(cohort):
         try:
             scores = run_cache.evaluation(run, cohort, threshold, r2=False)
-            lines.append("Against the known truth: " + gw.md(verdict(scores)))
+            lines.append("Against the known truth: " + gw.md(verdict(scores, cache.labels(cohort))))
         except CrlError:
             pass  # the Evaluate page says why
     weak = [labels.get(n, n) for n in graph.names if confidence is not None and confidence.is_weak(n)]
@@ -73,16 +73,17 @@ with left:
     names = [labels.get(n, n) for n in graph.names]
     weak, notes, rare = confidence.for_network(list(graph.names)) if confidence else ({}, {}, set())
     wrapped = [wrap_label(label) for label in names]
+    modality_of = [cache.labels(cohort).modality(m) for m in graph.modality_of]  # as cohort.toml labels them
     page = latent_network_html(
         wrapped,
-        graph.modality_of,
+        modality_of,
         graph.weights,
         run_cache.recorded_threshold(run),
         weak=weak,
         edge_notes=notes,
         uncertain_edges=rare,
         height=CANVAS,
-        positions=labelled_layout(graph.modality_of, wrapped),
+        positions=labelled_layout(modality_of, wrapped),
     )
     st.iframe(page, height=network_height(CANVAS))
 with right:

@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from crl.analysis.names import default_names, modality_title
+from crl.analysis.names import default_names
 from crl.analysis.traversal import acyclic_threshold, largest_change, traversal_values
 from crl.errors import CrlError
+from crl.ui import cache, model_cache, routing, run_cache, state
 from crl.ui import graph_widgets as gw
-from crl.ui import model_cache, routing, run_cache, state
 
 routing.enter_through_app(__file__)
 
@@ -44,7 +44,7 @@ def _resolve_cohort(run: Path) -> Path:
 
 
 def _labels(run: Path, cohort: Path, latent_names: list[str]) -> dict[str, str]:
-    labels = default_names(latent_names)
+    labels = default_names(latent_names, cache.labels(cohort))
     try:
         labels.update(run_cache.display_names(run, cohort))
     except Exception:  # noqa: BLE001 - display names are a nicety (graph.csv or names.json may be damaged)
@@ -52,8 +52,9 @@ def _labels(run: Path, cohort: Path, latent_names: list[str]) -> dict[str, str]:
     return labels
 
 
-def _title(modality: str) -> str:
-    return gw.md(modality_title(modality))
+def _title(modality: str, cohort: Path) -> str:
+    """The modality as cohort.toml labels it ("Home sleep test"), else in words ("Fundus left")."""
+    return gw.md(cache.labels(cohort).modality(modality))
 
 
 def _slots(modalities: list[str], kinds: dict[str, str]):
@@ -86,7 +87,9 @@ def _size(change: float, kind: str) -> str:
     return f"by up to {change:.3g} standard deviations of the cohort (for the feature or channel that moves most)"
 
 
-def _show(change: dict[str, float], kinds: dict[str, str], figures_for, key: str, why_unchanged: str) -> None:
+def _show(
+    change: dict[str, float], kinds: dict[str, str], figures_for, key: str, why_unchanged: str, cohort: Path
+) -> None:
     """Modalities that changed, each with a badge and its figure; the unchanged ones folded into one line.
 
     figures_for(modalities) -> {modality: figure}: only the modalities shown are ever drawn.
@@ -97,12 +100,12 @@ def _show(change: dict[str, float], kinds: dict[str, str], figures_for, key: str
     for slot, modality in _slots(moved, kinds):
         with slot:
             st.markdown(
-                f":orange-badge[:material/change_circle: changes] **{_title(modality)}** "
+                f":orange-badge[:material/change_circle: changes] **{_title(modality, cohort)}** "
                 f":small[{_size(change[modality], kinds[modality])}]"
             )
             st.plotly_chart(figures[modality], theme=None, key=f"{key}:{modality}")
     if still:
-        listed = ", ".join(f"**{_title(m)}**" for m in still)
+        listed = ", ".join(f"**{_title(m, cohort)}**" for m in still)
         st.markdown(f":gray-badge[:material/block: unchanged] {listed}: {why_unchanged}")
 
 
@@ -212,6 +215,7 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
             ),
             "move",
             "their decoders read only their own modality's latents (intervention mode follows the graph).",
+            cohort,
         )
         return
 
@@ -244,6 +248,7 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
             ),
             "intervention",
             "none of their latents is the one set or downstream of it.",
+            cohort,
         )
     st.subheader("Across the range")
     st.caption(
@@ -260,6 +265,7 @@ def _view(run: Path, cohort: Path, labels: dict[str, str]) -> None:
         ),
         "do",
         "no latent of theirs is downstream of the one set, at this threshold.",
+        cohort,
     )
 
 

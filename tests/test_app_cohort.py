@@ -44,6 +44,15 @@ def _charts(at: AppTest) -> dict[str, dict]:
     return {c.proto.id: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
 
 
+def _array(value) -> np.ndarray:
+    """A plotly JSON array: a list, or a typed array {"dtype", "bdata"} (base64)."""
+    import base64
+
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value, dtype=float)
+
+
 def _pick(at: AppTest, source: str) -> AppTest:
     return at.radio(key="cohort_source_widget").set_value(source).run()
 
@@ -101,6 +110,35 @@ def test_folder_with_every_kind_shows_each_preview(tmp_path):
     at.switch_page("pages/cohort.py").run()
     assert at.session_state["cohort_dir"] == str(folder)
     assert at.radio(key="cohort_source_widget").value == "Folder on this server"
+
+
+def test_declared_labels_name_modalities_channels_covariates_and_the_time_axis(tmp_path):
+    """The demo's cohort.toml labels everything and spaces the sleep test 10 minutes apart: the page reads
+    "Home sleep test", "Heart rate (bpm)" and hours, not `sleep`, `heart_rate` and sample numbers."""
+    folder = write_preset("demo", tmp_path / "demo", n=40, seed=0)
+    at = _open_folder(_cohort_page(), folder)
+    assert not at.exception
+    tabs = [t.label for t in at.tabs]
+    assert tabs[1:4] == [
+        "Home sleep test · time series",
+        "Left eye photograph · images",
+        "Right eye photograph · images",
+    ]
+    series = next(f for key, f in _charts(at).items() if "cohort_timeseries_sleep" in key)
+    titles = [a["text"] for a in series["layout"]["annotations"]]
+    assert "Heart rate (bpm)" in titles and "heart_rate" not in titles
+    assert series["layout"]["title"]["text"].startswith("Home sleep test: ")
+    xaxis = [v for k, v in series["layout"].items() if k.startswith("xaxis") and "title" in v]
+    assert [x["title"]["text"] for x in xaxis] == ["Time (h)"]
+    hours = _array(series["data"][0]["x"])
+    assert len(hours) == 144 and hours[0] == 0.0 and abs(hours[-1] - 143 / 6) < 1e-9  # 144 epochs of 10 min
+    modalities = next(d.value for d in at.dataframe if "each subject has" in d.value.columns)
+    assert (
+        modalities["modality"].tolist()[0] == "Home sleep test" and modalities["name in files"][0] == "sleep"
+    )
+    covariates = next(d.value for d in at.dataframe if "covariate" in d.value.columns)
+    shown = dict(zip(covariates["covariate"], covariates["label"], strict=True))
+    assert shown["systolic_bp"] == "Systolic blood pressure (mmHg)" and shown["age"] == "Age (years)"
 
 
 def test_broken_folder_lists_problems_with_fixes_and_no_traceback(tmp_path):
@@ -205,7 +243,8 @@ def test_upload_creates_and_selects_a_cohort():
     assert "\\*study\\*" in success[0] and "\\<b\\>" in success[0]
     assert f"{N - 1} subjects" in _plain(success[0])  # the subject with a missing value is left out
     labels = [t.label for t in at.tabs]
-    assert "fundus\\_left · images" in labels and labels[-1] == "Covariates"
+    # Tabs name modalities in words (no label declared: "fundus_left" reads "Fundus left").
+    assert "Fundus left · images" in labels and labels[-1] == "Covariates"
 
 
 def test_upload_without_an_id_column_names_the_problem():

@@ -47,11 +47,11 @@ def test_scores_match_crl_evaluate_and_the_mcc_matrix_is_drawn(runs, cohort):
     assert spec["data"][0]["type"] == "heatmap"  # the MCC matrix: true rows x learned columns
     assert spec["data"][0]["z"]["shape"].replace(" ", "") == "6,6"
     per_modality = at.dataframe[0].value
-    assert set(per_modality["Modality"]) == {"m1", "m2"}
+    assert set(per_modality["Modality"]) == {"M1", "M2"}  # modalities in words: no label is declared
     assert (per_modality["MCC"] > 0.9).all()
     each = next(d.value for d in at.dataframe if "True latent" in d.value.columns)
     assert len(each) == 6 and (each["|r|"] > 0.9).all() and (each["R²"] > 0.5).all()
-    assert set(each["Modality"]) == {"m1", "m2"} and each["Learned match"].notna().all()
+    assert set(each["Modality"]) == {"M1", "M2"} and each["Learned match"].notna().all()
 
 
 def test_compare_runs_lists_metrics_and_draws_loss_curves(runs, cohort):

@@ -125,7 +125,43 @@ def test_covariates_toggle_runs_pc_and_draws_clinical_variables(runs, cohort):
     assert not at.exception and not at.error
     assert [s.label for s in at.slider] == ["Link strength threshold", "PC significance level α"]
     covariates = [n for n in _dataset(_page(at), "nodes") if str(n["id"]).startswith("covariate:")]
-    assert {"age", "bmi"} <= {n["label"] for n in covariates}
+    # The demo's cohort.toml labels its covariates: "age" reads "Age (years)".
+    assert {"Age (years)", "Body-mass index (kg/m²)"} <= {n["label"] for n in covariates}
+
+
+def test_cohort_labels_replace_raw_names_on_the_graph_page(runs, cohort, tmp_path):
+    """Modalities, covariates and the features a latent moves with go by their cohort.toml labels; the raw
+    names stay in the files (and one edit of cohort.toml shows at once)."""
+    labelled = tmp_path / "labelled"
+    shutil.copytree(cohort, labelled)
+    manifest = labelled / "cohort.toml"
+    manifest.write_text(
+        manifest.read_text(encoding="utf-8").replace('label = "Left eye photograph"', f'label = "{PAYLOAD}"'),
+        encoding="utf-8",
+    )
+    fake_run(runs / "run-a", labelled, noise=0.1)
+    at = _open()
+    next(t for t in at.toggle if t.label == "Clinical covariates").set_value(True).run()
+    assert not at.exception and not at.error
+    page = _page(at)
+    nodes = _dataset(page, "nodes")
+    headings = {n["label"] for n in nodes if str(n["id"]).startswith("modality:")}
+    assert "<b>Home sleep test</b>" in headings and "<b>Right eye photograph</b>" in headings
+    assert PAYLOAD in headings  # a label with markup is drawn as plain text, never as html
+    assert PAYLOAD not in page and "alert(1)</script>" not in page  # escaped in the data and the legend
+    hover = " ".join(n.get("title", "") for n in nodes)
+    assert "Modality: Home sleep test" in hover and "Modality: sleep" not in hover
+    assert "Home sleep test: Heart rate (mean over time)" in hover or "Home sleep test: Snoring" in hover
+    assert "heart_rate" not in hover and "fundus_left" not in hover
+    covariates = {n["label"] for n in nodes if str(n["id"]).startswith("covariate:")}
+    assert "Age (years)" in covariates and "age" not in covariates
+    frames = [f.value for f in at.dataframe]
+    latents = next(f for f in frames if "Can it be believed?" in f.columns)
+    assert set(latents["Modality"]) == {"Home sleep test", PAYLOAD, "Right eye photograph"}
+    clinical = next(f for f in frames if "Clinical variable" in f.columns)
+    assert "Age (years)" in set(clinical["Clinical variable"]) and "age" not in set(
+        clinical["Clinical variable"]
+    )
 
 
 def test_the_graph_and_its_covariates_open_without_loading_the_modalities(runs, cohort, monkeypatch):

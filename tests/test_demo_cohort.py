@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from crl.cli import main
+from crl.data.labels import labels_of
 from crl.data.load import load_cohort
 from crl.data.synthetic import generate, retina, sleep, write_preset
 from crl.data.synthetic.demo import COVARIATE_EDGES, COVARIATES, LATENT_EDGES, LATENTS, DemoModel
@@ -45,6 +46,22 @@ def test_same_seed_gives_byte_identical_files(written, tmp_path):
     other = write_preset("demo", tmp_path / "other", n=N, seed=4)
     assert _hashes(other)["fundus_left.npz"] != _hashes(written)["fundus_left.npz"]
     assert _hashes(other)["clinical.csv"] != _hashes(written)["clinical.csv"]
+
+
+def test_the_shipped_demo_declares_what_synth_writes(written):
+    """assets/demo is not rebuilt for a manifest change: its cohort.toml must stay what `crl synth demo` writes
+    (labels, units and the sleep test's 10-minute time step included)."""
+    shipped = Path(__file__).resolve().parents[1] / "assets" / "demo" / "cohort" / "cohort.toml"
+    assert shipped.read_text(encoding="utf-8") == (written / "cohort.toml").read_text(encoding="utf-8")
+    labels = labels_of(written)
+    assert (
+        labels.modality("sleep") == "Home sleep test"
+        and labels.modality("fundus_left") == "Left eye photograph"
+    )
+    assert labels.feature("sleep", "heart_rate") == "Heart rate (bpm)"
+    assert labels.covariate("systolic_bp") == "Systolic blood pressure (mmHg)"
+    assert labels.time_axis("sleep", sleep.STEPS).title == "Time (h)"  # three 8-hour nights: 0 to 24 h
+    assert set(labels.features["sleep"]) == set(sleep.CHANNELS) and set(labels.covariates) == set(COVARIATES)
 
 
 def test_true_graph_is_identifiable_one_by_one_and_written(written):

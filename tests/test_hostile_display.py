@@ -45,3 +45,60 @@ def test_a_hostile_name_in_names_json_exports_readably(tmp_path, name):
     assert shown in titles
     quoted = '"' + shown.replace("\\", "\\\\").replace('"', '\\"') + '"'
     assert f"[label={quoted}]" in export_run(run, "dot").read_text(encoding="utf-8")
+
+
+# --- labels in cohort.toml (modalities, channels, covariates)
+
+
+@pytest.mark.parametrize("name", hostile_params())
+def test_a_hostile_label_in_cohort_toml_is_refused_by_name_or_shown_as_plain_text(name):
+    """A label is a named error (bad_label: line breaks, control characters, too long) or one clean line that
+    the graph page's network, the report's SVG graph and its tables show as text, never as markup."""
+    import html
+    import xml.etree.ElementTree as ET
+
+    import numpy as np
+
+    from crl.data.labels import Labels
+    from crl.data.manifest import parse_manifest
+    from crl.data.text import one_line
+    from crl.viz.network import latent_network_html
+    from crl.viz.network_svg import latent_network_svg
+    from crl.viz.report_html import table
+
+    manifest, problems = parse_manifest(
+        {
+            "name": "x",
+            "id": "sid",
+            "modalities": {
+                "sleep": {"kind": "timeseries", "path": "s.npz", "label": name, "channels": {"hr": name}},
+                "eye": {"kind": "image", "path": "e"},
+            },
+            "covariates": {"path": "c.csv", "columns": {"age": {"label": name}}},
+        }
+    )
+    errors = [p for p in problems if p.severity == "error"]
+    if errors:
+        assert {p.check for p in errors} == {"bad_label"} and len(errors) == 3
+        assert all("line break" in p.message or "characters" in p.message for p in errors)
+        return
+    labels = Labels.of(manifest)
+    shown = [labels.modality("sleep"), labels.feature("sleep", "hr"), labels.covariate("age")]
+    assert all(text == one_line(text) and 0 < len(text) <= 60 for text in shown)
+    modality, channel, covariate = shown
+    page = latent_network_html(
+        ["sleep 1", "eye 1"],
+        [modality, labels.modality("eye")],
+        np.array([[0.0, 0.9], [0.0, 0.0]]),
+        0.5,
+        node_details=[f"Moves most with:\n{labels.driver('sleep: hr (mean over time)')} (r = +0.80)", ""],
+        covariate_edges=[(covariate, 0, 0.4)],
+    )
+    for text in (modality, covariate):
+        if "<" in text:
+            assert text not in page  # in the data as \u003c, in the legend as &lt;
+    assert html.escape(modality) in page  # the legend names it
+    svg = ET.fromstring(latent_network_svg(["sleep 1", "eye 1"], [modality, "Eye"], np.eye(2) * 0, 0.5, []))
+    assert modality in "".join(svg.itertext())
+    cells = table(["Modality", "Channel"], [[modality, channel]])
+    assert "<script" not in cells and html.escape(channel) in cells

@@ -27,6 +27,15 @@ def test_timeseries_preview_escapes_ids_and_channels():
     assert PAYLOAD not in figure_text(fig) and "&lt;script&gt;" in figure_text(fig)
 
 
+def test_timeseries_preview_draws_time_in_the_given_units():
+    hours = np.arange(5) / 6.0
+    fig = timeseries_preview(np.zeros((2, 2, 5)), ["a", "b"], ["S0", "S1"], time=hours, time_title=PAYLOAD)
+    assert np.allclose(fig.data[0].x, hours)
+    assert fig.layout.xaxis2.title.text == "&lt;script&gt;alert(1)&lt;/script&gt;"  # escaped like any name
+    plain = timeseries_preview(np.zeros((2, 1, 5)), ["a"], ["S0", "S1"])
+    assert plain.layout.xaxis.title.text == "Time (samples)" and np.allclose(plain.data[0].x, np.arange(5))
+
+
 def test_image_grid_caps_images_and_labels_them():
     images = np.zeros((30, 8, 8, 3), dtype=np.uint8)
     fig = image_grid(images, [f"S{k}" for k in range(30)], columns=5, max_images=10)

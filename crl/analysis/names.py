@@ -8,7 +8,6 @@ travel with the run and never touch latents.csv or graph.csv, which other tools 
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from crl.data.features import correlation
+from crl.data.labels import Labels, readable_name
+from crl.data.text import one_line as _flat
 from crl.data.truth import load_truth
 from crl.errors import CrlError, RunError
 from crl.graphs.names import split_latent_name
@@ -30,23 +31,22 @@ PLAIN_NAME_MIN_CORRELATION = 0.5
 REVERSED = " (reversed)"
 
 
-def modality_title(modality: str) -> str:
-    """ "fundus_left" -> "Fundus left"."""
-    text = modality.replace("_", " ").replace("-", " ").strip()
-    return text[:1].upper() + text[1:]
+def modality_title(modality: str, labels: Labels | None = None) -> str:
+    """ "fundus_left" -> its cohort.toml label ("Left eye photograph") when `labels` has one, else "Fundus left"."""
+    return labels.modality(modality) if labels is not None else readable_name(modality)
 
 
-def default_name(latent: str) -> str:
-    """ "sleep.z0" -> "Sleep 1": the modality in words and a 1-based number."""
+def default_name(latent: str, labels: Labels | None = None) -> str:
+    """ "sleep.z0" -> "Sleep 1" ("Home sleep test 1" with its label): the modality in words and a 1-based number."""
     try:
         modality, k = split_latent_name(latent)
     except CrlError:
         return latent
-    return f"{modality_title(modality)} {k + 1}"
+    return f"{modality_title(modality, labels)} {k + 1}"
 
 
-def default_names(latents: Sequence[str]) -> dict[str, str]:
-    return {name: default_name(name) for name in latents}
+def default_names(latents: Sequence[str], labels: Labels | None = None) -> dict[str, str]:
+    return {name: default_name(name, labels) for name in latents}
 
 
 def plain_names(cohort: Path, latents: pd.DataFrame | None = None) -> dict[str, str]:
@@ -117,21 +117,6 @@ def _modality(name: object) -> str | None:
         return split_latent_name(str(name))[0]
     except CrlError:
         return None
-
-
-# Format characters that hold emoji and scripts together ("👩\u200d⚕️" is one picture); every other control,
-# format or unassigned character (NUL, escape sequences, bidi overrides that reorder the text around them) goes.
-_JOINERS = frozenset("\u200c\u200d")
-
-
-def _flat(text: object) -> str:
-    """A display name as typed, on one line: control and format characters become spaces, spaces collapse."""
-    if text is None or (isinstance(text, float) and np.isnan(text)):
-        return ""
-    chars = [
-        " " if unicodedata.category(ch).startswith("C") and ch not in _JOINERS else ch for ch in str(text)
-    ]
-    return " ".join("".join(chars).split())
 
 
 def clean_name(text: object) -> str:

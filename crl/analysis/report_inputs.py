@@ -12,6 +12,7 @@ import pandas as pd
 from crl.analysis.confidence import Confidence
 from crl.analysis.graph import LatentGraph, load_graph
 from crl.analysis.names import default_names, load_names, plain_names
+from crl.data.labels import Labels, labels_of
 from crl.errors import CohortError, CrlError, RunError
 from crl.runs.run import Run
 
@@ -31,6 +32,7 @@ class ReportInputs:
     missing_cohort: str | None  # why there is no cohort, in words
     notes: list[str] = field(default_factory=list)
     drivers: dict[str, str] = field(default_factory=dict)  # latent -> the observed features it moves with
+    display: Labels = field(default_factory=Labels)  # modality, column and covariate names from cohort.toml
 
 
 def finished_run(run_dir: Path) -> Run:
@@ -82,7 +84,8 @@ def read_inputs(run_dir: Path, cohort_dir: Path | None) -> ReportInputs:
             lines = str(error).splitlines()
             why = f"the cohort at {cohort_path} could not be loaded ({' '.join(lines[1:4]) or lines[0]})"
     notes = []
-    labels = default_names(graph.names)
+    display = labels_of(cohort_path)
+    labels = default_names(graph.names, display)
     if cohort_path is not None:
         try:
             labels.update(plain_names(cohort_path, latents))
@@ -103,7 +106,8 @@ def read_inputs(run_dir: Path, cohort_dir: Path | None) -> ReportInputs:
         cohort,
         why if cohort is None else None,
         notes,
-        _drivers(cohort, latents),
+        _drivers(cohort, latents, display),
+        display,
     )
 
 
@@ -113,7 +117,7 @@ def _unique(labels: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
     return {n: f"{s} ({n})" if shown.count(s) > 1 else s for n, s in zip(names, shown, strict=True)}
 
 
-def _drivers(cohort, latents: pd.DataFrame) -> dict[str, str]:
+def _drivers(cohort, latents: pd.DataFrame, display: Labels) -> dict[str, str]:
     """Latent -> the observed features it moves with most, on one line; {} without the cohort."""
     from crl.analysis.drivers import describe_drivers, observed_features, top_features
 
@@ -127,6 +131,6 @@ def _drivers(cohort, latents: pd.DataFrame) -> dict[str, str]:
     except CrlError:
         return {}
     return {
-        n: describe_drivers(items).replace("Moves most with:\n", "").replace("\n", "; ")
+        n: describe_drivers(items, labels=display).replace("Moves most with:\n", "").replace("\n", "; ")
         for n, items in found.items()
     }

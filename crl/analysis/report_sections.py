@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 
-from crl.analysis.names import modality_title
 from crl.analysis.report_inputs import ReportInputs
 from crl.errors import CrlError
 from crl.graphs.identifiability import IdentifiabilityReport
@@ -16,9 +15,9 @@ from crl.viz.report_html import esc, number, table
 KINDS = {"tabular": "table of measurements", "timeseries": "time series", "image": "images"}
 
 
-def _modalities_sentence(schema: dict) -> str:
+def _modalities_sentence(schema: dict, x: ReportInputs) -> str:
     return ", ".join(
-        f"{modality_title(m)} ({KINDS.get(s.get('kind'), s.get('kind'))})" for m, s in schema.items()
+        f"{x.display.modality(m)} ({KINDS.get(s.get('kind'), s.get('kind'))})" for m, s in schema.items()
     )
 
 
@@ -67,7 +66,7 @@ def summary_section(x: ReportInputs, metrics: dict | None, ident: Identifiabilit
     cross = int(edges["cross_modal"].sum())
     text = f"Run {x.run.name} was trained on the cohort {name}"
     text += f" ({subjects:,} subjects)" if isinstance(subjects, int) else ""
-    text += f", with {len(schema)} modalities: {_modalities_sentence(schema)}. "
+    text += f", with {len(schema)} modalities: {_modalities_sentence(schema, x)}. "
     text += (
         f"The model learned {len(x.graph.names)} latent variables and keeps {len(edges)} links between them "
         f"at a strength of at least {x.threshold:g}, {cross} of them across modalities. "
@@ -92,7 +91,7 @@ def graph_section(x: ReportInputs) -> str:
     }
     svg = latent_network_svg(
         [wrap_label(x.labels[n]) for n in names],
-        x.graph.modality_of,
+        [x.display.modality(m) for m in x.graph.modality_of],
         x.graph.weights,
         x.threshold,
         list(weak),
@@ -160,7 +159,7 @@ def _latents_table(x: ReportInputs) -> str:
     headers += ["Reliable"]
     rows = []
     for name, modality in zip(x.graph.names, x.graph.modality_of, strict=True):
-        cells = [x.labels[name], name, modality_title(modality)]
+        cells = [x.labels[name], name, x.display.modality(modality)]
         if stability:
             cells.append(number(x.confidence.stability_of(name)))
         if cross:
@@ -181,7 +180,9 @@ def identifiability_section(x: ReportInputs, report: IdentifiabilityReport) -> s
             "ok",
         )
     else:
-        blocked = ", ".join(modality_title(m.name) for m in report.modalities.values() if not m.identified)
+        blocked = ", ".join(
+            x.display.modality(m.name) for m in report.modalities.values() if not m.identified
+        )
         head = page.paragraph(
             f"In {blocked}, some latents are identified only together with others of their modality: the "
             f"data cannot separate them one by one at the link threshold of {x.threshold:g}. Read them as a "
@@ -192,10 +193,10 @@ def identifiability_section(x: ReportInputs, report: IdentifiabilityReport) -> s
     for m in report.modalities.values():
         if m.identified:
             items.append(
-                f"{modality_title(m.name)} ({len(m.latents)} latents): each one is pinned down on its own."
+                f"{x.display.modality(m.name)} ({len(m.latents)} latents): each one is pinned down on its own."
             )
             continue
-        line = f"{modality_title(m.name)}: identified only as a block: {', '.join(m.block_only)}."
+        line = f"{x.display.modality(m.name)}: identified only as a block: {', '.join(m.block_only)}."
         if m.pinned:
             line += f" Still pinned down one by one: {', '.join(m.pinned)}."
         if m.witness:
@@ -227,7 +228,7 @@ def metrics_section(x: ReportInputs) -> tuple[dict | None, str | None]:
             "1 is perfect.",
         ),
         *[
-            (f"MCC in {modality_title(m)}", number(v), "The same within this modality.")
+            (f"MCC in {x.display.modality(m)}", number(v), "The same within this modality.")
             for m, v in result["mcc_per_modality"].items()
         ],
     ]
@@ -313,10 +314,10 @@ def data_section(x: ReportInputs) -> str:
         )
         rows = [
             (
-                modality_title(m),
+                x.display.modality(m),
                 KINDS.get(s.get("kind"), s.get("kind")),
                 " × ".join(map(str, s.get("shape", []))),
-                ", ".join(map(str, s.get("features", []))),
+                ", ".join(x.display.features_of(m, map(str, s.get("features", [])))),
                 s.get("latents", "—"),
             )
             for m, s in schema.items()
@@ -333,10 +334,10 @@ def data_section(x: ReportInputs) -> str:
     )
     rows = [
         (
-            modality_title(m.name),
+            x.display.modality(m.name),
             KINDS.get(m.kind, m.kind),
             " × ".join(map(str, m.shape)),
-            _first(m.feature_names),
+            _first(x.display.features_of(m.name, m.feature_names)),
             m.latents,
         )
         for m in cohort.modalities.values()
@@ -347,7 +348,7 @@ def data_section(x: ReportInputs) -> str:
         out += "<h3>Clinical covariates</h3>" + table(
             ["Covariate", "Type", "Missing", "Mean", "SD", "Commonest values"],
             [
-                (r.covariate, r.type, r.missing, number(r.mean), number(r.sd), r.levels)
+                (x.display.covariate(r.covariate), r.type, r.missing, number(r.mean), number(r.sd), r.levels)
                 for r in summary.itertuples()
             ],
             numeric=[2, 3, 4],

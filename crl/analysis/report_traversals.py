@@ -19,6 +19,7 @@ import numpy as np
 from crl.analysis.report_inputs import ReportInputs
 from crl.analysis.traversal import cohort_posterior, mean_subject, traversal_values, traverse
 from crl.data.cohort import Cohort
+from crl.data.labels import Labels
 from crl.errors import CrlError
 from crl.graphs.names import split_latent_name
 from crl.viz import report_html as page
@@ -61,8 +62,11 @@ def sample_cohort(cohort: Cohort, limit: int = MAX_SUBJECTS) -> Cohort:
     )
 
 
-def latent_traversals(run_dir: Path, cohort: Cohort, labels: Mapping[str, str]) -> Traversals:
-    """Every latent's traversal figure, labelled with `labels` (latent id -> display name).
+def latent_traversals(
+    run_dir: Path, cohort: Cohort, labels: Mapping[str, str], display: Labels | None = None
+) -> Traversals:
+    """Every latent's traversal figure, labelled with `labels` (latent id -> display name) and `display`
+    (modality, channel and column names and time axes from cohort.toml).
 
     Raises RunError when the run has no usable model or the cohort does not fit it (crl.runs.checkpoint).
     """
@@ -74,7 +78,9 @@ def latent_traversals(run_dir: Path, cohort: Cohort, labels: Mapping[str, str]) 
     z, eta = cohort_posterior(model, sample, normaliser)
     base_z, base_eta = mean_subject(z, eta)
     kinds = {m: model.schema[m]["kind"] for m in model.names}
-    features = {m: list(model.schema[m]["features"]) for m in model.names}
+    display = display or Labels()
+    features = {m: display.features_of(m, model.schema[m]["features"]) for m in model.names}
+    time_axes = display.time_axes(model.schema)
     scale = {m: np.asarray(normaliser.scale[m]).ravel() for m in model.names if kinds[m] == "tabular"}
     found = []
     for index, latent in enumerate(model.latent_names):
@@ -88,6 +94,8 @@ def latent_traversals(run_dir: Path, cohort: Cohort, labels: Mapping[str, str]) 
             features,
             latent_name=labels.get(latent, latent),
             feature_scale=scale,
+            titles={modality: display.modality(modality)},
+            time_axes=time_axes,
         )[modality]
         found.append(LatentTraversal(latent, modality, values, figure))
     return Traversals(found, len(sample), len(cohort))
@@ -102,7 +110,7 @@ def traversals_section(x: ReportInputs) -> tuple[str, str | None]:
         )
         return page.paragraph(why, "warn"), why
     try:
-        found = latent_traversals(x.run.path, x.cohort, x.labels)
+        found = latent_traversals(x.run.path, x.cohort, x.labels, x.display)
     except CrlError as error:
         why = f"No traversal figures: {error}"
         return page.paragraph(why, "warn"), why

@@ -13,6 +13,15 @@ import tomli_w
 
 from crl.config import MAX_LATENTS
 from crl.data.cohort import KINDS
+from crl.data.manifest_labels import (
+    DISPLAY_KEYS,
+    NAMES_KEY,
+    Label,
+    TimeStep,
+    names_table_text,
+    read_display,
+    read_names,
+)
 
 MANIFEST_FILE = "cohort.toml"
 DEFAULT_LATENTS = 2
@@ -21,13 +30,13 @@ NAN_POLICIES = ("error", "drop", "impute")
 LENGTH_POLICIES = ("error", "pad", "crop", "resample")
 
 TOP_KEYS = ("name", "id", "modalities", "covariates")
-COMMON_MODALITY_KEYS = ("kind", "path", "latents", "nan_policy")
+COMMON_MODALITY_KEYS = ("kind", "path", "latents", "nan_policy", "label")
 KIND_KEYS = {
-    "tabular": COMMON_MODALITY_KEYS,
-    "timeseries": (*COMMON_MODALITY_KEYS, "time", "length_policy"),
-    "image": ("kind", "path", "latents"),
+    "tabular": (*COMMON_MODALITY_KEYS, "columns"),
+    "timeseries": (*COMMON_MODALITY_KEYS, "time", "length_policy", "time_step", "channels"),
+    "image": ("kind", "path", "latents", "label"),
 }
-COVARIATE_KEYS = ("path",)
+COVARIATE_KEYS = ("path", "columns")
 # A modality's name names its latents (`<modality>.z<k>`), files, graph nodes and exports: letters (any
 # script), digits, spaces, '-' and '_' keep it unambiguous and safe in CSV, XML, HTML and file names alike.
 MAX_MODALITY_NAME = 40
@@ -86,7 +95,10 @@ class Problem:
 
 @dataclass(frozen=True)
 class ModalitySpec:
-    """One `[modalities.<name>]` table. `options` holds every key of the table beyond the named fields."""
+    """One `[modalities.<name>]` table. `options` holds every key of the table beyond the named fields.
+
+    label, feature_labels (column or channel -> Label) and time_step: display keys (crl.data.manifest_labels).
+    """
 
     name: str
     kind: str
@@ -94,6 +106,9 @@ class ModalitySpec:
     latents: int = DEFAULT_LATENTS
     time: str = DEFAULT_TIME
     options: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    feature_labels: dict[str, Label] = field(default_factory=dict)
+    time_step: TimeStep | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,7 @@ class CovariatesSpec:
 
     path: str
     options: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, Label] = field(default_factory=dict)  # column -> its display label and unit
 
 
 @dataclass(frozen=True)
@@ -115,16 +131,31 @@ class Manifest:
 
 
 def manifest_text(
-    name: str, id_column: str, modalities: dict[str, dict[str, Any]], covariates_path: str | None = None
+    name: str,
+    id_column: str,
+    modalities: dict[str, dict[str, Any]],
+    covariates_path: str | None = None,
+    covariate_labels: dict[str, dict[str, str]] | None = None,
 ) -> str:
     """The cohort.toml for these settings, written by tomli-w so any name (quotes, dots, commas) stays valid TOML.
 
-    modalities: name -> its keys in manifest order, e.g. {"labs": {"kind": "tabular", "path": "labs.csv"}}.
+    modalities: name -> its keys in manifest order, e.g. {"labs": {"kind": "tabular", "path": "labs.csv"}};
+        a `columns` / `channels` table of labels is written one inline table a name.
+    covariate_labels: column -> {"label": ..., "unit": ...}, written as [covariates.columns].
     """
-    document: dict[str, Any] = {"name": name, "id": id_column, "modalities": modalities}
+    names_keys = set(NAMES_KEY.values())
+    parts = [tomli_w.dumps({"name": name, "id": id_column})]
+    for modality, keys in modalities.items():
+        parts.append(
+            tomli_w.dumps({"modalities": {modality: {k: v for k, v in keys.items() if k not in names_keys}}})
+        )
+        for key in [k for k in keys if k in names_keys]:
+            parts.append(names_table_text(("modalities", modality, key), keys[key]))
     if covariates_path is not None:
-        document["covariates"] = {"path": covariates_path}
-    return tomli_w.dumps(document)
+        parts.append(tomli_w.dumps({"covariates": {"path": covariates_path}}))
+        if covariate_labels:
+            parts.append(names_table_text(("covariates", "columns"), covariate_labels))
+    return "\n".join(part.strip("\n") + "\n" for part in parts)
 
 
 def modality_name_problem(name: str) -> str | None:
@@ -361,6 +392,8 @@ def _parse_modality(name: str, table: Any, problems: list[Problem]) -> ModalityS
             )
             usable = False
 
+    display = read_display(kind if isinstance(kind, str) else "", table, report)  # checked even if unusable
+
     known = KIND_KEYS.get(kind, COMMON_MODALITY_KEYS) if isinstance(kind, str) else COMMON_MODALITY_KEYS
     for key in table:
         if key not in known:
@@ -373,8 +406,10 @@ def _parse_modality(name: str, table: Any, problems: list[Problem]) -> ModalityS
 
     if not usable:
         return None
-    options = {k: v for k, v in table.items() if k not in ("kind", "path", "latents", "time")}
-    return ModalitySpec(name=name, kind=kind, path=path, latents=latents, time=time, options=options)
+    options = {k: v for k, v in table.items() if k not in ("kind", "path", "latents", "time", *DISPLAY_KEYS)}
+    return ModalitySpec(
+        name=name, kind=kind, path=path, latents=latents, time=time, options=options, **display
+    )
 
 
 def _parse_covariates(table: Any, problems: list[Problem]) -> CovariatesSpec | None:
@@ -395,7 +430,7 @@ def _parse_covariates(table: Any, problems: list[Problem]) -> CovariatesSpec | N
                 "warning",
                 "unknown_key",
                 f"unknown key '{key}' ignored.{_suggest(key, COVARIATE_KEYS)}",
-                "the covariates table takes only 'path'.",
+                "the covariates table takes only 'path' and 'columns'.",
             )
     path = table.get("path")
     if path is None:
@@ -409,4 +444,6 @@ def _parse_covariates(table: Any, problems: list[Problem]) -> CovariatesSpec | N
     if problem := path_problem(path):
         report("error", "bad_path", f"{problem}.", PATH_FIX.replace("labs.csv", "clinical.csv"))
         return None
-    return CovariatesSpec(path=path, options={k: v for k, v in table.items() if k != "path"})
+    labels = read_names(table["columns"], "columns", report) if "columns" in table else {}
+    options = {k: v for k, v in table.items() if k not in COVARIATE_KEYS}
+    return CovariatesSpec(path=path, options=options, labels=labels)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crl.data.labels import unknown_labels
 from crl.data.loaders import (
     Loaded,
     LoadError,
@@ -181,6 +182,10 @@ def validate_cohort(
         )
 
     covariates = check_covariates(root, manifest, subject_ids, problems)
+    features = {name: result.feature_names for name, result in loaded.items()}
+    problems.extend(
+        unknown_labels(manifest, features, None if covariates is None else list(covariates.columns))
+    )
     if keep_data and report.ok:
         report.prepared = Prepared(manifest, loaded, subject_ids, covariates)
     return report

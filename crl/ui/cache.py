@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from crl.data import Cohort, ValidationReport, load_cohort
+from crl.data.labels import Labels, labels_of
 from crl.errors import CohortError
 
 
@@ -40,3 +41,21 @@ def cohort(folder: Path) -> Cohort:
     if loaded is None:
         raise CohortError(f"cohort at {folder} cannot be loaded:\n{report.format()}", report)
     return loaded
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _labels(path: str, stamp: float) -> Labels:
+    return labels_of(Path(path))
+
+
+def labels(folder: Path | None) -> Labels:
+    """The display names cohort.toml declares (crl.data.labels), read again when it changes; without a folder,
+    readable forms of the raw names."""
+    if folder is None:
+        return Labels()
+    manifest = Path(folder) / "cohort.toml"
+    try:
+        stamp = manifest.stat().st_mtime
+    except OSError:
+        stamp = 0.0
+    return _labels(str(folder), stamp)

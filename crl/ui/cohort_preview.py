@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from crl.data import Cohort, ValidationReport
+from crl.data.labels import Labels
 from crl.data.loaders import plural
 from crl.ui import cache
 from crl.ui.markdown import escape_markdown
@@ -69,15 +70,17 @@ def _shape_text(kind: str, shape: tuple[int, ...]) -> str:
     return " × ".join(map(str, shape))
 
 
-def _modalities_table(cohort: Cohort) -> pd.DataFrame:
+def _modalities_table(cohort: Cohort, shown: Labels) -> pd.DataFrame:
     rows = []
     for name, m in cohort.modalities.items():
-        names = ", ".join(m.feature_names[:6]) + (
+        features = shown.features_of(name, m.feature_names) if m.kind != "image" else m.feature_names
+        names = ", ".join(features[:6]) + (
             f" … ({len(m.feature_names)} in all)" if len(m.feature_names) > 6 else ""
         )
         rows.append(
             {
-                "modality": name,
+                "modality": shown.modality(name),
+                "name in files": name,
                 "kind": KIND_NAMES.get(m.kind, m.kind),
                 "each subject has": _shape_text(m.kind, m.shape),
                 "columns / channels": names,
@@ -91,6 +94,9 @@ def _draw_overlap(folder: Path, report: ValidationReport) -> None:
     from crl.viz.previews import overlap_figure
 
     order, counts = _overlap(str(folder), cache.folder_stamp(folder))
+    shown = cache.labels(folder)  # the chart names modalities as cohort.toml labels them
+    order = [shown.modality(m) for m in order]
+    counts = {tuple(shown.modality(m) for m in combination): n for combination, n in counts.items()}
     if not counts:
         st.info("No source could be read yet, so there is no one to count.", icon=":material/group_off:")
         return
@@ -116,6 +122,10 @@ def _draw_overlap(folder: Path, report: ValidationReport) -> None:
 
 def _draw_tabular(folder: Path, name: str) -> None:
     head, summary = _table(str(folder), cache.folder_stamp(folder), name)
+    shown = cache.labels(folder)
+    if shown.features.get(name):  # the file's own column names stay; their labels and units join them
+        summary = summary.copy()
+        summary.insert(1, "label", [shown.feature(name, c) for c in summary["column"]])
     st.markdown(f"First {len(head)} rows of the source file")
     st.dataframe(head, hide_index=True, width="stretch")
     st.markdown("Per-column summary over every row of the file")
@@ -135,28 +145,34 @@ def _draw_tabular(folder: Path, name: str) -> None:
 @st.cache_data(show_spinner=False, max_entries=32)
 def _preview_figure(path: str, stamp: float, name: str, draw: int):
     """The preview plot of one modality (images cost ~0.3 s to encode: built once per cohort and sample)."""
+    from crl.data.labels import labels_of
     from crl.viz.previews import image_grid, timeseries_preview
 
     cohort = cache.cohort(Path(path))
+    shown = labels_of(Path(path))  # `stamp` changes with cohort.toml too
     m = cohort.modalities[name]
+    title = shown.modality(name)
     if m.kind == "timeseries":
         rows = _sample(len(cohort), SAMPLE_TIMESERIES, draw)
+        axis = shown.time_axis(name, m.data.shape[2])
         return timeseries_preview(
             m.data[rows],
-            m.feature_names,
+            shown.features_of(name, m.feature_names),
             cohort.subject_ids[rows].tolist(),
-            title=f"{name}: {len(rows)} of {len(cohort):,} subjects",
+            time=axis.values,
+            time_title=axis.title,
+            title=f"{title}: {len(rows)} of {len(cohort):,} subjects",
         )
     rows = _sample(len(cohort), SAMPLE_IMAGES, draw)
     return image_grid(
         m.data[rows],
         cohort.subject_ids[rows].tolist(),
         columns=6,
-        title=f"{name}: {len(rows)} of {len(cohort):,} subjects",
+        title=f"{title}: {len(rows)} of {len(cohort):,} subjects",
     )
 
 
-def _draw_covariates(cohort: Cohort) -> None:
+def _draw_covariates(cohort: Cohort, shown: Labels) -> None:
     from crl.data.summary import covariate_summary
 
     if cohort.covariates is None:
@@ -167,9 +183,12 @@ def _draw_covariates(cohort: Cohort) -> None:
         )
         return
     frame = cohort.covariates
+    summary = covariate_summary(frame)
+    if shown.covariates:  # the table's own column names stay; their labels and units join them
+        summary.insert(1, "label", [shown.covariate(c) for c in summary["covariate"]])
     st.markdown(f"{plural(frame.shape[1], 'covariate')} for the {len(frame):,} subjects used")
     st.dataframe(
-        covariate_summary(frame),
+        summary,
         hide_index=True,
         width="stretch",
         column_config={
@@ -198,15 +217,19 @@ def draw_previews(folder: Path, report: ValidationReport) -> None:
         return
     draw_metrics(report, cohort)
     names = list(cohort.modalities)
+    shown = cache.labels(folder)
     labels = [
         "Who has what",
-        *(f"{escape_markdown(n)} · {KIND_NAMES.get(cohort.modalities[n].kind)}" for n in names),
+        *(
+            f"{escape_markdown(shown.modality(n))} · {KIND_NAMES.get(cohort.modalities[n].kind)}"
+            for n in names
+        ),
         "Covariates",
     ]
     tabs = st.tabs(labels)
     draw = st.session_state.get(_DRAW, 0)
     with tabs[0], user_errors():
-        st.dataframe(_modalities_table(cohort), hide_index=True, width="stretch")
+        st.dataframe(_modalities_table(cohort, shown), hide_index=True, width="stretch")
         _draw_overlap(folder, report)
     for tab, name in zip(tabs[1:-1], names, strict=True):
         with tab, user_errors():
@@ -220,4 +243,4 @@ def draw_previews(folder: Path, report: ValidationReport) -> None:
             prefix = "cohort_timeseries" if kind == "timeseries" else "cohort_images"
             st.plotly_chart(figure, theme=None, key=f"{prefix}_{name}")
     with tabs[-1], user_errors():
-        _draw_covariates(cohort)
+        _draw_covariates(cohort, shown)

@@ -9,11 +9,15 @@ import streamlit as st
 from crl.analysis.graph import LatentGraph
 
 
-def latent_table(graph: LatentGraph, labels: list[str], confidence, drivers: list[str]) -> pd.DataFrame:
+def latent_table(
+    graph: LatentGraph, labels: list[str], confidence, drivers: list[str], modalities: list[str] | None = None
+) -> pd.DataFrame:
     """One row per latent: name, modality, stability and cross-modal share when measured, why not to trust it,
-    and what it moves with (`drivers`: crl.analysis.drivers.describe_drivers text per latent)."""
+    and what it moves with (`drivers`: crl.analysis.drivers.describe_drivers text per latent). `modalities`:
+    each latent's modality as shown (default its raw name)."""
     rows = []
-    for name, label, modality, detail in zip(graph.names, labels, graph.modality_of, drivers, strict=True):
+    shown = graph.modality_of if modalities is None else modalities
+    for name, label, modality, detail in zip(graph.names, labels, shown, drivers, strict=True):
         reason = confidence.weak_reason(name) if confidence is not None else None
         rows.append(
             {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -80,14 +80,21 @@ def show_flash() -> None:
         st.success(message)
 
 
-def names_editor(run: Path, graph: LatentGraph, names: Mapping[str, str], base: Mapping[str, str]) -> None:
-    """A table to rename latents; saving writes `<run>/names.json` and reruns so every view shows the new names."""
+def names_editor(
+    run: Path,
+    graph: LatentGraph,
+    names: Mapping[str, str],
+    base: Mapping[str, str],
+    modality_name: Callable[[str], str] = str,
+) -> None:
+    """A table to rename latents; saving writes `<run>/names.json` and reruns so every view shows the new names.
+    `modality_name` gives a modality's name as shown (its cohort.toml label)."""
     from crl.analysis.names import MAX_LENGTH, blank_names, save_names
 
     table = pd.DataFrame(
         {
             "latent": list(graph.names),
-            "modality": graph.modality_of,
+            "modality": [modality_name(m) for m in graph.modality_of],
             "name": [names.get(n, n) for n in graph.names],
         }
     )

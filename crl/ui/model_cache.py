@@ -270,12 +270,18 @@ def intervention(run: Path, cohort: Path, subject: str | None, latent: int, valu
 # cached by everything they show; st.plotly_chart copies a figure before serialising it, so sharing is safe.
 
 
-def _figure_inputs(net, normaliser) -> tuple[dict, dict, dict]:
+def _figure_inputs(net, normaliser, cohort: str) -> tuple[dict, dict, dict, dict]:
+    """kinds, feature names as shown, tabular scales, and the figures' display keywords (titles, time axes),
+    from the model's schema and the cohort's cohort.toml labels (an edit of it moves cohort_stamp)."""
+    from crl.data.labels import labels_of
+
+    shown = labels_of(Path(cohort))
     kinds = {m: net.schema[m]["kind"] for m in net.names}
-    features = {m: list(net.schema[m]["features"]) for m in net.names}
+    features = {m: shown.features_of(m, net.schema[m]["features"]) for m in net.names}
     # Tabular changes are ranked and shown relative to each feature's spread in the cohort.
     scale = {m: np.asarray(normaliser.scale[m]).ravel() for m in net.names if kinds[m] == "tabular"}
-    return kinds, features, scale
+    display = {"titles": {m: shown.modality(m) for m in net.names}, "time_axes": shown.time_axes(net.schema)}
+    return kinds, features, scale, display
 
 
 @st.cache_resource(show_spinner=False, max_entries=128)
@@ -296,7 +302,7 @@ def _traversal_figures(
 
     net, _, normaliser = _load(path, stamp)
     decoded = _traversal(path, stamp, cohort, cohort_stamp, subject, latent, values, threshold)
-    kinds, features, scale = _figure_inputs(net, normaliser)
+    kinds, features, scale, display = _figure_inputs(net, normaliser, cohort)
     return traversal_figure(
         np.asarray(values),
         {m: decoded[m] for m in modalities},
@@ -305,6 +311,7 @@ def _traversal_figures(
         highlight=highlight,
         latent_name=latent_label,
         feature_scale=scale,
+        **display,
     )
 
 
@@ -341,7 +348,7 @@ def _intervention_figures(
 
     net, _, normaliser = _load(path, stamp)
     before, after, _ = _intervention(path, stamp, cohort, cohort_stamp, subject, latent, value, threshold)
-    kinds, features, scale = _figure_inputs(net, normaliser)
+    kinds, features, scale, display = _figure_inputs(net, normaliser, cohort)
     return intervention_figure(
         {m: before[m] for m in modalities},
         {m: after[m] for m in modalities},
@@ -349,6 +356,7 @@ def _intervention_figures(
         features,
         label=label,
         feature_scale=scale,
+        **display,
     )
 
 

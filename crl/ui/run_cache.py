@@ -206,6 +206,7 @@ def _cohort(folder: Path):
 @st.cache_data(show_spinner="Finding the observed features each latent moves with…", max_entries=16)
 def _drivers(path: str, stamps: tuple[float, ...], cohort: str, cohort_stamp: float) -> dict[str, str]:
     from crl.analysis.drivers import describe_drivers, observed_features, top_features
+    from crl.data.labels import labels_of
 
     found = _stored_drivers(Path(path), Path(cohort))
     if found is None:
@@ -213,7 +214,8 @@ def _drivers(path: str, stamps: tuple[float, ...], cohort: str, cohort_stamp: fl
         if features.shape[1] == 0:
             return {}
         found = top_features(latents(Path(path)), features, owners)
-    return {latent: describe_drivers(items) for latent, items in found.items()}
+    shown = labels_of(Path(cohort))  # features by their cohort.toml labels (its change moves cohort_stamp)
+    return {latent: describe_drivers(items, labels=shown) for latent, items in found.items()}
 
 
 def _stored_drivers(run: Path, cohort: Path) -> dict[str, list[tuple[str, float]]] | None:
@@ -326,11 +328,14 @@ def _plain_names(path: str, stamps: tuple[float, ...], cohort: str, names_stamp:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _base_names(
-    path: str, stamps: tuple[float, ...], cohort: str | None, names_stamp: float
+    path: str, stamps: tuple[float, ...], cohort: str | None, names_stamp: float, manifest_stamp: float = 0.0
 ) -> dict[str, str]:
     from crl.analysis.names import default_names
+    from crl.data.labels import labels_of
 
-    defaults = default_names(list(graph(Path(path)).names))
+    # "Home sleep test 1" when cohort.toml labels the modality (manifest_stamp keys the cache on it).
+    shown = labels_of(Path(cohort) if cohort is not None else None)
+    defaults = default_names(list(graph(Path(path)).names), shown)
     if cohort is not None and names_stamp:
         try:
             defaults.update(_plain_names(path, stamps, cohort, names_stamp))
@@ -341,16 +346,17 @@ def _base_names(
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _display_names(
-    path: str, stamps: tuple[float, ...], cohort: str | None, names_stamp: float
+    path: str, stamps: tuple[float, ...], cohort: str | None, names_stamp: float, manifest_stamp: float = 0.0
 ) -> dict[str, str]:
     from crl.analysis.names import load_names
 
-    return load_names(Path(path), _base_names(path, stamps, cohort, names_stamp))
+    return load_names(Path(path), _base_names(path, stamps, cohort, names_stamp, manifest_stamp))
 
 
 def _key(run: Path, cohort: Path | None) -> tuple:
     names_stamp = stamp(Path(cohort) / "truth" / "latent_names.csv") if cohort is not None else 0.0
-    return str(run), run_stamp(run), str(cohort) if cohort is not None else None, names_stamp
+    manifest_stamp = stamp(Path(cohort) / "cohort.toml") if cohort is not None else 0.0
+    return str(run), run_stamp(run), str(cohort) if cohort is not None else None, names_stamp, manifest_stamp
 
 
 def display_names(run: Path, cohort: Path | None) -> dict[str, str]:

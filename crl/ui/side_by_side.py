@@ -7,6 +7,7 @@ of another: the right graph is drawn in the left run's names, matched by the cor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +48,16 @@ def _choices(run: Path, shown: Path, graph: LatentGraph, levels) -> dict[str, tu
 
 
 def side_by_side(
-    run: Path, shown: Path, left: LatentGraph, labels: dict[str, str], threshold: float, levels
+    run: Path,
+    shown: Path,
+    left: LatentGraph,
+    labels: dict[str, str],
+    threshold: float,
+    levels,
+    modality_name: Callable[[str], str] = str,
 ) -> None:
     """The 'Side by side' tab of the Latent graph page: `left` is the graph shown, read from folder `shown` (the
-    run, or one of its sparsity levels)."""
+    run, or one of its sparsity levels); `modality_name` gives a modality's name as shown."""
     choices = _choices(run, shown, left, levels)
     if not choices:
         st.info(
@@ -92,15 +99,16 @@ def side_by_side(
         (columns[1], right, right_names, picked),
     ):
         wrapped = [wrap_label(n) for n in names]
+        modality_of = [modality_name(m) for m in graph.modality_of]
         column.markdown(f"**{gw.md(title)}**")
         column.iframe(
             latent_network_html(
                 wrapped,
-                graph.modality_of,
+                modality_of,
                 graph.weights,
                 threshold,
                 height=HEIGHT,
-                positions=labelled_layout(graph.modality_of, wrapped),
+                positions=labelled_layout(modality_of, wrapped),
             ),
             height=network_height(HEIGHT),
         )

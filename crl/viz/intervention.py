@@ -10,7 +10,15 @@ from plotly.subplots import make_subplots
 
 from crl.viz.images import image_stack, png_data_uri
 from crl.viz.palette import DECREASE_COLOUR, INCREASE_COLOUR, NEUTRAL_DARK, modality_colours, rgba
-from crl.viz.panels import panel_names, ranked, scaled_change, small_titles, spacing, unknown_kind
+from crl.viz.panels import (
+    panel_names,
+    ranked,
+    scaled_change,
+    small_titles,
+    spacing,
+    time_values,
+    unknown_kind,
+)
 from crl.viz.style import apply_style, plain
 
 _GREY = "#9AA5B1"
@@ -41,12 +49,15 @@ def intervention_figure(
     feature_scale: Mapping[str, np.ndarray] | None = None,
     max_features: int = 15,
     max_channels: int = 4,
+    titles: Mapping[str, str] | None = None,
+    time_axes: Mapping[str, tuple[Sequence[float], str]] | None = None,
 ) -> dict[str, go.Figure]:
     """One figure per modality showing what an intervention changed in the decoded observation.
 
     before, after: modality -> one observation (tabular `(F,)`, timeseries `(C, T)`, image `(H, W[, C])`),
         or a batch of them with a leading subject axis, which is averaged.
     label: what was done, e.g. "setting Sleep z1 to 2.0" (escaped).
+    titles: modality -> its name as shown; time_axes: modality -> (x values, axis title) of its time points.
     feature_scale: modality -> per-feature spread; tabular changes are then shown in those units
         (e.g. standard deviations), which makes features with different units comparable.
     Tabular: bars of the change per feature, largest first. Timeseries: before (grey) and after (colour)
@@ -60,6 +71,7 @@ def intervention_figure(
             continue
         kind = kinds.get(modality)
         colour = palette.get(modality, NEUTRAL_DARK)
+        shown = (titles or {}).get(modality, modality)
         b = _mean_observation(before[modality], kind)
         a = _mean_observation(after[modality], kind)
         if b.shape != a.shape:
@@ -67,12 +79,14 @@ def intervention_figure(
         if kind == "tabular":
             scale = (feature_scale or {}).get(modality)
             out[modality] = _tabular_change(
-                b.ravel(), a.ravel(), modality, feature_names, scale, what, max_features
+                b.ravel(), a.ravel(), modality, feature_names, scale, what, max_features, shown
             )
         elif kind == "timeseries":
-            out[modality] = _timeseries_change(b, a, modality, feature_names, colour, what, max_channels)
+            out[modality] = _timeseries_change(
+                b, a, modality, feature_names, colour, what, max_channels, shown, time_axes
+            )
         elif kind == "image":
-            out[modality] = _image_change(b, a, modality, what)
+            out[modality] = _image_change(b, a, shown, what)
         else:
             raise unknown_kind(modality, kind)
     return out
@@ -86,6 +100,7 @@ def _tabular_change(
     scale: np.ndarray | None,
     what: str,
     max_features: int,
+    title_name: str,
 ) -> go.Figure:
     names = panel_names(feature_names, modality, len(b), "feature")
     raw = a - b
@@ -122,7 +137,7 @@ def _tabular_change(
         zerolinecolor="#52606D",
         zerolinewidth=1.5,
     )
-    title = f"{plain(modality)}: change {what}"
+    title = f"{plain(title_name)}: change {what}"
     if len(chosen) < len(b):
         title += f" (the {len(chosen)} largest of {len(b)})"
     longest = max((len(names[f]) for f in chosen), default=8)
@@ -143,6 +158,8 @@ def _timeseries_change(
     colour: str,
     what: str,
     max_channels: int,
+    shown: str,
+    time_axes: Mapping[str, tuple[Sequence[float], str]] | None,
 ) -> go.Figure:
     if b.ndim == 1:
         b, a = b[None, :], a[None, :]
@@ -155,7 +172,7 @@ def _timeseries_change(
         subplot_titles=[plain(names[c]) for c in chosen],
         vertical_spacing=spacing(len(chosen), 0.08),
     )
-    t = np.arange(b.shape[1])
+    t, time_title = time_values(time_axes, modality, b.shape[1])
     for row, c in enumerate(chosen, start=1):
         fig.add_trace(
             go.Scatter(
@@ -166,7 +183,7 @@ def _timeseries_change(
                 legendgroup="before",
                 showlegend=row == 1,
                 line={"color": _GREY, "width": 1.8},
-                hovertemplate="before, time %{x}: %{y:.4g}<extra></extra>",
+                hovertemplate="before, time %{x:.4~g}: %{y:.4g}<extra></extra>",
             ),
             row=row,
             col=1,
@@ -182,19 +199,17 @@ def _timeseries_change(
                 fill="tonexty",  # shades the gap between before and after: the change itself
                 fillcolor=rgba(colour, 0.22),
                 line={"color": colour, "width": 2.2},
-                hovertemplate="after, time %{x}: %{y:.4g}<extra></extra>",
+                hovertemplate="after, time %{x:.4~g}: %{y:.4g}<extra></extra>",
             ),
             row=row,
             col=1,
         )
     small_titles(fig)
-    fig.update_xaxes(title_text="Time (samples)", title_font_size=12, row=len(chosen))
+    fig.update_xaxes(title_text=plain(time_title), title_font_size=12, row=len(chosen))
     fig.update_layout(
         legend={"orientation": "h", "x": 1.0, "xanchor": "right", "y": 1.02, "yanchor": "bottom"}
     )
-    return apply_style(
-        fig, title=f"{plain(modality)}: signal {what}", height=max(280, 190 * len(chosen) + 90)
-    )
+    return apply_style(fig, title=f"{plain(shown)}: signal {what}", height=max(280, 190 * len(chosen) + 90))
 
 
 def _image_change(b: np.ndarray, a: np.ndarray, modality: str, what: str) -> go.Figure:

@@ -27,6 +27,16 @@ def panel_names(feature_names: Mapping[str, Sequence[str]], modality: str, n: in
     return given if len(given) == n else [f"{word} {k + 1}" for k in range(n)]
 
 
+def time_values(
+    time_axes: Mapping[str, tuple[Sequence[float], str]] | None, modality: str, n: int
+) -> tuple[np.ndarray, str]:
+    """x values and axis title of a modality's `n` time points: the given axis if it fits, else sample numbers."""
+    given = (time_axes or {}).get(modality)
+    if given is not None and len(given[0]) == n:
+        return np.asarray(given[0], dtype=float), str(given[1])
+    return np.arange(n), "Time (samples)"
+
+
 def small_titles(fig: go.Figure, size: int = 13) -> None:
     """Subplot titles in a smaller font than the figure title."""
     fig.update_annotations(font_size=size)

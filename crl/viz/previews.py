@@ -28,6 +28,7 @@ def timeseries_preview(
     subject_ids: Sequence[str],
     *,
     time: Sequence[float] | None = None,
+    time_title: str = "Time",
     max_subjects: int = 6,
     max_channels: int = 8,
     title: str | None = None,
@@ -35,7 +36,7 @@ def timeseries_preview(
     """One panel per channel with a line per subject, for a first look at a time-series modality.
 
     values: `(n, C, T)`; the first `max_subjects` subjects and `max_channels` channels are drawn.
-    time: `(T,)` time stamps for the x axis (default: sample number).
+    time: `(T,)` time stamps for the x axis titled `time_title` (default: sample number).
     """
     a = np.asarray(values, dtype=float)
     if a.ndim != 3:
@@ -73,14 +74,16 @@ def timeseries_preview(
                     legendgroup=f"subject{s}",
                     showlegend=c == 0,
                     line={"color": colour, "width": 1.5},
-                    hovertemplate="%{fullData.name}<br>time %{x}: %{y:.4g}<extra></extra>",
+                    hovertemplate="%{fullData.name}<br>time %{x:.4~g}: %{y:.4g}<extra></extra>",
                 )
             )
             rows.append(c + 1)
     fig.add_traces(traces, rows=rows, cols=[1] * len(traces))
     fig.update_annotations(font_size=13)
     fig.update_xaxes(
-        title_text="Time" if time is not None else "Time (samples)", title_font_size=12, row=shown_channels
+        title_text=plain(time_title) if time is not None else "Time (samples)",
+        title_font_size=12,
+        row=shown_channels,
     )
     heading = plain(title) if title else f"Time series of {shown_subjects} of {n} subjects"
     if shown_channels < n_channels:

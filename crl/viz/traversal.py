@@ -11,7 +11,16 @@ from plotly.subplots import make_subplots
 
 from crl.viz.images import image_stack, png_data_uri
 from crl.viz.palette import NEUTRAL_DARK, SEQUENTIAL_SCALE, darker, modality_colours
-from crl.viz.panels import grid, panel_names, ranked, scaled_change, small_titles, spacing, unknown_kind
+from crl.viz.panels import (
+    grid,
+    panel_names,
+    ranked,
+    scaled_change,
+    small_titles,
+    spacing,
+    time_values,
+    unknown_kind,
+)
 from crl.viz.style import apply_style, plain
 
 
@@ -27,6 +36,8 @@ def traversal_figure(
     feature_scale: Mapping[str, np.ndarray] | None = None,
     max_features: int = 12,
     max_channels: int = 4,
+    titles: Mapping[str, str] | None = None,
+    time_axes: Mapping[str, tuple[Sequence[float], str]] | None = None,
 ) -> dict[str, go.Figure]:
     """One figure per modality showing the decoded observation at each value of a latent traversal.
 
@@ -34,7 +45,9 @@ def traversal_figure(
     decoded: modality -> `(n_steps, *observation_shape)` in original units: tabular `(n_steps, F)`,
         timeseries `(n_steps, C, T)`, image `(n_steps, H, W[, C])` or `(n_steps, C, H, W)` with values 0-255.
     kinds: modality -> "tabular" | "timeseries" | "image"; its order fixes modality colours.
-    feature_names: modality -> feature (tabular) or channel (timeseries) names.
+    feature_names: modality -> feature (tabular) or channel (timeseries) names, as shown.
+    titles: modality -> its name as shown (default the modality's own name).
+    time_axes: modality -> (x values, axis title) of its time points (default sample numbers).
     highlight: index of the step to emphasise (e.g. the slider's current value).
     feature_scale: modality -> per-feature spread (e.g. the cohort's standard deviation), used to pick the
         features that change most relative to their usual variation; without it raw ranges are compared.
@@ -55,6 +68,7 @@ def traversal_figure(
         kind = kinds.get(modality)
         colour = palette.get(modality, NEUTRAL_DARK)
         scale = (feature_scale or {}).get(modality)
+        shown = (titles or {}).get(modality, modality)
         if kind == "tabular":
             out[modality] = _tabular_traversal(
                 v,
@@ -66,13 +80,14 @@ def traversal_figure(
                 latent,
                 scale,
                 max_features,
+                shown,
             )
         elif kind == "timeseries":
             out[modality] = _timeseries_traversal(
-                v, a, modality, feature_names, highlight, latent, max_channels
+                v, a, modality, feature_names, highlight, latent, max_channels, shown, time_axes
             )
         elif kind == "image":
-            out[modality] = _image_traversal(v, a, modality, colour, highlight, latent)
+            out[modality] = _image_traversal(v, a, shown, colour, highlight, latent)
         else:
             raise unknown_kind(modality, kind)
     return out
@@ -88,6 +103,7 @@ def _tabular_traversal(
     latent: str,
     scale: np.ndarray | None,
     max_features: int,
+    shown: str,
 ) -> go.Figure:
     names = panel_names(feature_names, modality, a.shape[1], "feature")
     change = (
@@ -126,7 +142,7 @@ def _tabular_traversal(
     )
     small_titles(fig)
     fig.update_xaxes(title_text="Latent value", title_font_size=12, row=rows)
-    title = f"{plain(modality)}: decoded features as {latent} changes"
+    title = f"{plain(shown)}: decoded features as {latent} changes"
     if len(chosen) < a.shape[1]:
         title += f" (the {len(chosen)} of {a.shape[1]} that change most)"
     return apply_style(fig, title=title, height=max(280, 175 * rows + 90), legend=False)
@@ -140,6 +156,8 @@ def _timeseries_traversal(
     highlight: int | None,
     latent: str,
     max_channels: int,
+    shown: str,
+    time_axes: Mapping[str, tuple[Sequence[float], str]] | None,
 ) -> go.Figure:
     if a.ndim == 2:
         a = a[:, None, :]
@@ -161,7 +179,7 @@ def _timeseries_traversal(
     span = float(v.max() - v.min()) if len(v) else 0.0
     fractions = (v - v.min()) / span if span > 0 else np.full(len(v), 0.5)
     step_colours = sample_colorscale(SEQUENTIAL_SCALE, list(fractions)) if len(v) else []
-    t = np.arange(n_time)
+    t, time_title = time_values(time_axes, modality, n_time)
     order = [s for s in range(n_steps) if s != highlight] + (
         [highlight] if highlight in range(n_steps) else []
     )
@@ -180,7 +198,7 @@ def _timeseries_traversal(
                         "width": 1.4 if emphasised else 1.6,
                         "dash": "dash" if emphasised else "solid",
                     },
-                    hovertemplate=f"latent value {v[s]:.2f}<br>time %{{x}}: %{{y:.4g}}<extra></extra>",
+                    hovertemplate=f"latent value {v[s]:.2f}<br>time %{{x:.4~g}}: %{{y:.4g}}<extra></extra>",
                     showlegend=False,
                 )
             )
@@ -211,8 +229,8 @@ def _timeseries_traversal(
             col=1,
         )
     small_titles(fig)
-    fig.update_xaxes(title_text="Time (samples)", title_font_size=12, row=len(chosen))
-    title = f"{plain(modality)}: decoded signal as {latent} changes"
+    fig.update_xaxes(title_text=plain(time_title), title_font_size=12, row=len(chosen))
+    title = f"{plain(shown)}: decoded signal as {latent} changes"
     if highlight is not None and 0 <= highlight < n_steps:
         title += " (dashed: selected value)"
     if len(chosen) < n_channels:

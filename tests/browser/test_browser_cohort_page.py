@@ -33,7 +33,8 @@ def test_cohort_folder_previews_and_upload(app_url, page, screenshot_dir, tmp_pa
     assert page.locator("text=Traceback").count() == 0
     page.screenshot(path=str(screenshot_dir / "cohort-folder.png"))
 
-    for tab in ("Who has what", "sleep", "fundus_left", "Covariates"):
+    # The demo's cohort.toml labels its modalities: the tabs read "Home sleep test", not "sleep".
+    for tab in ("Who has what", "Home sleep test", "Left eye photograph", "Covariates"):
         page.get_by_role("tab", name=tab).click()
         page.wait_for_timeout(800)
         page.screenshot(path=str(screenshot_dir / f"cohort-tab-{tab.split()[0].lower()}.png"))
@@ -79,7 +80,7 @@ def test_cohort_folder_previews_and_upload(app_url, page, screenshot_dir, tmp_pa
     assert page.get_by_role("heading", name=name).count() == 1
     assert page.get_by_text(f"Cohort '{name}' created from 2 files.").count() == 1  # the toast too
     assert page.locator('[data-testid="stMain"] b').count() == 0
-    page.get_by_role("tab", name="labs_2024").click()
+    page.get_by_role("tab", name="Labs 2024").click()  # "labs_2024" in words: no label declared
     page.wait_for_timeout(800)
     wait_for_app(page)
     page.screenshot(path=str(screenshot_dir / "cohort-upload-table.png"))

@@ -43,6 +43,9 @@ class SyntheticCohort:
     extra_truth: dict[str, pd.DataFrame] = field(default_factory=dict)  # written as truth/<key>.csv
     readme: str | None = None  # written as README.md in the cohort folder
     npz_compression: str = "deflate"  # "bzip2" is about a third smaller for images, and numpy reads it too
+    # cohort.toml's display keys: {"modalities": {name: {label, time_step, channels|columns}}, "covariates":
+    # {column: {label, unit}}} (docs/cohort-format.md, "Labels and units")
+    labels: dict[str, dict] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

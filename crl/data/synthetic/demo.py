@@ -41,6 +41,23 @@ COVARIATE_UNITS = {
     "systolic_bp": "mmHg, seated",
     "diastolic_bp": "mmHg, seated",
 }
+# What cohort.toml calls each covariate on screen, and its unit (short: the long form is in COVARIATE_UNITS).
+COVARIATE_LABELS = {
+    "age": {"label": "Age", "unit": "years"},
+    "sex": {"label": "Sex (0 female, 1 male)"},
+    "bmi": {"label": "Body-mass index", "unit": "kg/m²"},
+    "grip_strength_left": {"label": "Grip strength, left hand", "unit": "kg"},
+    "grip_strength_right": {"label": "Grip strength, right hand", "unit": "kg"},
+    "hba1c": {"label": "HbA1c", "unit": "%"},
+    "systolic_bp": {"label": "Systolic blood pressure", "unit": "mmHg"},
+    "diastolic_bp": {"label": "Diastolic blood pressure", "unit": "mmHg"},
+}
+# The display keys of each modality's table in cohort.toml (docs/cohort-format.md, "Labels and units").
+MODALITY_LABELS = {
+    "sleep": {"label": "Home sleep test", "time_step": sleep.TIME_STEP, "channels": sleep.LABELS},
+    "fundus_left": {"label": "Left eye photograph"},
+    "fundus_right": {"label": "Right eye photograph"},
+}
 
 # latent -> (plain name, what it is and what it does to the data)
 LATENTS: dict[str, tuple[str, str]] = {
@@ -293,6 +310,7 @@ def generate_demo(spec: PresetSpec, seed: int) -> SyntheticCohort:
         extra_truth=extra,
         readme=cohort_readme(n, seed, artefacts),
         npz_compression="bzip2",
+        labels={"modalities": MODALITY_LABELS, "covariates": COVARIATE_LABELS},
     )
 
 

@@ -19,6 +19,14 @@ UNITS = {
     "actigraphy": "wrist movement counts in the epoch",
     "snoring": "dB, mean sound level of the epoch",
 }
+# What cohort.toml calls each channel on screen, and its unit (short: the long form is in UNITS).
+LABELS = {
+    "heart_rate": {"label": "Heart rate", "unit": "bpm"},
+    "spo2": {"label": "Blood oxygen, SpO2", "unit": "%"},
+    "actigraphy": {"label": "Wrist movement", "unit": "counts"},
+    "snoring": {"label": "Snoring", "unit": "dB"},
+}
+TIME_STEP = "10 min"  # one epoch
 NIGHTS = 3
 EPOCHS_PER_NIGHT = 48  # 8 hours of 10-minute epochs
 STEPS = NIGHTS * EPOCHS_PER_NIGHT

@@ -91,11 +91,14 @@ def _write_files(cohort: SyntheticCohort, root: Path) -> None:
             path = f"{name}.npz"
             write_npz(root / path, compression=cohort.npz_compression, ids=ids, images=m.data)
         entries[name] = {"kind": m.kind, "path": path, "latents": int(m.latents)}
+        entries[name].update(cohort.labels.get("modalities", {}).get(name, {}))
     covariates = None
     if cohort.covariates is not None:
         covariates = "clinical.csv"
         _write_csv(cohort.covariates.reset_index(), root / covariates)
-    manifest = manifest_text(cohort.preset, "subject_id", entries, covariates)
+    manifest = manifest_text(
+        cohort.preset, "subject_id", entries, covariates, cohort.labels.get("covariates")
+    )
     (root / MANIFEST_FILE).write_text(manifest, encoding="utf-8")
     if cohort.readme is not None:
         (root / "README.md").write_text(cohort.readme, encoding="utf-8")
