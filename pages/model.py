@@ -151,7 +151,7 @@ def _draw_files(config: Config, folder, schema, cohort_name: str) -> None:
         st.success(escape_markdown(message[1]), icon=":material/check_circle:")
 
 
-def _draw_modalities(config: Config, schema) -> None:
+def _draw_modalities(config: Config, schema, shown) -> None:
     st.subheader("Networks per modality")
     st.caption(
         "Each modality gets an encoder (data → latents) and a matching decoder. **Latents** are the causal "
@@ -160,7 +160,12 @@ def _draw_modalities(config: Config, schema) -> None:
     for name, spec in schema.items():
         kind = spec["kind"]
         with st.container(border=True):
-            st.markdown(f"**{escape_markdown(name)}** · {escape_markdown(_shape_text(kind, spec['shape']))}")
+            label = shown.modality(name)
+            # The label a reader knows, and the name settings files and --set use when it differs.
+            key = f" · `{name}`" if label != name else ""
+            st.markdown(
+                f"**{escape_markdown(label)}**{key} · {escape_markdown(_shape_text(kind, spec['shape']))}"
+            )
             cols = st.columns([2.2, 1, 1, 1, 1])
             families = KIND_ENCODERS[kind]
             paths = [f"modalities.{name}.{field}" for field in mc.MODALITY_FIELDS]
@@ -330,7 +335,7 @@ st.caption(
     "trains these settings; save them as a file to reuse them."
 )
 _draw_files(config, folder, schema, state.cohort_label(folder))
-_draw_modalities(config, schema)
+_draw_modalities(config, schema, cache.labels(folder))
 _draw_loss()
 _draw_graph(config, mc.widget_latents(stored), problem)
 if dropped:

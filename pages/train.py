@@ -33,11 +33,13 @@ st.caption(
 rp.show_flash()
 
 
-def _summary(config: Config, edited: bool, subjects: int) -> str:
+def _summary(config: Config, edited: bool, subjects: int, shown) -> str:
     from crl.engine.device import describe_device  # torch loads when the summary is drawn, not with the page
     from crl.engine.schedules import plan_for_cohort
 
-    modalities = ", ".join(f"{escape_markdown(n)} ({m.latents})" for n, m in config.modalities.items())
+    modalities = ", ".join(
+        f"{escape_markdown(shown.modality(n))} ({m.latents})" for n, m in config.modalities.items()
+    )
     t, loss = config.train, config.loss
     origin = "your settings from the Model page" if edited else "the default settings"
     seeds = f"seed {t.seed}" if t.restarts == 1 else f"{t.restarts} restarts from seed {t.seed}"
@@ -157,7 +159,7 @@ with st.container(border=True):
         config = mc.current(folder, schema)
         st.markdown(
             f"Cohort **{escape_markdown(state.cohort_label(folder))}** ({len(cohort):,} subjects). "
-            + _summary(config, mc.is_edited(folder, schema), len(cohort))
+            + _summary(config, mc.is_edited(folder, schema), len(cohort), cache.labels(folder))
         )
         st.page_link("pages/model.py", label="Change the settings on the Model page", icon=":material/tune:")
         cols = st.columns([1, 1, 0.8], vertical_alignment="bottom")

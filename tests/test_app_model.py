@@ -306,3 +306,17 @@ def test_the_demo_cohort_starts_from_its_shipped_models_settings():
     at.button(key="model_reset").click().run()
     assert not at.exception, at.exception
     assert _session_config(at).modalities["fundus_left"].eta == 12  # reset goes back to the demo's settings
+
+
+def test_modalities_are_named_by_their_cohort_toml_labels_with_the_settings_name_beside(case1, tmp_path):
+    import shutil
+
+    labelled = tmp_path / "labelled"
+    shutil.copytree(case1, labelled)
+    manifest = labelled / "cohort.toml"
+    manifest.write_text(
+        manifest.read_text().replace("[modalities.m1]\n", '[modalities.m1]\nlabel = "Blood tests"\n')
+    )
+    text = " ".join(m.value for m in _model_page(labelled).markdown)
+    assert "**Blood tests** · `m1`" in text  # the label a reader knows, the name settings files use
+    assert "**M2** · `m2`" in text  # no label declared: a readable form of the name
