@@ -32,6 +32,7 @@ THRESHOLD = 0.5
 TRAIN_SETTINGS = [
     "train.batch_size=32",
     "train.epochs=200",
+    "train.min_steps=0",  # the 200 epochs these numbers were measured with (docs/real-data.md)
     "modalities.expression.width=32",
     "modalities.expression.depth=2",
     "modalities.clinical.width=16",
