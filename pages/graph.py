@@ -368,7 +368,6 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         )
         st.plotly_chart(
             figure,
-            theme=None,
             key=f"adjacency:{run}",
             config={"toImageButtonOptions": {"format": "png", "filename": "latent-adjacency", "scale": 2}},
         )

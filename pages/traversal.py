@@ -100,7 +100,7 @@ def _show(change: dict[str, float], kinds: dict[str, str], figures_for, key: str
                 f":orange-badge[:material/change_circle: changes] **{_title(modality)}** "
                 f":small[{_size(change[modality], kinds[modality])}]"
             )
-            st.plotly_chart(figures[modality], theme=None, key=f"{key}:{modality}")
+            st.plotly_chart(figures[modality], key=f"{key}:{modality}")
     if still:
         listed = ", ".join(f"**{_title(m)}**" for m in still)
         st.markdown(f":gray-badge[:material/block: unchanged] {listed}: {why_unchanged}")

@@ -15,6 +15,6 @@ the module it needs. What lives where:
 - network_svg: `latent_network_svg` (the graph as a standalone SVG picture); xml_text: `xml_text`, `xml_attr`
   and `legal_chars`, which every XML writer uses for user text.
 
-Show plotly figures with `st.plotly_chart(fig, theme=None, key=...)`: Streamlit's own theme would otherwise
-replace the fonts and colours set here.
+Show plotly figures with `st.plotly_chart(fig, key=...)` (Streamlit's chart theme): it gives them the app's
+light or dark background, text and grid colours; the fonts and sizes set here stay (crl/viz/style.py).
 """

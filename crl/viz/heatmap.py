@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from crl.viz.palette import modality_colours
+from crl.viz.palette import NEUTRAL_MARK, modality_colours
 from crl.viz.style import apply_style, plain
 
 _CELL_PX = 28  # target cell size, so small matrices stay compact and large ones stay legible
-_SEPARATOR = {"color": "#52606D", "width": 1.5}
+_SEPARATOR = {"color": NEUTRAL_MARK, "width": 1.5}  # reads on blank cells, light or dark
 
 
 def _figure_size(n_rows: int, n_cols: int, label_px: int) -> tuple[int, int]:

@@ -19,6 +19,11 @@ OKABE_ITO: tuple[str, ...] = (
 COVARIATE_COLOUR = "#8C8C8C"
 NEUTRAL_DARK = "#2B3A4A"  # edges, dots and text that carry no modality
 NEUTRAL_LIGHT = "#D9DDE2"  # absent / background marks
+# Plotly figures follow the dashboard's light or dark theme, so their marks without a modality must read on both:
+# a mid grey with contrast >= 4 on white and on the dark background, and a see-through grey for marks that
+# should recede (pale on white, dim on dark).
+NEUTRAL_MARK = "#76808C"
+FAINT_MARK = "rgba(118,128,140,0.3)"
 INCREASE_COLOUR = "#0072B2"
 DECREASE_COLOUR = "#D55E00"
 SEQUENTIAL_SCALE = "Viridis"  # perceptually uniform and colour-blind safe: latent values along a traversal

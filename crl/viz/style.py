@@ -1,4 +1,10 @@
-"""The house look for every plotly figure (white, readable fonts, quiet grid) and safe text for labels."""
+"""The house look for every plotly figure (readable fonts, quiet grid) and safe text for labels.
+
+Colours live in the template only: the dashboard shows figures with Streamlit's chart theme
+(`st.plotly_chart`'s default), which replaces the template's background, text and grid colours with the app's
+light or dark ones, so a figure follows the viewer's theme. Fonts and sizes are set on the figure itself
+(`apply_style`), where the chart theme leaves them alone. Outside the dashboard the template's white look shows.
+"""
 
 from __future__ import annotations
 
@@ -45,7 +51,8 @@ def house_template() -> go.layout.Template:
             "font": {"family": FONT_FAMILY, "size": 13},
             "bordercolor": AXIS_COLOUR,
         },
-        legend={"bgcolor": "rgba(255,255,255,0.85)", "borderwidth": 0, "font": {"size": 13}},
+        # Transparent: a white box behind the legend glared on a dark page with light text in it.
+        legend={"bgcolor": "rgba(0,0,0,0)", "borderwidth": 0, "font": {"size": 13}},
         xaxis=axis,
         yaxis=axis,
     )
@@ -80,7 +87,12 @@ def apply_style(
     _set_template(fig)
     m = {"l": 60, "r": 20, "t": 56 if title else 24, "b": 50}
     m.update(margin or {})
-    update: dict = {"margin": m}
+    update: dict = {
+        "margin": m,
+        "font": {"family": FONT_FAMILY, "size": FONT_SIZE},
+        "legend": {"font": {"size": 13}},
+        "hoverlabel": {"font": {"family": FONT_FAMILY, "size": 13}},
+    }
     if title:
         update["title"] = {
             "text": title,
@@ -89,14 +101,27 @@ def apply_style(
             "x": 0.01,
             "xanchor": "left",
             "xref": "container",
-            "font": {"size": TITLE_SIZE},
+            "font": {"family": FONT_FAMILY, "size": TITLE_SIZE},
         }
     if height is not None:
         update["height"] = int(height)
     if legend is not None:
         update["showlegend"] = legend
     fig.update_layout(**update)
+    _axis_sizes(fig)
     return fig
+
+
+def _axis_sizes(fig: go.Figure) -> None:
+    """Tick labels and axis titles at the house size on every axis that has none of its own: Streamlit's chart
+    theme would shrink them to 12 px (too small on a projector) and push y titles 32 px away."""
+    for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
+        if axis.tickfont.size is None:
+            axis.tickfont.size = FONT_SIZE
+        if axis.title.font.size is None:
+            axis.title.font.size = FONT_SIZE
+        if axis.title.standoff is None:
+            axis.title.standoff = 8
 
 
 def empty_figure(message: str, *, height: int = 240) -> go.Figure:
