@@ -105,6 +105,24 @@ def contrast_ratio(colour: str, background: str) -> float:
     return (a + 0.05) / (b + 0.05)
 
 
+def fade_scale(colour: str, floor: float = 0.12) -> list[list]:
+    """A plotly colour scale from nearly see-through to solid `colour`: weak values recede into the page and
+    strong ones stand out on a light and a dark page alike (an opaque scale such as Blues ends in navy, which
+    vanishes on a dark page)."""
+    return [[0.0, rgba(colour, floor)], [1.0, rgba(colour, 1.0)]]
+
+
+def diverging_fade_scale(negative: str, positive: str, floor: float = 0.12) -> list[list]:
+    """`fade_scale` both ways from zero (the scale's middle): solid `negative` at the bottom, solid `positive`
+    at the top, nearly see-through near zero."""
+    return [
+        [0.0, rgba(negative, 1.0)],
+        [0.5, rgba(negative, floor)],
+        [0.5, rgba(positive, floor)],
+        [1.0, rgba(positive, 1.0)],
+    ]
+
+
 def text_colour_on(colour: str) -> str:
     """Black or white, whichever reads better on `colour` (WCAG relative luminance)."""
     return "#000000" if relative_luminance(colour) > 0.179 else "#FFFFFF"
