@@ -95,7 +95,9 @@ def apply_style(
     }
     if title:
         update["title"] = {
-            "text": title,
+            # Streamlit's chart theme wraps a title in <b>; bold titles ran off the right at 150 % zoom, and
+            # the span keeps them at the weight their lengths were fitted to (a no-op outside the dashboard).
+            "text": f'<span style="font-weight:normal">{title}</span>',
             # From the figure's left edge, not the plot's: behind a wide label margin (a heatmap's names) a
             # title anchored on the plot ran off the right side in a narrow window.
             "x": 0.01,
