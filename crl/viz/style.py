@@ -1,9 +1,9 @@
 """The house look for every plotly figure (readable fonts, quiet grid) and safe text for labels.
 
-Colours live in the template only: the dashboard shows figures with Streamlit's chart theme
-(`st.plotly_chart`'s default), which replaces the template's background, text and grid colours with the app's
-light or dark ones, so a figure follows the viewer's theme. Fonts and sizes are set on the figure itself
-(`apply_style`), where the chart theme leaves them alone. Outside the dashboard the template's white look shows.
+The dashboard shows figures with Streamlit's chart theme (`st.plotly_chart`'s default), which replaces the
+template's background and grid colours with the app's light or dark ones, so a figure follows the viewer's
+theme. Fonts and sizes are set on the figure itself (`apply_style`), where the chart theme leaves them alone.
+Outside the dashboard the template's white look shows.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ FONT_SIZE = 14
 TITLE_SIZE = 17
 GRID_COLOUR = "#EEF0F3"
 AXIS_COLOUR = "#9AA5B1"
+# Text colour of axes, notes and colour bars. The chart theme's own is a mid grey on white (#808495, contrast
+# 3.7: weak on a projector); this is Streamlit's placeholder for its strongest text grey, which its chart theme
+# swaps for near-black on a light page and near-white on a dark one (GRAY_90 in
+# streamlit/elements/lib/streamlit_plotly_theme.py; tests/test_viz_theme.py checks it is still there). Outside
+# the dashboard it is drawn as it is: near-black.
+THEMED_TEXT = "#000037"
 
 
 def plain(text: object) -> str:
@@ -89,8 +95,8 @@ def apply_style(
     m.update(margin or {})
     update: dict = {
         "margin": m,
-        "font": {"family": FONT_FAMILY, "size": FONT_SIZE},
-        "legend": {"font": {"size": 13}},
+        "font": {"family": FONT_FAMILY, "size": FONT_SIZE, "color": THEMED_TEXT},
+        "legend": {"font": {"size": 13, "color": THEMED_TEXT}},
         "hoverlabel": {"font": {"family": FONT_FAMILY, "size": 13}},
     }
     if title:
@@ -115,13 +121,18 @@ def apply_style(
 
 
 def _axis_sizes(fig: go.Figure) -> None:
-    """Tick labels and axis titles at the house size on every axis that has none of its own: Streamlit's chart
-    theme would shrink them to 12 px (too small on a projector) and push y titles 32 px away."""
+    """Tick labels and axis titles at the house size and text colour on every axis that has none of its own:
+    Streamlit's chart theme would shrink them to 12 px (too small on a projector), grey them and push y titles
+    32 px away."""
     for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
         if axis.tickfont.size is None:
             axis.tickfont.size = FONT_SIZE
+        if axis.tickfont.color is None:
+            axis.tickfont.color = THEMED_TEXT
         if axis.title.font.size is None:
             axis.title.font.size = FONT_SIZE
+        if axis.title.font.color is None:
+            axis.title.font.color = THEMED_TEXT
         if axis.title.standoff is None:
             axis.title.standoff = 8
 
