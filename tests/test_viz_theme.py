@@ -145,8 +145,9 @@ def test_apply_style_keeps_an_axis_font_set_by_the_figure():
 
 
 def test_dashboard_config_has_a_light_and_a_dark_theme():
-    """A colour in plain [theme] fixes the base at light for every viewer; the palettes live in [theme.light]
-    and [theme.dark], so the dashboard follows the operating system."""
+    """With its colours only in plain [theme], Streamlit made one light theme for every viewer (a dark OS
+    setting was ignored); with [theme.light] and [theme.dark] the dashboard follows the operating system. The
+    colours live only there, so each look is read in one place."""
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     theme = config["theme"]
     assert "base" not in theme
