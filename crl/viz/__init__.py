@@ -6,6 +6,7 @@ the module it needs. What lives where:
 - palette: modality colours (Okabe-Ito, stable by first appearance) and colour helpers.
 - style: the house plotly look (`apply_style`) and `plain` for escaping user text in plotly labels.
 - network: `latent_network_html` (an offline vis-network page; needs pyvis only) and `network_height`.
+- network_theme: that page's light and dark colours (it follows the viewer's prefers-color-scheme).
 - heatmap: `adjacency_heatmap`, `correlation_heatmap` (the MCC matrix).
 - curves: `loss_curves`, `progress_text`.
 - traversal: `traversal_figure`; intervention: `intervention_figure` (one figure per modality each; the
