@@ -110,7 +110,7 @@ def _single_run(run: Path) -> None:
     true_labels = run_cache.true_names(cohort)
     truth = [true_labels.get(n, n) for n in match.true_names]
     figure = correlation_heatmap(truth, learned, match.corr, match.matching)
-    st.plotly_chart(figure, theme=None, key=f"mcc-matrix:{run}")
+    st.plotly_chart(figure, key=f"mcc-matrix:{run}")
     st.caption(
         "Numbers show the matched pairs (outlined), the ones the MCC averages; hover any cell for its value."
     )
@@ -256,12 +256,12 @@ def _compare(runs: list[Path]) -> None:
             "compare their shapes rather than their heights."
         )
     named = [(state.run_label(run), logs[run]) for run in runs]
-    st.plotly_chart(compare_curves(named, log_y=log_y), theme=None, key="curves:compared")
+    st.plotly_chart(compare_curves(named, log_y=log_y), key="curves:compared")
     with st.expander("Every loss term, run by run"):
         for run, (label, log) in zip(runs, named, strict=True):
             figure = loss_curves(log, log_y=log_y, height=380)
             figure.update_layout(title={"text": plain(label)})
-            st.plotly_chart(figure, theme=None, key=f"curves:{run}")
+            st.plotly_chart(figure, key=f"curves:{run}")
 
 
 run = gw.run_picker("evaluate-run")

@@ -35,7 +35,7 @@ def _canvas_height(latents: int, covariates: int) -> int:
 st.title("Latent graph")
 st.caption(
     "The causal links the model learned between latent variables. Arrows point from cause to effect; "
-    "thicker, darker lines are stronger links. Only links across modalities are identifiable from data."
+    "thicker, more solid lines are stronger links. Only links across modalities are identifiable from data."
 )
 gw.show_flash()
 
@@ -375,7 +375,6 @@ def _graph_view(run: Path, cohort: Path | None, labels: dict[str, str]) -> None:
         )
         st.plotly_chart(
             figure,
-            theme=None,
             key=f"adjacency:{run}",
             config={"toImageButtonOptions": {"format": "png", "filename": "latent-adjacency", "scale": 2}},
         )

@@ -103,7 +103,7 @@ def _show(
                 f":orange-badge[:material/change_circle: changes] **{_title(modality, cohort)}** "
                 f":small[{_size(change[modality], kinds[modality])}]"
             )
-            st.plotly_chart(figures[modality], theme=None, key=f"{key}:{modality}")
+            st.plotly_chart(figures[modality], key=f"{key}:{modality}")
     if still:
         listed = ", ".join(f"**{_title(m, cohort)}**" for m in still)
         st.markdown(f":gray-badge[:material/block: unchanged] {listed}: {why_unchanged}")

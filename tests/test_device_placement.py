@@ -48,7 +48,8 @@ def tensors_default_to_meta(monkeypatch):
 def test_fit_and_encode_make_no_tensor_off_the_model_device(tensors_default_to_meta, preset, overrides):
     cohort = generate(preset, n=200, seed=0).to_cohort()
     config = apply_overrides(
-        default_config(cohort.schema()), ["train.epochs=3", "train.min_steps=0", "train.device=cpu", *overrides]
+        default_config(cohort.schema()),
+        ["train.epochs=3", "train.min_steps=0", "train.device=cpu", *overrides],
     )
     model = build_model(config, cohort.schema())
     result = fit(model, cohort, config)

@@ -108,7 +108,7 @@ def _draw_overlap(folder: Path, report: ValidationReport) -> None:
         st.markdown(f"All {complete:,} subjects have data in every modality.")
     else:
         if len(order) > 1:
-            st.plotly_chart(overlap_figure(counts, modalities=order), theme=None, key="cohort_overlap")
+            st.plotly_chart(overlap_figure(counts, modalities=order), key="cohort_overlap")
         st.caption(
             f"{plural(complete, 'subject')} {'has' if complete == 1 else 'have'} every modality and "
             f"{'is' if complete == 1 else 'are'} used for training (blue); {plural(partial, 'subject')} "
@@ -241,6 +241,6 @@ def draw_previews(folder: Path, report: ValidationReport) -> None:
                 st.session_state[_DRAW] = draw = draw + 1
             figure = _preview_figure(str(folder), cache.folder_stamp(folder), name, draw)
             prefix = "cohort_timeseries" if kind == "timeseries" else "cohort_images"
-            st.plotly_chart(figure, theme=None, key=f"{prefix}_{name}")
+            st.plotly_chart(figure, key=f"{prefix}_{name}")
     with tabs[-1], user_errors():
         _draw_covariates(cohort, shown)

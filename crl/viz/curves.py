@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from crl.viz.palette import NEUTRAL_DARK, OKABE_ITO
+from crl.viz.palette import NEUTRAL_MARK, OKABE_ITO
 from crl.viz.style import apply_style, empty_figure, plain
 
 # Columns of metrics.jsonl that are bookkeeping, not loss terms.
@@ -100,7 +100,7 @@ def _mark_restarts(fig: go.Figure, frame: pd.DataFrame, x: pd.Series) -> None:
     for position, index in zip(starts, restart[starts.index], strict=True):
         fig.add_vline(
             x=float(position),
-            line={"color": NEUTRAL_DARK, "width": 1, "dash": "dot"},
+            line={"color": NEUTRAL_MARK, "width": 1, "dash": "dot"},
             annotation={"text": f"restart {int(index) + 1}", "font": {"size": 11}},
             annotation_position="top right",
         )
@@ -149,7 +149,7 @@ def _note_hidden_by_log(fig: go.Figure, names: Sequence[str]) -> None:
             xanchor="left",
             yanchor="bottom",
             showarrow=False,
-            font={"size": 12, "color": "#616E7C"},
+            font={"size": 12},  # the theme's text colour: light or dark
         )
 
 
@@ -178,7 +178,7 @@ def loss_curves(
     colours = {}
     palette = iter(OKABE_ITO * 4)
     for term in term_order:
-        colours[term] = NEUTRAL_DARK if term in ("total", "loss") else next(palette)
+        colours[term] = NEUTRAL_MARK if term in ("total", "loss") else next(palette)
     main = set(terms) if terms is not None else {t for t in term_order if t in TERM_NAMES}
     if not main:
         main = set(term_order)

@@ -7,11 +7,18 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from crl.viz.palette import modality_colours
+from crl.viz.palette import (
+    DECREASE_COLOUR,
+    INCREASE_COLOUR,
+    NEUTRAL_MARK,
+    diverging_fade_scale,
+    fade_scale,
+    modality_colours,
+)
 from crl.viz.style import apply_style, plain
 
 _CELL_PX = 28  # target cell size, so small matrices stay compact and large ones stay legible
-_SEPARATOR = {"color": "#52606D", "width": 1.5}
+_SEPARATOR = {"color": NEUTRAL_MARK, "width": 1.5}  # reads on blank cells, light or dark
 
 
 def _figure_size(n_rows: int, n_cols: int, label_px: int) -> tuple[int, int]:
@@ -87,10 +94,17 @@ def adjacency_heatmap(
     finite = np.abs(w[~diagonal & np.isfinite(w)]) if d > 1 else np.zeros(0)
     top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     signed = bool(np.nanmin(np.where(diagonal, 0.0, w)) < 0) if d else False
+    # See-through scales (blank cells show the page): strong links stand out on a light and a dark page alike.
+    # Signed: increases blue, decreases vermillion, as in the intervention bars.
     colour_args = (
-        {"colorscale": "RdBu", "reversescale": True, "zmid": 0.0, "zmin": -top, "zmax": top}
+        {
+            "colorscale": diverging_fade_scale(DECREASE_COLOUR, INCREASE_COLOUR),
+            "zmid": 0.0,
+            "zmin": -top,
+            "zmax": top,
+        }
         if signed
-        else {"colorscale": "Blues", "zmin": 0.0, "zmax": top}
+        else {"colorscale": fade_scale(INCREASE_COLOUR), "zmin": 0.0, "zmax": top}
     )
     fig = go.Figure(
         go.Heatmap(

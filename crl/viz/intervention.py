@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from crl.viz.images import image_stack, png_data_uri
-from crl.viz.palette import DECREASE_COLOUR, INCREASE_COLOUR, NEUTRAL_DARK, modality_colours, rgba
+from crl.viz.palette import DECREASE_COLOUR, INCREASE_COLOUR, NEUTRAL_MARK, modality_colours, rgba
 from crl.viz.panels import (
     panel_names,
     ranked,
@@ -70,7 +70,7 @@ def intervention_figure(
         if modality not in before:
             continue
         kind = kinds.get(modality)
-        colour = palette.get(modality, NEUTRAL_DARK)
+        colour = palette.get(modality, NEUTRAL_MARK)
         shown = (titles or {}).get(modality, modality)
         b = _mean_observation(before[modality], kind)
         a = _mean_observation(after[modality], kind)
@@ -134,7 +134,7 @@ def _tabular_change(
     fig.update_xaxes(
         title_text="Change (in units of usual spread)" if in_spread else "Change (after − before)",
         zeroline=True,
-        zerolinecolor="#52606D",
+        zerolinecolor=NEUTRAL_MARK,
         zerolinewidth=1.5,
     )
     title = f"{plain(title_name)}: change {what}"

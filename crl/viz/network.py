@@ -16,16 +16,19 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 import numpy as np
 
 from crl.viz.layout import captions_below, covariate_positions, network_layout
-from crl.viz.palette import (
-    COVARIATE_COLOUR,
-    FONT_FAMILY,
-    NEUTRAL_DARK,
-    TEXT_COLOUR,
-    darker,
-    lighter,
-    modality_colours,
-    rgba,
+from crl.viz.network_theme import (
+    DARK,
+    LIGHT,
+    SCHEME_JS,
+    caption_colour,
+    covariate_colours,
+    edge_colours,
+    faded_label,
+    label_font,
+    node_colours,
+    page_css,
 )
+from crl.viz.palette import COVARIATE_COLOUR, darker, modality_colours, rgba
 
 LEGEND_HEIGHT = 32  # px; one line (a wrapped legend takes its extra lines from the canvas: _LEGEND_FIT_JS)
 _IFRAME_SLACK = 26  # px; border and rounding, so the bottom of the canvas is never clipped
@@ -58,7 +61,7 @@ def _template_parts() -> tuple[str, ...]:
         "nodes = new vis.DataSet([]);": _TOOLTIP_JS + "nodes = new vis.DataSet(crlTooltips(__CRL_NODES__));",
         "edges = new vis.DataSet([]);": "edges = new vis.DataSet(crlTooltips(__CRL_EDGES__));",
         '<div class="card" style="width: 100%">': '<div class="card" style="width: 100%">__CRL_LEGEND__',
-        "</head>": "<style>" + _PAGE_CSS + "</style>\n</head>",
+        "</head>": f"<style>{page_css(LEGEND_HEIGHT)}</style>\n<script>{SCHEME_JS}</script>\n</head>",
         "</body>": "<script>" + _LEGEND_FIT_JS + "</script>\n</body>",
     }
     for old, new in replacements.items():
@@ -67,7 +70,14 @@ def _template_parts() -> tuple[str, ...]:
                 f"pyvis's page template changed (expected one {old!r}); update crl/viz/network.py"
             )
         page = page.replace(old, new)
-    page = re.sub(r"var options = \{.*?\n\};", "var options = __CRL_OPTIONS__;", page, count=1, flags=re.S)
+    dark_font = "if (crlDarkScheme) { options.nodes.font = " + _script_json(label_font(DARK)) + "; }"
+    page = re.sub(
+        r"var options = \{.*?\n\};",
+        lambda _: "var options = __CRL_OPTIONS__; " + dark_font,
+        page,
+        count=1,
+        flags=re.S,
+    )
     if "__CRL_OPTIONS__" not in page:
         raise RuntimeError("pyvis's page template changed (no options block); update crl/viz/network.py")
     if _OUTSIDE_REFERENCE.search(page):
@@ -93,31 +103,15 @@ _LEGEND_FIT_JS = (
 )
 
 # A string title is shown as plain text by vis-network 9; wrapping it in an element renders our markup.
-# Every user-supplied piece of a title is html-escaped before it gets here.
+# Every user-supplied piece of a title is html-escaped before it gets here. An item's dark colours (crlDark)
+# replace its light ones under a dark preference (crl/viz/network_theme.py).
 _TOOLTIP_JS = (
-    "function crlTooltips(items) { items.forEach(function (item) { if (typeof item.title === 'string') {"
+    "function crlTooltips(items) { items.forEach(function (item) {"
+    " if (item.crlDark) { if (crlDarkScheme) { Object.assign(item, item.crlDark); } delete item.crlDark; }"
+    " if (typeof item.title === 'string') {"
     " var box = document.createElement('div'); box.innerHTML = item.title; item.title = box; } });"
     " return items; }\n                  "
 )
-
-_PAGE_CSS = f"""
-body {{ margin: 0; background: #ffffff; font-family: {FONT_FAMILY}; color: {TEXT_COLOUR}; }}
-#mynetwork {{ float: none; border: 1px solid #E4E7EB; border-radius: 6px; box-sizing: border-box; }}
-.card {{ width: 100%; }}
-.crl-legend {{ display: flex; align-items: center; height: {LEGEND_HEIGHT}px; white-space: nowrap;
-  overflow-x: auto; overflow-y: hidden; font-size: 13px; padding: 0 6px; box-sizing: border-box;
-  scrollbar-width: none; }}
-.crl-legend span.item {{ margin-right: 16px; flex: none; }}
-.crl-legend span.swatch {{ display: inline-block; width: 12px; height: 12px; border-radius: 50%;
-  vertical-align: -1px; margin-right: 5px; border: 2px solid transparent; box-sizing: border-box; }}
-.crl-legend span.box {{ border-radius: 2px; background: #F2F2F2; border: 1.5px solid {COVARIATE_COLOUR}; }}
-.crl-legend span.dashed {{ background: #FFFFFF; border: 2px dashed {NEUTRAL_DARK}; }}
-.crl-legend span.faded {{ background: #E9ECEF; border: 2px solid #C5CCD3; }}
-.crl-legend span.hint {{ color: #616E7C; margin-left: auto; padding-left: 12px; flex: none; }}
-div.vis-tooltip {{ font-family: {FONT_FAMILY}; font-size: 13px; color: {TEXT_COLOUR}; background: #FFFFFF;
-  border: 1px solid #C5CCD3; border-radius: 4px; padding: 8px 10px; white-space: normal; max-width: 340px;
-  box-shadow: 0 2px 8px rgba(0, 0, 0, 0.12); }}
-"""
 
 # A src/href/url()/@import that reaches a host: what would make the page fetch from outside.
 _OUTSIDE_REFERENCE = re.compile(
@@ -254,9 +248,7 @@ def latent_network_html(
     for i, name in enumerate(names):
         colour = colours[modalities[i]]
         is_block = i in block
-        background = lighter(colour, 0.55) if is_block else colour
-        if i in faded:  # not to be interpreted: washed out, so the eye passes over it
-            background, colour = lighter(colour, 0.85), lighter(colour, 0.5)
+        looks = {"block": is_block, "faded": i in faded}  # faded: not to be interpreted, washed out
         node = {
             "id": i,
             "label": name,  # vis-network's plain font mode draws any text as it is
@@ -266,12 +258,8 @@ def latent_network_html(
             "size": 16,
             "borderWidth": 3 if is_block else 2,
             "borderWidthSelected": 4,
-            "color": {
-                "background": background,
-                "border": darker(colour, 0.7),
-                "highlight": {"background": lighter(colour, 0.25), "border": "#000000"},
-                "hover": {"background": lighter(colour, 0.25), "border": darker(colour, 0.5)},
-            },
+            "color": node_colours(colour, LIGHT, **looks),
+            "crlDark": {"color": node_colours(colour, DARK, **looks)},
             "title": _hover(
                 [
                     f"<b>{html.escape(name)}</b>",
@@ -290,7 +278,8 @@ def latent_network_html(
         if is_block:
             node["shapeProperties"] = {"borderDashes": [3, 3]}
         if i in faded:
-            node["font"] = {"color": "#8A949E"}
+            node["font"] = {"color": faded_label(LIGHT)}
+            node["crlDark"]["font"] = {"color": faded_label(DARK)}
         nodes.append(node)
 
     # Modality names as captions beside each cluster, for slides where the legend is out of view.
@@ -301,7 +290,8 @@ def latent_network_html(
         # Below a cluster the caption clears the labels of its lowest nodes, which may wrap onto two lines.
         lowest = [i for i in members if xy[i, 1] >= xy[members, 1].max() - 1.0]
         label_lines = max(_label_lines(names[i]) for i in lowest)
-        caption, font = _caption(modality, darker(colours[modality], 0.8))
+        caption, font = _caption(modality, caption_colour(colours[modality], LIGHT))
+        dark_font = _caption(modality, caption_colour(colours[modality], DARK))[1]
         nodes.append(
             {
                 "id": f"modality:{g}",
@@ -313,6 +303,7 @@ def latent_network_html(
                 else float(xy[members, 1].min()) - 48.0,
                 "shape": "text",
                 "font": font,
+                "crlDark": {"font": dark_font},
                 "chosen": False,
             }
         )
@@ -332,7 +323,6 @@ def latent_network_html(
             strength = abs(value) / scale if scale > 0 else 1.0
             if (i, j) in faint or i in faded or j in faded:
                 strength = min(strength, 0.15)  # drawn, but as a hint, not a finding
-            base = NEUTRAL_DARK if value > 0 else "#B2182B"
             across = modalities[i] != modalities[j]
             edges.append(
                 {
@@ -341,11 +331,8 @@ def latent_network_html(
                     "to": j,
                     "arrows": {"to": {"enabled": True, "scaleFactor": 0.55 + 0.35 * strength}},
                     "width": round(1.0 + 5.0 * strength, 2),
-                    "color": {
-                        "color": rgba(base, 0.3 + 0.65 * strength),
-                        "highlight": "#000000",
-                        "hover": base,
-                    },
+                    "color": edge_colours(value, strength, LIGHT),
+                    "crlDark": {"color": edge_colours(value, strength, DARK)},
                     "title": _hover(
                         [
                             f"<b>{html.escape(names[i])}</b> → <b>{html.escape(names[j])}</b>",
@@ -377,19 +364,16 @@ def latent_network_html(
                 "shape": "box",
                 "margin": 8,
                 "borderWidth": 1.5,
-                "color": {
-                    "background": "#F2F2F2",
-                    "border": COVARIATE_COLOUR,
-                    "highlight": {"background": "#E6E6E6", "border": "#000000"},
-                    "hover": {"background": "#E6E6E6", "border": darker(COVARIATE_COLOUR, 0.7)},
-                },
-                "font": {"color": TEXT_COLOUR},
+                "color": covariate_colours(LIGHT),
+                "font": {"color": LIGHT.text},
+                "crlDark": {"color": covariate_colours(DARK), "font": {"color": DARK.text}},
                 "title": f"<b>{html.escape(c)}</b><br>Observed clinical variable (measured, not learned)",
             }
         )
     cov_scale = max((abs(s) for _, _, s in covariate_list), default=0.0)
     for c, i, s in covariate_list:
         strength = abs(s) / cov_scale if cov_scale > 0 else 1.0
+        grey = rgba(COVARIATE_COLOUR, 0.45 + 0.5 * strength)  # reads on a light and a dark page alike
         edges.append(
             {
                 "id": f"link:{cov_id[c]}:{i}",
@@ -400,7 +384,8 @@ def latent_network_html(
                 "arrows": {"to": {"enabled": False}},
                 "smooth": False,
                 "width": round(1.0 + 3.0 * strength, 2),
-                "color": {"color": rgba(COVARIATE_COLOUR, 0.45 + 0.5 * strength), "highlight": "#000000"},
+                "color": {"color": grey, "highlight": LIGHT.outline},
+                "crlDark": {"color": {"color": grey, "highlight": DARK.outline}},
                 "title": f"<b>{html.escape(c)}</b> — <b>{html.escape(names[i])}</b><br>"
                 f"Link strength: {_format_weight(s)}",
             }
@@ -468,17 +453,7 @@ _OPTIONS = {
         "navigationButtons": False,
         "keyboard": False,
     },
-    "nodes": {
-        "font": {
-            "face": FONT_FAMILY,
-            "size": 15,
-            "color": TEXT_COLOUR,
-            "strokeWidth": 3,
-            "strokeColor": "#FFFFFF",
-            # A box behind each name: links drawn under a label would otherwise strike through its words.
-            "background": "rgba(255, 255, 255, 0.85)",
-        }
-    },
+    "nodes": {"font": label_font(LIGHT)},
     "edges": {
         "smooth": {"enabled": True, "type": "curvedCW", "roundness": 0.12},
         "arrowStrikethrough": False,

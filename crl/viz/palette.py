@@ -19,6 +19,11 @@ OKABE_ITO: tuple[str, ...] = (
 COVARIATE_COLOUR = "#8C8C8C"
 NEUTRAL_DARK = "#2B3A4A"  # edges, dots and text that carry no modality
 NEUTRAL_LIGHT = "#D9DDE2"  # absent / background marks
+# Plotly figures follow the dashboard's light or dark theme, so their marks without a modality must read on both:
+# a mid grey with contrast >= 4 on white and on the dark background, and a see-through grey for marks that
+# should recede (pale on white, dim on dark).
+NEUTRAL_MARK = "#76808C"
+FAINT_MARK = "rgba(118,128,140,0.3)"
 INCREASE_COLOUR = "#0072B2"
 DECREASE_COLOUR = "#D55E00"
 SEQUENTIAL_SCALE = "Viridis"  # perceptually uniform and colour-blind safe: latent values along a traversal
@@ -73,16 +78,51 @@ def darker(colour: str, factor: float = 0.7) -> str:
 
 def lighter(colour: str, amount: float = 0.5) -> str:
     """The colour mixed with white (amount 0 = unchanged, 1 = white): fills behind lines."""
-    return rgb_to_hex([v + (255 - v) * amount for v in hex_to_rgb(colour)])
+    return mix(colour, "#FFFFFF", amount)
 
 
-def text_colour_on(colour: str) -> str:
-    """Black or white, whichever reads better on `colour` (WCAG relative luminance)."""
+def mix(colour: str, other: str, amount: float) -> str:
+    """`colour` moved towards `other` (amount 0 = unchanged, 1 = `other`): a mark faded into its background,
+    which on a dark page means towards dark, not towards white."""
+    a = min(1.0, max(0.0, float(amount)))
+    return rgb_to_hex([u + (v - u) * a for u, v in zip(hex_to_rgb(colour), hex_to_rgb(other), strict=True)])
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG 2 relative luminance of a hex colour: 0 for black, 1 for white."""
 
     def channel(v: int) -> float:
         s = v / 255
         return s / 12.92 if s <= 0.03928 else ((s + 0.055) / 1.055) ** 2.4
 
     r, g, b = (channel(v) for v in hex_to_rgb(colour))
-    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
-    return "#000000" if luminance > 0.179 else "#FFFFFF"
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(colour: str, background: str) -> float:
+    """WCAG 2 contrast ratio, 1 to 21: text wants 4.5 or more, lines and marks 3 or more."""
+    a, b = sorted((relative_luminance(colour), relative_luminance(background)), reverse=True)
+    return (a + 0.05) / (b + 0.05)
+
+
+def fade_scale(colour: str, floor: float = 0.12) -> list[list]:
+    """A plotly colour scale from nearly see-through to solid `colour`: weak values recede into the page and
+    strong ones stand out on a light and a dark page alike (an opaque scale such as Blues ends in navy, which
+    vanishes on a dark page)."""
+    return [[0.0, rgba(colour, floor)], [1.0, rgba(colour, 1.0)]]
+
+
+def diverging_fade_scale(negative: str, positive: str, floor: float = 0.12) -> list[list]:
+    """`fade_scale` both ways from zero (the scale's middle): solid `negative` at the bottom, solid `positive`
+    at the top, nearly see-through near zero."""
+    return [
+        [0.0, rgba(negative, 1.0)],
+        [0.5, rgba(negative, floor)],
+        [0.5, rgba(positive, floor)],
+        [1.0, rgba(positive, 1.0)],
+    ]
+
+
+def text_colour_on(colour: str) -> str:
+    """Black or white, whichever reads better on `colour` (WCAG relative luminance)."""
+    return "#000000" if relative_luminance(colour) > 0.179 else "#FFFFFF"

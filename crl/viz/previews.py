@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from crl.viz.images import image_stack, png_data_uri
-from crl.viz.palette import NEUTRAL_DARK, NEUTRAL_LIGHT, OKABE_ITO, unique_in_order
+from crl.viz.palette import FAINT_MARK, NEUTRAL_MARK, OKABE_ITO, unique_in_order
 from crl.viz.style import apply_style, empty_figure, plain
 
 _USED_COLOUR = "#0072B2"  # the combination that training uses (every modality present)
@@ -199,7 +199,7 @@ def overlap_figure(
         row=1,
         col=1,
     )
-    # Dot matrix: every cell light grey, present modalities dark and joined by a line per combination.
+    # Dot matrix: every cell faint, present modalities solid grey and joined by a line per combination.
     grid_x = [k for k in x for _ in rows]
     grid_y = [r for _ in x for r in range(len(rows))]
     fig.add_trace(
@@ -207,7 +207,7 @@ def overlap_figure(
             x=grid_x,
             y=grid_y,
             mode="markers",
-            marker={"size": 13, "color": NEUTRAL_LIGHT},
+            marker={"size": 13, "color": FAINT_MARK},
             hoverinfo="skip",
         ),
         row=2,
@@ -227,7 +227,7 @@ def overlap_figure(
             dot_text.append(hover[k])
     fig.add_trace(
         go.Scatter(
-            x=line_x, y=line_y, mode="lines", line={"color": NEUTRAL_DARK, "width": 3}, hoverinfo="skip"
+            x=line_x, y=line_y, mode="lines", line={"color": NEUTRAL_MARK, "width": 3}, hoverinfo="skip"
         ),
         row=2,
         col=1,
@@ -237,7 +237,7 @@ def overlap_figure(
             x=dot_x,
             y=dot_y,
             mode="markers",
-            marker={"size": 13, "color": NEUTRAL_DARK},
+            marker={"size": 13, "color": NEUTRAL_MARK},
             customdata=dot_text,
             hovertemplate="%{customdata}<extra></extra>",
         ),

@@ -1,4 +1,10 @@
-"""The house look for every plotly figure (white, readable fonts, quiet grid) and safe text for labels."""
+"""The house look for every plotly figure (readable fonts, quiet grid) and safe text for labels.
+
+The dashboard shows figures with Streamlit's chart theme (`st.plotly_chart`'s default), which replaces the
+template's background and grid colours with the app's light or dark ones, so a figure follows the viewer's
+theme. Fonts and sizes are set on the figure itself (`apply_style`), where the chart theme leaves them alone.
+Outside the dashboard the template's white look shows.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,12 @@ FONT_SIZE = 14
 TITLE_SIZE = 17
 GRID_COLOUR = "#EEF0F3"
 AXIS_COLOUR = "#9AA5B1"
+# Text colour of axes, notes and colour bars. The chart theme's own is a mid grey on white (#808495, contrast
+# 3.7: weak on a projector); this is Streamlit's placeholder for its strongest text grey, which its chart theme
+# swaps for near-black on a light page and near-white on a dark one (GRAY_90 in
+# streamlit/elements/lib/streamlit_plotly_theme.py; tests/test_viz_theme.py checks it is still there). Outside
+# the dashboard it is drawn as it is: near-black.
+THEMED_TEXT = "#000037"
 
 
 def plain(text: object) -> str:
@@ -45,7 +57,8 @@ def house_template() -> go.layout.Template:
             "font": {"family": FONT_FAMILY, "size": 13},
             "bordercolor": AXIS_COLOUR,
         },
-        legend={"bgcolor": "rgba(255,255,255,0.85)", "borderwidth": 0, "font": {"size": 13}},
+        # Transparent: a white box behind the legend glared on a dark page with light text in it.
+        legend={"bgcolor": "rgba(0,0,0,0)", "borderwidth": 0, "font": {"size": 13}},
         xaxis=axis,
         yaxis=axis,
     )
@@ -80,23 +93,48 @@ def apply_style(
     _set_template(fig)
     m = {"l": 60, "r": 20, "t": 56 if title else 24, "b": 50}
     m.update(margin or {})
-    update: dict = {"margin": m}
+    update: dict = {
+        "margin": m,
+        "font": {"family": FONT_FAMILY, "size": FONT_SIZE, "color": THEMED_TEXT},
+        "legend": {"font": {"size": 13, "color": THEMED_TEXT}},
+        "hoverlabel": {"font": {"family": FONT_FAMILY, "size": 13}},
+    }
     if title:
         update["title"] = {
-            "text": title,
+            # Streamlit's chart theme wraps a title in <b>; bold titles ran off the right at 150 % zoom, and
+            # the span keeps them at the weight their lengths were fitted to (a no-op outside the dashboard).
+            "text": f'<span style="font-weight:normal">{title}</span>',
             # From the figure's left edge, not the plot's: behind a wide label margin (a heatmap's names) a
             # title anchored on the plot ran off the right side in a narrow window.
             "x": 0.01,
             "xanchor": "left",
             "xref": "container",
-            "font": {"size": TITLE_SIZE},
+            "font": {"family": FONT_FAMILY, "size": TITLE_SIZE},
         }
     if height is not None:
         update["height"] = int(height)
     if legend is not None:
         update["showlegend"] = legend
     fig.update_layout(**update)
+    _axis_sizes(fig)
     return fig
+
+
+def _axis_sizes(fig: go.Figure) -> None:
+    """Tick labels and axis titles at the house size and text colour on every axis that has none of its own:
+    Streamlit's chart theme would shrink them to 12 px (too small on a projector), grey them and push y titles
+    32 px away."""
+    for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
+        if axis.tickfont.size is None:
+            axis.tickfont.size = FONT_SIZE
+        if axis.tickfont.color is None:
+            axis.tickfont.color = THEMED_TEXT
+        if axis.title.font.size is None:
+            axis.title.font.size = FONT_SIZE
+        if axis.title.font.color is None:
+            axis.title.font.color = THEMED_TEXT
+        if axis.title.standoff is None:
+            axis.title.standoff = 8
 
 
 def empty_figure(message: str, *, height: int = 240) -> go.Figure:

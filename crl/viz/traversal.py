@@ -10,7 +10,7 @@ from plotly.colors import sample_colorscale
 from plotly.subplots import make_subplots
 
 from crl.viz.images import image_stack, png_data_uri
-from crl.viz.palette import NEUTRAL_DARK, SEQUENTIAL_SCALE, darker, modality_colours
+from crl.viz.palette import NEUTRAL_MARK, SEQUENTIAL_SCALE, darker, modality_colours
 from crl.viz.panels import (
     grid,
     panel_names,
@@ -66,7 +66,7 @@ def traversal_figure(
                 f"decoded[{modality!r}] has {a.shape[0]} steps but there are {len(v)} latent values"
             )
         kind = kinds.get(modality)
-        colour = palette.get(modality, NEUTRAL_DARK)
+        colour = palette.get(modality, NEUTRAL_MARK)
         scale = (feature_scale or {}).get(modality)
         shown = (titles or {}).get(modality, modality)
         if kind == "tabular":
@@ -194,7 +194,7 @@ def _timeseries_traversal(
                     mode="lines",
                     # The selected value as a thin dashed line on top: it marks without hiding the others.
                     line={
-                        "color": NEUTRAL_DARK if emphasised else step_colours[s],
+                        "color": NEUTRAL_MARK if emphasised else step_colours[s],
                         "width": 1.4 if emphasised else 1.6,
                         "dash": "dash" if emphasised else "solid",
                     },
