@@ -90,7 +90,7 @@ def source_table_preview(root: Path, modality: str, rows: int = 8) -> tuple[pd.D
     spec = manifest.modalities[modality]
     if spec.kind != "tabular":
         raise CohortError(f"modality '{modality}' is {spec.kind}, not a table.", None)
-    loaded = load_tabular(Path(root) / spec.path, manifest.id)
+    loaded = load_tabular(Path(root) / spec.path, manifest.id, options=spec.options)
     head = pd.DataFrame(loaded.data[:rows], columns=loaded.feature_names)
     head.insert(0, manifest.id, loaded.subject_ids[:rows])
     return head, column_summary(loaded.data, loaded.feature_names)

@@ -230,7 +230,7 @@ def _unreadable(relative: str, what: str, error: Exception) -> Problem:
 
 
 _WHAT = {
-    "tabular": "a table (.csv or .parquet)",
+    "tabular": "a table (.csv or .parquet) or an AnnData/MuData file (.h5ad/.h5mu)",
     "timeseries": "a time-series table (.csv or .parquet) or .npz",
     "image": "images (.png/.jpg folder or .npz)",
 }
@@ -247,7 +247,7 @@ def _load_modality(
     result = None
     try:
         if spec.kind == "tabular":
-            result = load_tabular(path, id_column, found)
+            result = load_tabular(path, id_column, found, spec.options)  # .h5ad/.h5mu too
         elif spec.kind == "timeseries":
             result = load_timeseries(path, id_column, spec.time, length_policy, found)
         else:
