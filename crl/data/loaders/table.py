@@ -9,7 +9,6 @@ import pandas as pd
 
 from crl.data.loaders.common import Found, Loaded, as_str_ids, listing, plural, require_regular, verb
 from crl.data.manifest import Problem
-from crl.data.manifest_omics import is_omics_path
 
 
 def csv_header(source) -> list[str]:
@@ -125,19 +124,8 @@ def numeric_columns(frame: pd.DataFrame, found: Found) -> pd.DataFrame:
     return frame[keep]
 
 
-def load_tabular(
-    path: Path, id_column: str, problems: list[Problem] | None = None, options: dict | None = None
-) -> Loaded:
-    """A .csv/.parquet table with one row per subject -> ids (N,), data (N, F) float32, column names.
-
-    An .h5ad/.h5mu file is read by `load_anndata` instead, with `layer` and `modality` from `options` (the
-    modality's manifest keys); its obs names are the IDs, so `id_column` is not used.
-    """
-    if is_omics_path(path):
-        from crl.data.loaders.anndata import load_anndata
-
-        options = options or {}
-        return load_anndata(path, options.get("layer"), options.get("modality"), problems)
+def load_tabular(path: Path, id_column: str, problems: list[Problem] | None = None) -> Loaded:
+    """A .csv/.parquet table with one row per subject -> ids (N,), data (N, F) float32, column names."""
     found = Found(path, problems)
     frame, ids = read_table(path, id_column, found)
     frame = numeric_columns(frame, found)
