@@ -276,6 +276,18 @@ def test_omics_keys_are_checked_in_the_manifest(tmp_path):
     assert "'modality' applies only to AnnData (.h5ad) and MuData (.h5mu) files" in warning.message
 
 
+def test_a_modality_named_for_an_anndata_file_is_ignored_with_a_warning(tmp_path):
+    root = make_omics_cohort(tmp_path, n=N)
+    edit_manifest(root, lambda m: m["modalities"]["blood"].update(modality="rna"))
+    report = validate_cohort(root)
+    assert report.ok
+    (warning,) = [p for p in report.warnings if p.check == "unknown_key"]
+    assert (
+        warning.file == "blood.h5ad"
+        and "modality = 'rna' ignored: this is an AnnData file" in warning.message
+    )
+
+
 # --- files the real anndata and mudata wrote ---------------------------------------------------------------
 
 
