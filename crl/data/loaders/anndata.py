@@ -20,7 +20,7 @@ from crl.data.loaders.table import numeric_columns, repeated_names
 from crl.data.manifest import Problem
 
 # A modality is densified to float32 before training; beyond this it would not fit a typical machine's memory.
-MAX_DENSE_BYTES = 2 * 1024**3
+MAX_DENSE_BYTES = 2_000_000_000  # 2 GB: 500 million float32 values
 EXTRA_FIX = "install the omics extra: pip install 'crl[omics]' (it adds h5py, which reads these files)."
 RESAVE_FIX = "open it with anndata (or mudata) and save it again, e.g. anndata.read_h5ad(p).write_h5ad(p)."
 SPARSE = {"csr_matrix": "csr", "csc_matrix": "csc", "csr": "csr", "csc": "csc"}
