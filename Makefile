@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml scripts/install.sh
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,omics]'
 	touch $@
 
 browser:

@@ -22,6 +22,7 @@ from crl.data.manifest_labels import (
     read_display,
     read_names,
 )
+from crl.data.manifest_omics import OMICS_KEYS, check_omics_keys
 
 MANIFEST_FILE = "cohort.toml"
 DEFAULT_LATENTS = 2
@@ -32,7 +33,7 @@ LENGTH_POLICIES = ("error", "pad", "crop", "resample")
 TOP_KEYS = ("name", "id", "modalities", "covariates")
 COMMON_MODALITY_KEYS = ("kind", "path", "latents", "nan_policy", "label")
 KIND_KEYS = {
-    "tabular": (*COMMON_MODALITY_KEYS, "columns"),
+    "tabular": (*COMMON_MODALITY_KEYS, "columns", *OMICS_KEYS),
     "timeseries": (*COMMON_MODALITY_KEYS, "time", "length_policy", "time_step", "channels"),
     "image": ("kind", "path", "latents", "label"),
 }
@@ -391,6 +392,9 @@ def _parse_modality(name: str, table: Any, problems: list[Problem]) -> ModalityS
                 f"use one of {', '.join(allowed)}.",
             )
             usable = False
+
+    if kind == "tabular":
+        usable = check_omics_keys(path, table, report) and usable
 
     display = read_display(kind if isinstance(kind, str) else "", table, report)  # checked even if unusable
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crl.data.loaders import IMAGE_SUFFIXES, as_str_ids, special_file
+from crl.data.loaders import IMAGE_SUFFIXES, anndata_obs_names, as_str_ids, special_file
 from crl.data.manifest import ModalitySpec, read_manifest
+from crl.data.manifest_omics import is_omics_path
 
 
 def source_subject_ids(root: Path) -> dict[str, np.ndarray]:
@@ -45,6 +46,8 @@ def _ids(path: Path, id_column: str, spec: ModalitySpec) -> np.ndarray:
         ]
         return np.asarray(names, dtype=str)
     suffix = path.suffix.lower()
+    if is_omics_path(path):
+        return anndata_obs_names(path, spec.options.get("modality"))
     if suffix == ".npz":
         with np.load(path, allow_pickle=False) as archive:
             ids = archive["ids"]

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crl.data.loaders import load_tabular
+from crl.data.loaders import load_anndata, load_tabular
 from crl.data.manifest import read_manifest
+from crl.data.manifest_omics import is_omics_path
 from crl.errors import CohortError
 
 
@@ -90,7 +91,11 @@ def source_table_preview(root: Path, modality: str, rows: int = 8) -> tuple[pd.D
     spec = manifest.modalities[modality]
     if spec.kind != "tabular":
         raise CohortError(f"modality '{modality}' is {spec.kind}, not a table.", None)
-    loaded = load_tabular(Path(root) / spec.path, manifest.id)
+    path = Path(root) / spec.path
+    if is_omics_path(path):  # an .h5ad, or one modality of an .h5mu
+        loaded = load_anndata(path, spec.options.get("layer"), spec.options.get("modality"))
+    else:
+        loaded = load_tabular(path, manifest.id)
     head = pd.DataFrame(loaded.data[:rows], columns=loaded.feature_names)
     head.insert(0, manifest.id, loaded.subject_ids[:rows])
     return head, column_summary(loaded.data, loaded.feature_names)

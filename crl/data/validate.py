@@ -16,6 +16,7 @@ from crl.data.loaders import (
     Loaded,
     LoadError,
     listing,
+    load_anndata,
     load_covariates,
     load_images,
     load_tabular,
@@ -32,6 +33,7 @@ from crl.data.manifest import (
     Problem,
     read_manifest,
 )
+from crl.data.manifest_omics import is_omics_path
 from crl.errors import ConfigError
 
 __all__ = ["MIN_SUBJECTS", "Problem", "ValidationReport", "validate_cohort"]
@@ -245,8 +247,11 @@ def _load_modality(
         return None
     found: list[Problem] = []
     result = None
+    omics = spec.kind == "tabular" and is_omics_path(path)  # obs names are the IDs: no id_column
     try:
-        if spec.kind == "tabular":
+        if omics:
+            result = load_anndata(path, spec.options.get("layer"), spec.options.get("modality"), found)
+        elif spec.kind == "tabular":
             result = load_tabular(path, id_column, found)
         elif spec.kind == "timeseries":
             result = load_timeseries(path, id_column, spec.time, length_policy, found)
@@ -255,7 +260,8 @@ def _load_modality(
     except LoadError:
         pass  # its problems are already in `found`
     except Exception as error:  # noqa: BLE001 - bad data must become a Problem, never a crash
-        found.append(_unreadable(spec.path, _WHAT[spec.kind], error))
+        what = "an AnnData (.h5ad) or MuData (.h5mu) file" if omics else _WHAT[spec.kind]
+        found.append(_unreadable(spec.path, what, error))
     problems.extend(_relative(p, root) for p in found)
     if result is not None and len(result.subject_ids) == 0:
         problems.append(

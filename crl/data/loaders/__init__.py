@@ -5,9 +5,10 @@ Loaders append what they find to `problems` when given a list; with `problems=No
 turns them into "cannot read" problems.
 
 Tables and covariates live in `table`, time series in `series`, images in `image`, .npz archives in `npz`,
-and what they share (result tuple, problem collector, the regular-file rule, message wording) in `common`.
+AnnData/MuData files (a tabular modality's other source) in `anndata`, and what they share (result tuple, problem collector, the regular-file rule, message wording) in `common`.
 """
 
+from crl.data.loaders.anndata import anndata_obs_names, load_anndata
 from crl.data.loaders.common import (
     MAX_LISTED,
     Found,
@@ -43,10 +44,12 @@ __all__ = [
     "ImageTooLarge",
     "LoadError",
     "Loaded",
+    "anndata_obs_names",
     "as_str_ids",
     "csv_header",
     "image_array_problem",
     "listing",
+    "load_anndata",
     "load_covariates",
     "load_images",
     "load_tabular",
