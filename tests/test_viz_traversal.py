@@ -42,7 +42,7 @@ def test_tabular_panels_show_the_features_that_change_most():
     fig = traversal_figure(VALUES, _decoded(), KINDS, names, max_features=3)["labs"]
     assert [t.name for t in fig.data] == ["lab 5", "lab 4", "lab 3"]
     assert np.allclose(fig.data[0].y, VALUES * 5 + 10) and np.allclose(fig.data[0].x, VALUES)
-    assert "the 3 of 6 that change most" in fig.layout.title.text
+    assert fig.layout.title.subtitle.text == "Decoded features; the 3 of 6 that change most"  # under it
     assert "latent value" in fig.data[0].hovertemplate
     # A feature scale changes which features count as changing most.
     scaled = traversal_figure(
@@ -169,11 +169,11 @@ def test_titles_and_time_axes_go_by_the_cohorts_labels_and_are_escaped():
         "time_axes": {"sleep": (hours, "Time (h)")},
     }
     figs = traversal_figure(VALUES, d, KINDS, {}, latent_name="apnea", **shown)
-    assert _title(figs["sleep"]).startswith("Home sleep test: decoded signal as apnea changes")
+    assert _title(figs["sleep"]) == "Home sleep test as apnea changes"
     assert figs["sleep"].layout.xaxis2.title.text == "Time (h)"
     assert np.allclose(figs["sleep"].data[0].x, hours)
     assert PAYLOAD not in figure_text(figs["eye"]) and "&lt;script&gt;" in figs["eye"].layout.title.text
-    assert _title(figs["labs"]).startswith("labs: ")  # no title given: the modality's own name
+    assert _title(figs["labs"]).startswith("labs as ")  # no title given: the modality's own name
     changed = intervention_figure({"sleep": d["sleep"][0]}, {"sleep": d["sleep"][4]}, KINDS, {}, **shown)[
         "sleep"
     ]

@@ -181,10 +181,13 @@ def adjacency_heatmap(
         zeroline=False,
     )
     title = "Learned causal links between latents"
-    if threshold is not None:
-        title += f" (blank: {measure} below {threshold:g})"
+    note = f"Blank: {measure} below {threshold:g}" if threshold is not None else None
     apply_style(
-        fig, title=title, height=height, margin={"l": left, "t": 90, "b": 40 + _label_margin(names) // 2}
+        fig,
+        title=title,
+        note=note,
+        height=height,
+        margin={"l": left, "t": 90, "b": 40 + _label_margin(names) // 2},
     )
     return fig
 

@@ -138,12 +138,12 @@ def _tabular_change(
         zerolinewidth=1.5,
     )
     title = f"{plain(title_name)}: change {what}"
-    if len(chosen) < len(b):
-        title += f" (the {len(chosen)} largest of {len(b)})"
+    note = f"The {len(chosen)} largest of {len(b)}" if len(chosen) < len(b) else None
     longest = max((len(names[f]) for f in chosen), default=8)
     return apply_style(
         fig,
         title=title,
+        note=note,
         height=max(220, 30 * len(chosen) + 120),
         margin={"l": int(min(260, 30 + 7.5 * longest)), "r": 50},
         legend=False,

@@ -88,11 +88,18 @@ def apply_style(
     height: int | None = None,
     margin: dict[str, int] | None = None,
     legend: bool | None = None,
+    note: str | None = None,
 ) -> go.Figure:
-    """Give `fig` the house layout in place and return it; `title` must already be escaped."""
+    """Give `fig` the house layout in place and return it; `title` and `note` (a smaller line under the title:
+    what a mark means, what was left out) must already be escaped."""
     _set_template(fig)
-    m = {"l": 60, "r": 20, "t": 56 if title else 24, "b": 50}
+    # A note under the title pushes the plot (and its panel titles) down by its line. Titles stay one line:
+    # plotly misplaces multi-line titles (their first line is anchored), so they are kept short instead.
+    extra = 36 if title and note else 0
+    m = {"l": 60, "r": 20, "t": (56 if title else 24) + extra, "b": 50}
     m.update(margin or {})
+    if margin and "t" in margin:
+        m["t"] = margin["t"] + extra
     update: dict = {
         "margin": m,
         "font": {"family": FONT_FAMILY, "size": FONT_SIZE, "color": THEMED_TEXT},
@@ -109,8 +116,15 @@ def apply_style(
             "x": 0.01,
             "xanchor": "left",
             "xref": "container",
+            # Hung from the top, so a note under it stays clear of the panel titles above the plot.
+            "y": 1,
+            "yanchor": "top",
+            "yref": "container",
+            "pad": {"t": 14},
             "font": {"family": FONT_FAMILY, "size": TITLE_SIZE},
         }
+        if note:
+            update["title"]["subtitle"] = {"text": note, "font": {"family": FONT_FAMILY, "size": 13}}
     if height is not None:
         update["height"] = int(height)
     if legend is not None:

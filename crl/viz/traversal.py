@@ -142,10 +142,11 @@ def _tabular_traversal(
     )
     small_titles(fig)
     fig.update_xaxes(title_text="Latent value", title_font_size=12, row=rows)
-    title = f"{plain(shown)}: decoded features as {latent} changes"
-    if len(chosen) < a.shape[1]:
-        title += f" (the {len(chosen)} of {a.shape[1]} that change most)"
-    return apply_style(fig, title=title, height=max(280, 175 * rows + 90), legend=False)
+    title = f"{plain(shown)} as {latent} changes"
+    note = "Decoded features" + (
+        f"; the {len(chosen)} of {a.shape[1]} that change most" if len(chosen) < a.shape[1] else ""
+    )
+    return apply_style(fig, title=title, note=note, height=max(280, 175 * rows + 90), legend=False)
 
 
 def _timeseries_traversal(
@@ -230,12 +231,15 @@ def _timeseries_traversal(
         )
     small_titles(fig)
     fig.update_xaxes(title_text=plain(time_title), title_font_size=12, row=len(chosen))
-    title = f"{plain(shown)}: decoded signal as {latent} changes"
+    # Short titles (plotly never wraps one: a long title ran off the figure at 150 % zoom); the rest in the note.
+    title = f"{plain(shown)} as {latent} changes"
+    notes = ["Decoded signal"]
     if highlight is not None and 0 <= highlight < n_steps:
-        title += " (dashed: selected value)"
+        notes.append("dashed: the selected value")
     if len(chosen) < n_channels:
-        title += f"; the {len(chosen)} of {n_channels} channels that change most"
-    return apply_style(fig, title=title, height=max(280, 190 * len(chosen) + 90), legend=False)
+        notes.append(f"the {len(chosen)} of {n_channels} channels that change most")
+    note = "; ".join(notes)
+    return apply_style(fig, title=title, note=note, height=max(280, 190 * len(chosen) + 90), legend=False)
 
 
 def _image_traversal(
@@ -279,8 +283,9 @@ def _image_traversal(
     panel = min(170, int(0.95 * 880 / cols))
     return apply_style(
         fig,
-        title=f"{plain(modality)}: decoded image at each value of {latent}",
-        height=rows * (panel + 26) + 66,
+        title=f"{plain(modality)} as {latent} changes",
+        note="Decoded image at each value",
+        height=rows * (panel + 26) + 96,
         margin={"l": 10, "r": 10, "b": 10},
         legend=False,
     )
