@@ -10,6 +10,7 @@ step. Needs the test extras (`make test` installs them) and /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -73,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
                 shots.append(path)
 
             shot("cohort")
-            for tab in ("sleep", "fundus_left"):
-                page.get_by_role("tab", name=tab).first.click()
+            # Tabs go by the labels the demo's cohort.toml declares; the files keep the modalities' names.
+            for tab, label in (("sleep", "Home sleep test"), ("fundus_left", "Left eye photograph")):
+                page.get_by_role("tab", name=re.compile(label)).first.click()
                 page.wait_for_timeout(2500)
                 panel = page.locator('[role="tabpanel"]:visible').first
                 shot(f"cohort-{tab}", element=panel)
