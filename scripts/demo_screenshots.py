@@ -4,7 +4,8 @@
 
 Starts the dashboard on a free loopback port with empty run and cache folders (so it shows exactly what a new
 user sees), drives Debian's chromium with Playwright through the walkthrough's steps and writes one PNG per
-step. Needs the test extras (`make test` installs them) and /usr/bin/chromium.
+step, then the first screen of every page on a 1280x720 projector at 100 % and 150 % browser zoom
+(screen-<page>-100.png, screen-<page>-150.png). Needs the test extras (`make test` installs them) and /usr/bin/chromium.
 """
 
 from __future__ import annotations
@@ -40,6 +41,26 @@ def _settle(page, timeout: float = 180) -> None:
 def _open(page, title: str) -> None:
     page.get_by_role("link", name=title).first.click()
     _settle(page)
+
+
+# A presenter's projector (1280x720), and the same screen at 150 % browser zoom (the CSS viewport shrinks).
+PROJECTOR = {"100": (1280, 720, 1.0), "150": (853, 480, 1.5)}
+PAGES = ("overview", "cohort", "model", "train", "graph", "traversal", "evaluate")
+
+
+def _projector_shots(browser, url: str, out: Path) -> list[Path]:
+    """The first screen of every page as the audience sees it: screen-<page>-<zoom>.png."""
+    paths = []
+    for zoom, (width, height, scale) in PROJECTOR.items():
+        page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=scale)
+        for name in PAGES:
+            page.goto(f"{url}/{'' if name == 'overview' else name}")
+            _settle(page)
+            path = out / f"screen-{name}-{zoom}.png"
+            page.screenshot(path=str(path))
+            paths.append(path)
+        page.close()
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             shot("train")
             _open(page, "Model")
             shot("model")
+            shots += _projector_shots(browser, url, args.out)
             browser.close()
     for path in shots:
         print(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
