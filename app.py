@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from crl.ui import routing, state, url_state, warmup
+from crl.ui import compact, routing, state, url_state, warmup
 
 st.set_page_config(page_title="crl · causal latents", page_icon="🧬", layout="wide")
+compact.apply()
 
 pages = {
     "Start": [st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True)],
