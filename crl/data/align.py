@@ -102,7 +102,7 @@ def _warn_missing(
                 f"from their other modalities: {listing(missing)}."
             )
             hint = (
-                f"add their {name} data if you have it; train.missing_modalities = \"drop\" leaves them out "
+                f'add their {name} data if you have it; train.missing_modalities = "drop" leaves them out '
                 "instead."
             )
         else:

@@ -84,7 +84,9 @@ class Cohort:
     root: Path | None = None
     excluded: dict[str, str] = field(default_factory=dict)  # subject_id -> reason
     report: Any = None  # the ValidationReport it was loaded with (warnings for the UI), when loaded from disk
-    present: dict[str, np.ndarray] = field(default_factory=dict)  # modality -> (N,) bool, incomplete ones only
+    present: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # modality -> (N,) bool, incomplete ones only
     lacks: dict[str, str] = field(default_factory=dict)  # subject_id -> why "drop" would leave it out
 
     def __len__(self) -> int:

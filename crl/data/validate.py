@@ -49,7 +49,9 @@ class Prepared:
     subject_ids: np.ndarray  # (N,) str, sorted: kept by the missing-modality and NaN policies
     covariates: pd.DataFrame | None
     present: dict[str, np.ndarray] = field(default_factory=dict)  # "infer": who has the modalities some lack
-    lacks: dict[str, str] = field(default_factory=dict)  # "infer": kept subject -> why "drop" would leave it out
+    lacks: dict[str, str] = field(
+        default_factory=dict
+    )  # "infer": kept subject -> why "drop" would leave it out
 
 
 @dataclass
