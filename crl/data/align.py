@@ -21,7 +21,7 @@ class Alignment:
 
     subject_ids: np.ndarray
     present: dict[str, np.ndarray] = field(default_factory=dict)  # modalities a kept subject lacks only
-    lacks: dict[str, str] = field(default_factory=dict)  # kept subject -> why "drop" would leave it out
+    lacks: dict[str, str] = field(default_factory=dict)  # subject -> why "drop" would leave it out
 
 
 def align(
@@ -81,8 +81,7 @@ def align(
         mask = np.fromiter((s in have for s in ids.tolist()), dtype=bool, count=len(ids))
         if not mask.all():
             present[name] = mask
-    lacks = {s: r for s, r in reasons.items() if s in keep}
-    return Alignment(ids, present, lacks)
+    return Alignment(ids, present, reasons)
 
 
 def _warn_missing(

@@ -73,8 +73,8 @@ class Cohort:
     Loaded with missing_policy="drop" (crl.data.load) every subject is present in every modality. Under "infer"
     a subject may lack some modalities: `present[name]` is then a boolean vector over the subjects (only for
     modalities someone lacks; absent means all present), the lacking rows of `data` hold a neutral filler
-    (crl.data.missing) that the model never reads, and `lacks` says, per such subject, why "drop" would leave
-    it out (what `drop_incomplete` moves into `excluded`).
+    (crl.data.missing) that the model never reads, and `lacks` says, for every subject "drop" would leave out
+    (kept or not), why: `drop_incomplete` puts that into `excluded`.
     """
 
     name: str
@@ -87,7 +87,7 @@ class Cohort:
     present: dict[str, np.ndarray] = field(
         default_factory=dict
     )  # modality -> (N,) bool, incomplete ones only
-    lacks: dict[str, str] = field(default_factory=dict)  # subject_id -> why "drop" would leave it out
+    lacks: dict[str, str] = field(default_factory=dict)  # subject_id -> why "drop" leaves it out
 
     def __len__(self) -> int:
         return len(self.subject_ids)
@@ -117,8 +117,8 @@ class Cohort:
 
     def drop_incomplete(self) -> Cohort:
         """The cohort of its complete subjects only, as missing_policy="drop" loads it: the others move to
-        `excluded` with the reason that policy gives. Returns itself when every subject is complete."""
-        if not self.incomplete_modalities():
+        `excluded` with the reason that policy gives. Returns itself when it holds no trace of "infer"."""
+        if not self.incomplete_modalities() and not self.lacks:
             return self
         keep = np.flatnonzero(self.complete)
         modalities = {
@@ -126,8 +126,7 @@ class Cohort:
             for name, m in self.modalities.items()
         }
         ids = self.subject_ids[keep]
-        dropped = set(self.subject_ids[~self.complete].tolist())
-        excluded = {**self.excluded, **{s: r for s, r in self.lacks.items() if s in dropped}}
+        excluded = {**self.excluded, **self.lacks}
         covariates = None if self.covariates is None else self.covariates.iloc[keep]
         return Cohort(self.name, ids, modalities, covariates, self.root, excluded, self.report)
 

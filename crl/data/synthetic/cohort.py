@@ -88,7 +88,6 @@ class SyntheticCohort:
         excluded = {s: r for s, r in reasons.items() if s in left_out}
         if infer:
             excluded = {s: f"no usable modality: {r}" for s, r in excluded.items()}
-        lacks = {s: r for s, r in reasons.items() if s not in left_out}
         return Cohort(
             name=self.preset,
             subject_ids=keep,
@@ -96,7 +95,7 @@ class SyntheticCohort:
             covariates=covariates,
             excluded=excluded,
             present=present,
-            lacks=lacks,
+            lacks=reasons if infer else {},
         )
 
 
