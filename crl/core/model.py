@@ -2,7 +2,9 @@
 
 Training objective (docs/method.md §3-4): a negative ELBO whose KL term is estimated by sampling,
 `E_q[log q(z, eta | x) - log p(z) - log N(eta)]`, with p(z) the graph-gated flow prior, so shrinking the latents
-buys nothing; plus the paper's cross-modal sparsity and an acyclicity penalty.
+buys nothing; plus the paper's cross-modal sparsity and an acyclicity penalty. For a subject lacking a modality
+(the batch's PRESENT mask), that modality's reconstruction term is left out, its eta posterior is the prior and
+its z posterior comes from an imputer of the subject's other modalities (docs/method.md §3).
 """
 
 from __future__ import annotations
