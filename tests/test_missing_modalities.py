@@ -293,3 +293,12 @@ def test_beta_vae_leaves_subjects_lacking_a_modality_out():
     cohort = _tiny(lacking={"b": [3, 4]})
     assert len(training_cohort(cohort, "infer", method="beta-vae")) == 118
     assert len(training_cohort(cohort, "infer", method="no-graph")) == 120
+
+
+def test_restarts_keep_the_subjects_and_their_confidence_is_measured(gappy_case, tmp_path):
+    run = tmp_path / "restarts"
+    _train(gappy_case, run, "train.restarts=2")
+    found = Run(run)
+    assert (run / "latent_stability.csv").is_file() and (run / "edge_confidence.csv").is_file()
+    restart = pd.read_csv(run / "restarts" / "1" / "latents.csv", dtype={"subject_id": str})
+    assert list(restart.subject_id) == list(found.latents().index)  # the same 99 subjects
