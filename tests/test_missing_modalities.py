@@ -302,3 +302,12 @@ def test_restarts_keep_the_subjects_and_their_confidence_is_measured(gappy_case,
     assert (run / "latent_stability.csv").is_file() and (run / "edge_confidence.csv").is_file()
     restart = pd.read_csv(run / "restarts" / "1" / "latents.csv", dtype={"subject_id": str})
     assert list(restart.subject_id) == list(found.latents().index)  # the same 99 subjects
+
+
+def test_the_cohort_page_says_who_is_trained_on():
+    from crl.ui.cohort_preview import overlap_caption
+
+    text = overlap_caption(70, 29)
+    assert text.startswith("70 subjects have every modality (blue). 29 subjects lack at least one (grey)")
+    assert "99 are trained on" in text and 'train.missing_modalities = "drop"' in text
+    assert "1 subject lacks at least one (grey): training still uses it" in overlap_caption(5, 1)
