@@ -241,7 +241,7 @@ def test_reflecting_a_model_reflects_the_inferred_latents_too():
 # ---------------------------------------------------------------------------------------------- crl train
 @pytest.fixture(scope="module")
 def gappy_case(tmp_path_factory):
-    """paper case 1 with 100 subjects; 15 lack m1, 15 others lack m2, one lacks both (left out)."""
+    """paper case 1 with 100 subjects; 15 lack m1, 14 others lack m2, S00016 lacks both (so is in no source)."""
     root = write_preset("paper-case1", tmp_path_factory.mktemp("missing") / "case1", n=100)
     for name, rows in (("m1", range(0, 16)), ("m2", [*range(15, 30)])):
         table = pd.read_csv(root / f"{name}.csv", dtype={"subject_id": str})
@@ -311,3 +311,13 @@ def test_the_cohort_page_says_who_is_trained_on():
     assert text.startswith("70 subjects have every modality (blue). 29 subjects lack at least one (grey)")
     assert "99 are trained on" in text and 'train.missing_modalities = "drop"' in text
     assert "1 subject lacks at least one (grey): training still uses it" in overlap_caption(5, 1)
+
+
+def test_the_report_counts_the_subjects_trained_with_inferred_latents(gappy_case, tmp_path):
+    run = tmp_path / "reported"
+    _train(gappy_case, run)
+    out = tmp_path / "report.html"
+    assert main(["report", str(run), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "70 subjects present in every modality; 29 more lacking a modality were trained on" in text
+    assert "were left out" not in text  # S00016, in no source at all, is not part of the cohort
