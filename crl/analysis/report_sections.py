@@ -334,7 +334,11 @@ def data_section(x: ReportInputs) -> str:
             if inferred
             else ""
         )
-        + (f"; {left_out:,} more were left out (missing from a modality or unusable)." if left_out > 0 else ".")
+        + (
+            f"; {left_out:,} more were left out (missing from a modality or unusable)."
+            if left_out > 0
+            else "."
+        )
     )
     rows = [
         (
