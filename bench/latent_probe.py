@@ -23,6 +23,7 @@ from crl.runs.folder import recorded_cohort_path
 
 def probe(run: Path, cohort: Path) -> list[dict]:
     learned = pd.read_csv(run / "latents.csv", dtype={"subject_id": str}).set_index("subject_id")
+    learned = learned.drop(columns=["inferred"], errors="ignore")  # which values were inferred (issue 24)
 
     def read(name: str) -> pd.DataFrame:
         return pd.read_csv(cohort / "truth" / name, dtype={"subject_id": str}).set_index("subject_id")

@@ -225,6 +225,8 @@ def _draw_training(config: Config) -> None:
             widgets.select(column, path)
         for start in range(0, len(mc.ADVANCED_FIELDS), 3):
             widgets.numbers(st.columns(3), mc.ADVANCED_FIELDS[start : start + 3])
+        for column, path in zip(st.columns(2), mc.SUBJECT_FIELDS, strict=False):
+            widgets.select(column, path)
 
 
 def _term_table(report, config: Config) -> pd.DataFrame:

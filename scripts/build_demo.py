@@ -47,6 +47,10 @@ DEMO_SETTINGS = [
     "train.batch_size=128",
     "train.epochs=60",
     "train.min_steps=0",
+    # The shipped run keeps to the subjects present in every modality, as it was built before subjects lacking
+    # one could be trained on (train.missing_modalities): its latents.csv then covers exactly the subjects
+    # load_cohort gives by default (tests/test_demo_assets.py).
+    "train.missing_modalities=drop",
 ]
 # Files a shipped run does without: resumable optimiser state and live-job bookkeeping.
 DROP = ("training_state.pt", "heartbeat.json", "STOP", "job.json")
@@ -121,12 +125,14 @@ def finalise_run(run: Path, cohort: Path) -> dict[str, str]:
     atomic_write_json(run / "status.json", status)
     model = shrink_weights(run, cohort)
     if restart_count(run) >= 2:  # restarts added by `crl stability`: their confidence, on the shipped weights
-        for table in sorted((run / "restarts").glob("[0-9]*/latents.csv")):  # 5 significant digits, as the run's
+        for table in sorted(
+            (run / "restarts").glob("[0-9]*/latents.csv")
+        ):  # 5 significant digits, as the run's
             rounded = pd.read_csv(table, dtype={"subject_id": str})
             atomic_write_text(table, rounded.to_csv(index=False, float_format="%.5g", lineterminator="\n"))
         update_run_confidence(run, model, int(status.get("kept_restart", 0) or 0), Run(run).threshold())
 
-    table = pd.read_csv(run / "latents.csv", dtype={"subject_id": str}).set_index("subject_id")
+    table = Run(run).latents()
     names = plain_names(cohort, table)
     save_names(run, names, default_names(list(table.columns)))
     write_evaluation(run)  # the scores of the run as shipped, so the first screen need not compute them

@@ -199,3 +199,31 @@ def test_torchrun_of_crl_cli_train_directly_writes_one_run(tmp_path):
     status = read_json(run / "status.json")
     assert status["state"] == "done" and status["world_size"] == 2
     assert [row["epoch"] for row in read_jsonl(run / "metrics.jsonl")] == [0, 1, 2]
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_train_a_cohort_with_subjects_lacking_a_modality(tmp_path):
+    """Presence masks travel with the batch shards; a shard nobody in lacks a modality still runs the imputer,
+    or DistributedDataParallel would miss its gradients (crl.engine.distributed.prepare)."""
+    import pandas as pd
+
+    from crl.data.synthetic import write_preset
+    from crl.runs.files import read_json
+
+    cohort = write_preset("paper-case1", tmp_path / "cohort", n=300)
+    table = pd.read_csv(cohort / "m2.csv", dtype={"subject_id": str})
+    table.drop(index=[0, 1, 2]).to_csv(cohort / "m2.csv", index=False)  # most batch shards lack nobody
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CRL_THREADS": "1"}
+    command = [
+        *torchrun_command(2, ["crl.cli", "train", str(cohort), "--out", str(run), "--device", "cpu"]),
+        *("--set", "train.epochs=2", "--set", "train.batch_size=32"),
+        *[arg for item in exact_epochs() for arg in ("--set", item)],
+    ]
+    result = subprocess.run(
+        command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, start_new_session=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_json(run / "status.json")["state"] == "done"
+    latents = pd.read_csv(run / "latents.csv", dtype={"subject_id": str}, keep_default_na=False)
+    assert len(latents) == 300 and (latents["inferred"] == "m2").sum() == 3

@@ -199,7 +199,7 @@ def test_a_diverging_loss_stops_training_naming_the_term_and_step():
 # ---------------------------------------------------------------------------------------------- crl train
 def _fake_loader(monkeypatch, cohort: Cohort) -> None:
     module = types.ModuleType("crl.data.load")
-    module.load_cohort = lambda root: cohort
+    module.load_cohort = lambda root, **policies: cohort
     monkeypatch.setitem(sys.modules, "crl.data.load", module)
 
 

@@ -119,7 +119,11 @@ class Confidence:
         run = Run(run_dir)
         if run.has_latents:
             try:
-                share = cross_modal_share(run.latents())
+                latents = run.latents()
+                inferred = run.inferred()
+                if inferred.map(bool).any():  # inferred latents are functions of the others: measure without
+                    latents = latents.loc[inferred.index[~inferred.map(bool)]]
+                share = cross_modal_share(latents)
                 cross = share if share.notna().any() else None
             except RunError:
                 cross = None  # an unreadable latents.csv: the page says so where it reads it

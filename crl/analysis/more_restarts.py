@@ -57,6 +57,7 @@ def extend_restarts(
     """
     from crl.core.model import build_model
     from crl.data.load import load_cohort
+    from crl.data.missing import policy_of_schema, training_cohort
     from crl.engine.encode import encode_cohort, latent_table
     from crl.engine.fit import fit
     from crl.engine.restarts import restart_config
@@ -72,7 +73,8 @@ def extend_restarts(
     cohort_dir = Path(cohort_dir) if cohort_dir else run.cohort_path()
     if cohort_dir is None:
         raise RunError(f"{run.path}/config.json does not record its cohort; pass --cohort DIR")
-    cohort = load_cohort(cohort_dir)
+    # The subjects the run was trained on: those lacking a modality only when its model infers them.
+    cohort = training_cohort(load_cohort(cohort_dir, missing_policy="infer"), policy_of_schema(model.schema))
     check_compatible(model.schema, cohort)
     kept = kept_restart(run)
     have = {r.index for r in read_restarts(run.path)} | restart_indices(run.path, pending=True)

@@ -324,11 +324,20 @@ def data_section(x: ReportInputs) -> str:
         ]
         return head + table(["Modality", "Kind", "Shape", "Features or channels", "Latents"], rows)
     cohort = x.cohort
+    # Subjects the run trained on although they lack a modality (train.missing_modalities = "infer").
+    inferred = len(set(map(str, x.latents.index)) - set(map(str, cohort.subject_ids)))
+    left_out = len(cohort.excluded) - inferred
     head = page.paragraph(
         f"Cohort {cohort.name}: {len(cohort):,} subjects present in every modality"
         + (
-            f"; {len(cohort.excluded):,} more were left out (missing from a modality or unusable)."
-            if cohort.excluded
+            f"; {inferred:,} more lacking a modality were trained on, the latents of what they lack inferred "
+            "from their other modalities"
+            if inferred
+            else ""
+        )
+        + (
+            f"; {left_out:,} more were left out (missing from a modality or unusable)."
+            if left_out > 0
             else "."
         )
     )

@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["error", "pad", "crop", "resample"],
         help="unequal time series",
     )
+    p.add_argument(
+        "--missing-modalities",
+        default="infer",
+        choices=["infer", "drop"],
+        help="subjects lacking a modality: kept with their latents for it inferred (as crl train does by "
+        "default) or left out",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_validate)
 

@@ -35,6 +35,7 @@ def train_cli(args: Any) -> int:
     from crl.config import check_schema, resolve_config
     from crl.core.model import build_model
     from crl.data.load import load_cohort  # looked up per call: tests stand a small cohort in for it
+    from crl.data.missing import training_cohort
     from crl.engine.device import resolve_device
     from crl.engine.distributed import under_torchrun
     from crl.engine.restarts import fit_restarts
@@ -44,7 +45,7 @@ def train_cli(args: Any) -> int:
 
     if under_torchrun():  # one of several DDP processes: the job runner coordinates the ranks
         return train_distributed_cli(args)
-    cohort = load_cohort(Path(args.dir))
+    cohort = load_cohort(Path(args.dir), missing_policy="infer")
     config = resolve_config(
         cohort.schema(),
         getattr(args, "config", None),
@@ -53,6 +54,7 @@ def train_cli(args: Any) -> int:
         getattr(args, "seed", None),
     )
     check_schema(config, cohort.schema())
+    cohort = training_cohort(cohort, config.train.missing_modalities, config.method)
     run = RunFolder(Path(args.out))
     device = resolve_device(config.train.device)
     try:

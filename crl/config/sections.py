@@ -22,6 +22,7 @@ ORIENTATIONS = ("order", "pairwise")
 SCHEDULES = ("cosine", "plateau", "constant")
 PRECISIONS = ("auto", "bf16", "fp16", "off")
 FLOWS = ("affine", "spline")
+MISSING_MODALITIES = ("infer", "drop")  # subjects lacking a modality: trained on (inferred) or left out
 MAX_BINS = 64
 MAX_RESTARTS = 20  # each restart is a full training run
 MAX_REALIGN = 50  # each realignment encodes up to crl.engine.warmup.REALIGN_SUBJECTS subjects
@@ -265,7 +266,11 @@ class TrainConfig:
 
     `restarts` > 1 trains that many times from seeds `seed`, `seed + 1`, … on one validation split (drawn from
     `seed`) and keeps the run with the lowest best validation loss (crl.engine.restarts): which optimum training
-    reaches depends on the initial weights, at `restarts` times the time."""
+    reaches depends on the initial weights, at `restarts` times the time.
+
+    `missing_modalities`: "infer" trains on every subject with at least one modality, inferring the latents of
+    the modalities it lacks (crl.core.model, docs/method.md); "drop" only on subjects present in every modality
+    (crl.data.missing applies it to the loaded cohort)."""
 
     epochs: int = declare(
         100,
@@ -333,6 +338,16 @@ class TrainConfig:
         "recovered the hidden variables with MCC 0.89, 0.81 and 0.90 instead of 0.84, 0.78 and 0.86. With 2 or "
         "more, the Latent graph also shows how often each link was found again and fades latents the runs "
         "disagree on.",
+    )
+    missing_modalities: str = declare(
+        "infer",
+        choices=MISSING_MODALITIES,
+        label="Subjects missing a modality",
+        names={"infer": "train on them (infer the missing latents)", "drop": "leave them out"},
+        help="infer: every subject with at least one modality is trained on; the latents of a modality a "
+        "subject lacks are inferred from its other modalities through the learned graph, and latents.csv "
+        "marks them in its 'inferred' column. drop: only subjects present in every modality are used. "
+        "β-VAE always leaves them out.",
     )
     validation_fraction: float = declare(
         0.1,

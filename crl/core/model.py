@@ -2,7 +2,9 @@
 
 Training objective (docs/method.md §3-4): a negative ELBO whose KL term is estimated by sampling,
 `E_q[log q(z, eta | x) - log p(z) - log N(eta)]`, with p(z) the graph-gated flow prior, so shrinking the latents
-buys nothing; plus the paper's cross-modal sparsity and an acyclicity penalty.
+buys nothing; plus the paper's cross-modal sparsity and an acyclicity penalty. For a subject lacking a modality
+(the batch's PRESENT mask), that modality's reconstruction term is left out, its eta posterior is the prior and
+its z posterior comes from an imputer of the subject's other modalities (docs/method.md §3).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from torch import nn
 from crl.config import Config
 from crl.core.latent_graph import LatentGraph
 from crl.core.nn import build_decoder, build_encoder, mlp, model_shape
+from crl.core.nn.imputer import Imputer
 from crl.core.nn.posterior import PosteriorHead
 from crl.core.prior import LOG_SQRT_2PI, CausalFlowPrior, standard_normal_log_prob
 
@@ -24,6 +27,9 @@ from crl.core.prior import LOG_SQRT_2PI, CausalFlowPrior, standard_normal_log_pr
 EDGE_EFFECT_BATCH = 256
 # The calibrated noise model's variance floor (normalised units): a perfect fit must not divide by zero.
 MIN_NOISE_VARIANCE = 1e-4
+# The batch entry `(batch, modalities)` bool, in model order, saying which subjects have which modality; only
+# batches of a cohort where some subject lacks a modality carry it (crl.engine.tensors).
+PRESENT = "__present__"
 
 
 @dataclass
@@ -163,6 +169,22 @@ class CRLModel(nn.Module):
             if rotate
             else {}
         )
+        # Per modality some training subject lacks (the schema marks it), the posterior of its latents given the
+        # subject's other modalities (crl.core.nn.imputer). Built last, so the other weights do not depend on it.
+        incomplete = (
+            [n for n in self.names if self.schema[n].get("incomplete")] if self.method != "beta-vae" else []
+        )
+        self.imputers = nn.ModuleDict(
+            {
+                name: Imputer(
+                    self.n_latent - self.latent_sizes[name], len(self.names) - 1, self.latent_sizes[name]
+                )
+                for name in incomplete
+            }
+        )
+        # Under DistributedDataParallel every parameter must reach every step's loss, so the imputers run even
+        # on a batch in which nobody lacks a modality (crl.engine.distributed sets this).
+        self.always_impute = False
 
     def rotation(self, name: str) -> torch.Tensor:
         """The modality's current `(k + e, k + e)` rotation matrix (exp of a skew-symmetric matrix)."""
@@ -177,7 +199,64 @@ class CRLModel(nn.Module):
     def posterior(
         self, batch: dict[str, torch.Tensor], rotations: dict[str, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(z_mean, z_logvar) `(batch, n_latent)` and (eta_mean, eta_logvar) `(batch, n_eta)`."""
+        """(z_mean, z_logvar) `(batch, n_latent)` and (eta_mean, eta_logvar) `(batch, n_eta)`; for a modality a
+        subject lacks, its latents' posterior is inferred from its other modalities and its eta's is the prior."""
+        parts = self._encoded(batch, rotations)
+        present = self.presence(batch)
+        return parts if present is None else self._infer_missing(present, *parts)
+
+    def presence(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The batch's `(batch, modalities)` presence mask, or None when nobody in it lacks a modality the model
+        can infer (then everything is computed exactly as for a complete cohort)."""
+        present = batch.get(PRESENT)
+        if present is None or not self.imputers:
+            return None
+        if not self.always_impute and bool(present.all()):
+            return None
+        return present
+
+    def _infer_missing(
+        self,
+        present: torch.Tensor,
+        z_mean: torch.Tensor,
+        z_logvar: torch.Tensor,
+        e_mean: torch.Tensor,
+        e_logvar: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Replace, for subjects lacking a modality, the encoder's posterior of that modality (computed on a
+        filler) by the imputer's for z and by the prior N(0, I) for eta. torch.where sends the encoder no
+        gradient from those rows; the imputer reads only the modalities the subject has."""
+        z_sizes = [self.latent_sizes[n] for n in self.names]
+        e_sizes = [self.eta_sizes[n] for n in self.names]
+        flags = present.to(z_mean.dtype)
+        observed = z_mean * torch.repeat_interleave(
+            flags, torch.as_tensor(z_sizes, device=flags.device), dim=1
+        )
+        blocks = torch.split(observed, z_sizes, dim=1)
+        parts = [
+            list(torch.split(z_mean, z_sizes, 1)),
+            list(torch.split(z_logvar, z_sizes, 1)),
+            list(torch.split(e_mean, e_sizes, 1)),
+            list(torch.split(e_logvar, e_sizes, 1)),
+        ]
+        for j, name in enumerate(self.names):
+            if name not in self.imputers:
+                continue
+            others = torch.cat([b for i, b in enumerate(blocks) if i != j], dim=1)
+            other_flags = torch.cat([flags[:, :j], flags[:, j + 1 :]], dim=1)
+            mean, logvar = self.imputers[name](others, other_flags)
+            have = present[:, j : j + 1]
+            parts[0][j] = torch.where(have, parts[0][j], mean.to(parts[0][j].dtype))
+            parts[1][j] = torch.where(have, parts[1][j], logvar.to(parts[1][j].dtype))
+            parts[2][j] = torch.where(have, parts[2][j], torch.zeros_like(parts[2][j]))
+            parts[3][j] = torch.where(have, parts[3][j], torch.zeros_like(parts[3][j]))
+        z_mean, z_logvar, e_mean, e_logvar = (torch.cat(p, 1) for p in parts)
+        return z_mean, z_logvar, e_mean, e_logvar
+
+    def _encoded(
+        self, batch: dict[str, torch.Tensor], rotations: dict[str, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The encoders' posterior for every row, whether or not the subject has the modality."""
         if self.method == "beta-vae":
             flat = torch.cat([batch[name].flatten(1) for name in self.names], dim=1)
             mean, logvar = self.joint_head(torch.nn.functional.leaky_relu(self.joint_body(flat), 0.2))
@@ -251,19 +330,30 @@ class CRLModel(nn.Module):
         so nothing back-propagates through them; the loss's value is unchanged.
         """
         weights = self.config.loss
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not frozen_representation):
+        learning = torch.is_grad_enabled()
+        with torch.set_grad_enabled(learning and not frozen_representation):
             rotations = self.rotations_now()
-            z_mean, z_logvar, e_mean, e_logvar = self.posterior(batch, rotations)
-            n = z_mean.shape[0]
-            z = z_mean + torch.exp(0.5 * z_logvar) * torch.randn(
-                z_mean.shape, generator=generator, device=z_mean.device, dtype=z_mean.dtype
+            z_mean, z_logvar, e_mean, e_logvar = self._encoded(batch, rotations)
+        present = self.presence(batch)
+        if present is not None:
+            # Outside the frozen block: the imputers keep learning with the prior while the encoders stand still.
+            z_mean, z_logvar, e_mean, e_logvar = self._infer_missing(
+                present, z_mean, z_logvar, e_mean, e_logvar
             )
-            eta = e_mean + torch.exp(0.5 * e_logvar) * torch.randn(
-                e_mean.shape, generator=generator, device=e_mean.device, dtype=e_mean.dtype
-            )
+        n = z_mean.shape[0]
+        z = z_mean + torch.exp(0.5 * z_logvar) * torch.randn(
+            z_mean.shape, generator=generator, device=z_mean.device, dtype=z_mean.dtype
+        )
+        eta = e_mean + torch.exp(0.5 * e_logvar) * torch.randn(
+            e_mean.shape, generator=generator, device=e_mean.device, dtype=e_mean.dtype
+        )
+        with torch.set_grad_enabled(learning and not frozen_representation):
             recon = self.decode(z, eta, rotations)
             reconstruction = {
-                name: self._reconstruction(name, recon[name], batch[name]) for name in self.names
+                name: self._reconstruction(
+                    name, recon[name], batch[name], None if present is None else present[:, j]
+                )
+                for j, name in enumerate(self.names)
             }
         reconstruction_total = torch.stack(list(reconstruction.values())).sum()
 
@@ -317,18 +407,30 @@ class CRLModel(nn.Module):
             reconstruction, reconstruction_total, likelihood, sparsity, acyclicity, total, extras
         )
 
-    def _reconstruction(self, name: str, recon: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def _reconstruction(
+        self, name: str, recon: torch.Tensor, target: torch.Tensor, have: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The modality's reconstruction term, per subject and averaged over the batch.
 
         fixed: the summed squared error. calibrated: the negative log-likelihood of a Gaussian whose variance is
         the batch's mean squared error (the optimal σ of Rybkin et al. 2021, held constant in the gradient), so
         the error's weight grows as it shrinks instead of fading against the prior term.
+        have: `(batch,)` bool, the subjects that have the modality (None: all). A subject lacking it has no
+        observation, so its term is 0 (left out of its ELBO) while the mean is still over the whole batch.
         """
         error = (recon.float() - target.float()).pow(2).flatten(1)
+        if have is None:
+            if self.config.modalities[name].noise != "calibrated":
+                return error.sum(1).mean()
+            variance = error.mean().detach().clamp_min(MIN_NOISE_VARIANCE)
+            return (error / (2.0 * variance)).sum(1).mean() + 0.5 * error.shape[1] * torch.log(variance)
+        weight = have.float()
         if self.config.modalities[name].noise != "calibrated":
-            return error.sum(1).mean()
-        variance = error.mean().detach().clamp_min(MIN_NOISE_VARIANCE)
-        return (error / (2.0 * variance)).sum(1).mean() + 0.5 * error.shape[1] * torch.log(variance)
+            return (error.sum(1) * weight).mean()
+        count = weight.sum().clamp_min(1.0)
+        variance = ((error.mean(1) * weight).sum() / count).detach().clamp_min(MIN_NOISE_VARIANCE)
+        per_subject = (error / (2.0 * variance)).sum(1) + 0.5 * error.shape[1] * torch.log(variance)
+        return (per_subject * weight).mean()
 
     def strengths(self):
         """`(n_latent, n_latent)` numpy edge strengths, `[source, target]` (see crl.core.latent_graph)."""

@@ -1,9 +1,10 @@
 """Reflecting latents: z_i and -z_i describe the data equally well, so a trained model can be turned to either.
 
 A latent's sign is arbitrary after training; crl.engine.orientation picks the readable one. Reflection is
-baked into the weights (the encoder's mean head, the decoder's first layer and the prior's flows), so what the
-model computes is unchanged and its saved files keep their layout. With a modality rotation R, reflecting z
-inside the rotated frame is the orthogonal map M = R^T D R in the encoder's own frame (D the diagonal of signs).
+baked into the weights (the encoder's mean head, the decoder's first layer, the prior's flows and the imputers
+of modalities some subjects lack), so what the model computes is unchanged and its saved files keep their
+layout. With a modality rotation R, reflecting z inside the rotated frame is the orthogonal map M = R^T D R in
+the encoder's own frame (D the diagonal of signs).
 """
 
 from __future__ import annotations
@@ -77,3 +78,9 @@ def reflect_latents(model: CRLModel, signs: Sequence[float] | torch.Tensor) -> N
             _mix(_posterior_head(model.encoders[name]), _first_linear(model.decoders[name], k + e), mixing)
     if model.prior is not None:
         model.prior.reflect(signs.to(torch.float32))
+    # An imputer reads the other modalities' latents and gives its own: both sides turn with them.
+    blocks = torch.split(signs, [model.latent_sizes[n] for n in model.names])
+    for j, name in enumerate(model.names):
+        if name in model.imputers:
+            others = torch.cat([b for i, b in enumerate(blocks) if i != j])
+            model.imputers[name].reflect(others, blocks[j])

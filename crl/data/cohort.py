@@ -68,7 +68,14 @@ class Normaliser:
 
 @dataclass
 class Cohort:
-    """Subjects present in every modality, in one order; who was left out and why is kept in `excluded`."""
+    """Subjects in one order; who was left out and why is kept in `excluded`.
+
+    Loaded with missing_policy="drop" (crl.data.load) every subject is present in every modality. Under "infer"
+    a subject may lack some modalities: `present[name]` is then a boolean vector over the subjects (only for
+    modalities someone lacks; absent means all present), the lacking rows of `data` hold a neutral filler
+    (crl.data.missing) that the model never reads, and `lacks` says, for every subject "drop" would leave out
+    (kept or not), why: `drop_incomplete` puts that into `excluded`.
+    """
 
     name: str
     subject_ids: np.ndarray  # (N,) str
@@ -77,9 +84,51 @@ class Cohort:
     root: Path | None = None
     excluded: dict[str, str] = field(default_factory=dict)  # subject_id -> reason
     report: Any = None  # the ValidationReport it was loaded with (warnings for the UI), when loaded from disk
+    present: dict[str, np.ndarray] = field(
+        default_factory=dict
+    )  # modality -> (N,) bool, incomplete ones only
+    lacks: dict[str, str] = field(default_factory=dict)  # subject_id -> why "drop" leaves it out
 
     def __len__(self) -> int:
         return len(self.subject_ids)
+
+    def presence(self, name: str) -> np.ndarray:
+        """`(N,)` bool: which subjects have modality `name` (all True for a modality nobody lacks)."""
+        found = self.present.get(name)
+        return np.ones(len(self), dtype=bool) if found is None else np.asarray(found, dtype=bool)
+
+    def incomplete_modalities(self) -> list[str]:
+        """The modalities some subject lacks, in cohort order."""
+        return [n for n in self.modalities if n in self.present and not np.all(self.present[n])]
+
+    @property
+    def complete(self) -> np.ndarray:
+        """`(N,)` bool: subjects present in every modality."""
+        mask = np.ones(len(self), dtype=bool)
+        for name in self.incomplete_modalities():
+            mask &= self.presence(name)
+        return mask
+
+    def lacking(self) -> list[str]:
+        """Per subject, the modalities it lacks joined by ';' ('' for a complete subject)."""
+        names = self.incomplete_modalities()
+        masks = [self.presence(n) for n in names]
+        return [";".join(n for n, m in zip(names, masks, strict=True) if not m[i]) for i in range(len(self))]
+
+    def drop_incomplete(self) -> Cohort:
+        """The cohort of its complete subjects only, as missing_policy="drop" loads it: the others move to
+        `excluded` with the reason that policy gives. Returns itself when it holds no trace of "infer"."""
+        if not self.incomplete_modalities() and not self.lacks:
+            return self
+        keep = np.flatnonzero(self.complete)
+        modalities = {
+            name: Modality(m.name, m.kind, m.data[keep], list(m.feature_names), m.latents)
+            for name, m in self.modalities.items()
+        }
+        ids = self.subject_ids[keep]
+        excluded = {**self.excluded, **self.lacks}
+        covariates = None if self.covariates is None else self.covariates.iloc[keep]
+        return Cohort(self.name, ids, modalities, covariates, self.root, excluded, self.report)
 
     def split(self, seed: int = 0, validation_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
         """Seeded split by subject: (train_indices, validation_indices), each sorted."""
@@ -92,7 +141,11 @@ class Cohort:
         """Centre/scale per tabular column or time-series channel; images map 0–255 to about [-1, 1]."""
         centre, scale = {}, {}
         for name, m in self.modalities.items():
-            x = m.data[train_indices]
+            rows = np.asarray(train_indices)
+            if name in self.present:  # statistics of the subjects that have it (fillers would pull them)
+                have = self.presence(name)
+                rows = rows[have[rows]] if have[rows].any() else np.flatnonzero(have)
+            x = m.data[rows]
             if m.kind == "image":
                 centre[name] = np.full((1,) * (x.ndim - 1), 127.5, dtype=np.float32)
                 scale[name] = np.full((1,) * (x.ndim - 1), 127.5, dtype=np.float32)
@@ -113,13 +166,17 @@ class Cohort:
         return h.hexdigest()[:16]
 
     def schema(self) -> dict:
-        """Modality names, kinds, shapes and feature names: what a trained model needs to encode another cohort."""
+        """Modality names, kinds, shapes and feature names: what a trained model needs to encode another cohort;
+        `"incomplete": True` on a modality some subject lacks."""
+        incomplete = set(self.incomplete_modalities())
         return {
             name: {
                 "kind": m.kind,
                 "shape": list(m.shape),
                 "features": list(m.feature_names),
                 "latents": m.latents,
+                # Some subject lacks it: the model then infers its latents for them (crl.core.model).
+                **({"incomplete": True} if name in incomplete else {}),
             }
             for name, m in self.modalities.items()
         }

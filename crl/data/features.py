@@ -20,7 +20,8 @@ from crl.graphs.names import split_latent_name
 def observed_features(cohort: Cohort) -> tuple[pd.DataFrame, list[str]]:
     """(subjects, features) table indexed by subject_id, and each feature's modality (aligned with columns).
 
-    Columns are readable labels: "labs: glucose", "sleep: spo2 (mean over time)", "fundus: mean red".
+    Columns are readable labels: "labs: glucose", "sleep: spo2 (mean over time)", "fundus: mean red". A subject
+    lacking a modality has NaN in its features (`correlation` then leaves the subject out of them).
     """
     blocks: list[np.ndarray] = []
     labels: list[str] = []
@@ -38,6 +39,8 @@ def observed_features(cohort: Cohort) -> tuple[pd.DataFrame, list[str]]:
             suffix = ""
         else:
             continue
+        if name in cohort.present:  # subjects lacking the modality have no features (their rows are fillers)
+            values[~cohort.presence(name)] = np.nan
         features = list(modality.feature_names)
         if len(features) != values.shape[1]:
             features = [f"feature {k + 1}" for k in range(values.shape[1])]

@@ -9,6 +9,7 @@ import pandas as pd
 
 from crl.data.cohort import Cohort, Modality
 from crl.data.manifest import read_manifest
+from crl.data.missing import filled
 from crl.data.validate import MIN_SUBJECTS, check_covariates, validate_cohort
 from crl.errors import CohortError
 
@@ -19,15 +20,23 @@ def load_cohort(
     nan_policy: str = "error",
     length_policy: str = "error",
     min_subjects: int = MIN_SUBJECTS,
+    missing_policy: str = "drop",
 ) -> Cohort:
     """Validate `root` and return its `Cohort`; raise `CohortError` (with `.report`) listing every problem.
 
-    Subjects missing from some modality, or dropped by nan_policy="drop", are left out and named in
-    `cohort.excluded`. Covariates are aligned to the subjects (rows they lack are NaN). Policies: see
-    `validate_cohort`.
+    missing_policy="drop" (the default here): subjects missing from some modality, or dropped by
+    nan_policy="drop", are left out and named in `cohort.excluded`. "infer" (what training uses unless
+    train.missing_modalities says otherwise, crl.data.missing): they are kept, with `cohort.present` saying who
+    has which modality and filler rows for the rest; only subjects with no usable modality are left out.
+    Covariates are aligned to the subjects (rows they lack are NaN). Other policies: see `validate_cohort`.
     """
     report = validate_cohort(
-        root, nan_policy=nan_policy, length_policy=length_policy, min_subjects=min_subjects, keep_data=True
+        root,
+        nan_policy=nan_policy,
+        length_policy=length_policy,
+        min_subjects=min_subjects,
+        keep_data=True,
+        missing_policy=missing_policy,
     )
     if not report.ok or report.prepared is None:
         raise CohortError(f"cohort at {report.root} cannot be loaded:\n{report.format()}", report)
@@ -39,7 +48,10 @@ def load_cohort(
         rows = pd.Index(loaded.subject_ids).get_indexer(subject_ids)
         # Index only when needed: an already aligned source is used as it is, not copied.
         same = len(rows) == len(loaded.subject_ids) and np.array_equal(rows, np.arange(len(rows)))
-        data = loaded.data if same else loaded.data[rows]
+        if name in prepared.present:  # "infer": subjects lacking it get a filler row
+            data = filled(loaded.data, rows, prepared.present[name])
+        else:
+            data = loaded.data if same else loaded.data[rows]
         names = list(loaded.feature_names)
         del loaded
         if data.dtype.kind == "f" and data.dtype != np.float32:
@@ -56,6 +68,8 @@ def load_cohort(
         root=report.root,
         excluded=dict(report.excluded),
         report=report,
+        present=dict(prepared.present),
+        lacks=dict(prepared.lacks),
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from crl.data.align import align
 from crl.data.labels import unknown_labels
 from crl.data.loaders import (
     Loaded,
@@ -34,6 +35,7 @@ from crl.data.manifest import (
     read_manifest,
 )
 from crl.data.manifest_omics import is_omics_path
+from crl.data.missing import MISSING_POLICIES
 from crl.errors import ConfigError
 
 __all__ = ["MIN_SUBJECTS", "Problem", "ValidationReport", "validate_cohort"]
@@ -47,15 +49,20 @@ class Prepared:
 
     manifest: Manifest
     data: dict[str, Loaded]
-    subject_ids: np.ndarray  # (N,) str, sorted: present in every modality and kept by the NaN policy
+    subject_ids: np.ndarray  # (N,) str, sorted: kept by the missing-modality and NaN policies
     covariates: pd.DataFrame | None
+    present: dict[str, np.ndarray] = field(default_factory=dict)  # "infer": who has the modalities some lack
+    lacks: dict[str, str] = field(
+        default_factory=dict
+    )  # "infer": kept subject -> why "drop" would leave it out
 
 
 @dataclass
 class ValidationReport:
     """Every problem found in a cohort folder; `ok` when none is an error.
 
-    n_subjects: subjects that training would use (present in every modality, kept by the NaN policy).
+    n_subjects: subjects that training would use (kept by the NaN policy and present in every modality, or
+    under missing_policy="infer" in at least one).
     excluded: subject ID -> why it is left out.
     """
 
@@ -122,6 +129,7 @@ def validate_cohort(
     length_policy: str = "error",
     min_subjects: int = MIN_SUBJECTS,
     keep_data: bool = False,
+    missing_policy: str = "drop",
 ) -> ValidationReport:
     """Check everything about a cohort folder and return all problems; never raises on bad data.
 
@@ -129,10 +137,14 @@ def validate_cohort(
     medians over all subjects). length_policy: "error", "pad" (repeat the last value up to the longest),
     "crop" (to the shortest) or "resample" (interpolate to the most common length). A modality's table in
     cohort.toml may set either policy; an argument other than "error" overrides it.
+    missing_policy: "drop" (subjects lacking a modality, or dropped by the NaN policy in one, are left out) or
+    "infer" (they are kept with that modality marked absent: crl.data.missing; only a subject with no usable
+    modality is left out).
     keep_data: keep the loaded arrays on `report.prepared` (for `load_cohort`) when the report is ok.
     """
     _check_option("nan_policy", nan_policy, NAN_POLICIES)
     _check_option("length_policy", length_policy, LENGTH_POLICIES)
+    _check_option("missing_policy", missing_policy, MISSING_POLICIES)
     root = Path(root)
     if root.name == MANIFEST_FILE and root.is_file():
         root = root.parent
@@ -165,11 +177,13 @@ def validate_cohort(
         if result is None:
             continue
         loaded[name] = result
-        for subject in _check_values(spec, result, _policy(nan_policy, spec, "nan_policy"), problems):
+        nan = _policy(nan_policy, spec, "nan_policy")
+        for subject in _check_values(spec, result, nan, problems, infer=missing_policy == "infer"):
             dropped.setdefault(subject, []).append(name)
 
     all_loaded = bool(loaded) and len(loaded) == len(manifest.modalities)
-    subject_ids = _align(manifest, loaded, dropped, report)
+    kept = align(manifest, loaded, dropped, report, missing_policy)
+    subject_ids = kept.subject_ids
     report.n_subjects = len(subject_ids)
     no_overlap = any(p.check == "no_overlap" for p in problems)
     if all_loaded and not no_overlap and len(subject_ids) < min_subjects:
@@ -177,7 +191,9 @@ def validate_cohort(
             Problem(
                 "error",
                 "too_few_subjects",
-                f"only {len(subject_ids)} subjects can be used (present in every modality, with usable values); "
+                f"only {len(subject_ids)} subjects can be used ("
+                f"{'with a usable modality' if missing_policy == 'infer' else 'present in every modality'}, "
+                "with usable values); "
                 f"training needs at least {min_subjects}.",
                 "add subjects, or see the warnings above for why subjects were left out.",
             )
@@ -189,7 +205,7 @@ def validate_cohort(
         unknown_labels(manifest, features, None if covariates is None else list(covariates.columns))
     )
     if keep_data and report.ok:
-        report.prepared = Prepared(manifest, loaded, subject_ids, covariates)
+        report.prepared = Prepared(manifest, loaded, subject_ids, covariates, kept.present, kept.lacks)
     return report
 
 
@@ -287,8 +303,11 @@ def _duplicates(ids: np.ndarray, file: str, problems: list[Problem]) -> None:
         )
 
 
-def _check_values(spec: ModalitySpec, loaded: Loaded, nan_policy: str, problems: list[Problem]) -> list[str]:
-    """Duplicates, NaN/inf (with the policy applied in place) and constant columns; returns subjects to drop."""
+def _check_values(
+    spec: ModalitySpec, loaded: Loaded, nan_policy: str, problems: list[Problem], infer: bool = False
+) -> list[str]:
+    """Duplicates, NaN/inf (with the policy applied in place) and constant columns; returns subjects to drop
+    (from this modality only when `infer`: missing_policy="infer" keeps them for their other modalities)."""
     file = spec.path
     _duplicates(loaded.subject_ids, file, problems)
     data = loaded.data
@@ -334,11 +353,17 @@ def _check_values(spec: ModalitySpec, loaded: Loaded, nan_policy: str, problems:
             )
         elif bad and nan_policy == "drop":
             to_drop = loaded.subject_ids[rows].tolist()
+            fate = (
+                f"{verb(len(to_drop), 'keeps', 'keep')} their other modalities; their '{spec.name}' latents are "
+                "inferred from those"
+                if infer
+                else "left out"
+            )
             problems.append(
                 Problem(
                     "warning",
                     "non_finite",
-                    f"{plural(len(to_drop), 'subject')} with missing or infinite values left out "
+                    f"{plural(len(to_drop), 'subject')} with missing or infinite values {fate} "
                     f"(nan_policy='drop'): {listing(to_drop)}; per {unit}: {counts}.",
                     file=file,
                     column=column,
@@ -385,52 +410,6 @@ def _impute(data: np.ndarray, finite: np.ndarray, axes: tuple[int, ...]) -> None
         values, ok = data[:, j], finite[:, j]
         if not ok.all() and ok.any():
             values[~ok] = np.median(values[ok])
-
-
-def _align(
-    manifest: Manifest, loaded: dict[str, Loaded], dropped: dict[str, list[str]], report
-) -> np.ndarray:
-    """Sorted subjects present in every loaded modality and not dropped; fills `report.excluded` with reasons."""
-    if not loaded:
-        return np.asarray([], dtype=str)
-    sets = {name: set(result.subject_ids.tolist()) for name, result in loaded.items()}
-    union = set().union(*sets.values())
-    common = set.intersection(*sets.values())
-    missing_from: dict[str, list[str]] = {}
-    if not common and union and len(sets) > 1:
-        examples = "; ".join(f"{name}: {listing(sorted(ids)[:3], 3)}" for name, ids in sets.items())
-        report.problems.append(
-            Problem(
-                "error",
-                "no_overlap",
-                f"no subject is present in every modality. IDs seen - {examples}.",
-                "use the same subject IDs in every source (IDs are compared as text: '007' is not '7').",
-            )
-        )
-    elif common != union:
-        for name, ids in sets.items():
-            missing = sorted(union - ids)
-            if not missing:
-                continue
-            for subject in missing:
-                missing_from.setdefault(subject, []).append(name)
-            report.problems.append(
-                Problem(
-                    "warning",
-                    "missing_subjects",
-                    f"{plural(len(missing), 'subject')} {verb(len(missing), 'has', 'have')} no '{name}' data and "
-                    f"{verb(len(missing), 'is', 'are')} left out: {listing(missing)}.",
-                    f"add their {name} data if they should be included; otherwise nothing to do.",
-                    file=manifest.modalities[name].path,
-                )
-            )
-    for subject, names in missing_from.items():
-        report.excluded[subject] = f"missing from {', '.join(names)}"
-    for subject, names in dropped.items():
-        if subject in common:
-            report.excluded[subject] = f"missing or infinite values in {', '.join(names)}"
-    keep = common.difference(dropped)
-    return np.sort(np.asarray(list(keep), dtype=str))
 
 
 def check_covariates(

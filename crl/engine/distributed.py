@@ -136,6 +136,8 @@ def prepare(model: nn.Module, context: DistContext | None = None) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     model.to(context.device)
+    # A rank's shard may hold nobody lacking a modality while another's does: the imputers run on every shard.
+    model.always_impute = True
     ddp = DistributedDataParallel(
         _LossModule(model),
         device_ids=[context.device.index] if context.device.type == "cuda" else None,

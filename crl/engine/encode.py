@@ -10,6 +10,7 @@ import torch
 from crl.core.model import CRLModel
 from crl.data.cohort import Cohort, Normaliser
 from crl.engine.tensors import CohortTensors
+from crl.errors import RunError
 
 
 def posterior_means(
@@ -20,6 +21,7 @@ def posterior_means(
     device: torch.device | str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Posterior means of every subject: z `(n_subjects, n_latent)` and eta `(n_subjects, n_eta)`, float32."""
+    check_inferable(model, cohort)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     tensors = CohortTensors(cohort, normaliser, device, model.names)
@@ -36,6 +38,19 @@ def posterior_means(
     z = np.concatenate(z_parts, 0) if z_parts else np.zeros((0, model.n_latent), np.float32)
     eta = np.concatenate(eta_parts, 0) if eta_parts else np.zeros((0, model.n_eta), np.float32)
     return z, eta
+
+
+def check_inferable(model: CRLModel, cohort: Cohort) -> None:
+    """RunError when some subject lacks a modality whose latents the model cannot infer: it was trained only on
+    subjects who all had it."""
+    missing = [n for n in cohort.incomplete_modalities() if n in model.names and n not in model.imputers]
+    if missing:
+        raise RunError(
+            f"some subjects of cohort '{cohort.name}' lack {', '.join(missing)}, and this model was trained only on "
+            "subjects who had it, so it cannot infer their latents; encode the cohort's complete subjects "
+            '(load it with missing_policy="drop"), or train with train.missing_modalities = "infer" on a '
+            "cohort where some subjects lack it"
+        )
 
 
 def by_modality(model: CRLModel, z: np.ndarray) -> dict[str, np.ndarray]:

@@ -21,14 +21,17 @@ def canonical_signs(latents: dict[str, np.ndarray], cohort: Cohort) -> dict[str,
     """Modality -> one +1/-1 per latent: the sign of the latent's correlation with its most correlated feature.
 
     latents: modality -> `(n_subjects, k)` posterior means in the cohort's subject order. A latent with no
-    feature to compare with (a modality without summary features) keeps its sign.
+    feature to compare with (a modality without summary features) keeps its sign. Only the subjects that have a
+    modality count for its latents (the others' are inferred, and they have no features to compare).
     """
     features, owners = observed_features(cohort)
     values = features.to_numpy(float)
     owner = np.asarray(owners)
     signs = {}
     for name, z in latents.items():
-        own = values[:, owner == name] if len(owner) else np.zeros((len(z), 0))
+        have = cohort.presence(name)
+        z = np.asarray(z)[have]
+        own = values[have][:, owner == name] if len(owner) else np.zeros((len(z), 0))
         if own.shape[1] == 0 or len(z) < 2:
             signs[name] = np.ones(z.shape[1])
             continue

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from crl.core.model import PRESENT
 from crl.core.nn import normaliser_tensors, to_model_layout
 from crl.data.cohort import Cohort, Normaliser
 from crl.errors import TrainingError
@@ -32,7 +33,9 @@ def check_finite(cohort: Cohort, names: Sequence[str]) -> None:
 
 class CohortTensors:
     """A cohort's modalities as tensors ready for batching: tabular and time series pre-normalised to float32;
-    images kept uint8 and normalised per batch."""
+    images kept uint8 and normalised per batch. When some subject lacks one of the modalities, every batch also
+    carries the `(batch, modalities)` presence mask under `crl.core.model.PRESENT` (it travels with the batch,
+    so data-parallel shards keep theirs)."""
 
     def __init__(self, cohort: Cohort, normaliser: Normaliser, device: torch.device, names: Sequence[str]):
         check_finite(cohort, names)
@@ -44,6 +47,10 @@ class CohortTensors:
         )
         self.data: dict[str, torch.Tensor] = {}
         self.image_norm: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.present: torch.Tensor | None = None
+        if any(name in cohort.incomplete_modalities() for name in names):
+            mask = np.stack([cohort.presence(name) for name in names], axis=1)
+            self.present = torch.from_numpy(mask).to(self.storage)
         for name in names:
             modality = cohort.modalities[name]
             if modality.kind == "image":
@@ -68,4 +75,7 @@ class CohortTensors:
                 centre, scale = self.image_norm[name]
                 x = (to_model_layout("image", x).float() - centre) / scale
             out[name] = x
+        if self.present is not None:
+            mask = self.present.index_select(0, indices)
+            out[PRESENT] = mask.to(self.device) if self.storage != self.device else mask
         return out

@@ -20,6 +20,19 @@ from crl.engine.tensors import CohortTensors
 SEARCH_SUBJECTS = 2048
 # Subjects whose encodings a block realignment regresses on each other.
 REALIGN_SUBJECTS = 4096
+# Fewest complete subjects the realignment and the order search use by themselves when some lack a modality.
+MIN_COMPLETE = 32
+
+
+def complete_rows(tensors: CohortTensors, index: torch.Tensor, limit: int) -> torch.Tensor:
+    """The first `limit` subjects of `index` that have every modality: inferred latents are smooth functions of
+    the others, so they would make links look stronger than the data show. All of `index` (first `limit`) when
+    nobody lacks a modality, or when fewer than MIN_COMPLETE are complete."""
+    if tensors.present is None:
+        return index[:limit]
+    full = tensors.present.index_select(0, index.to(tensors.present.device)).all(1).cpu()
+    chosen = index[full]
+    return (chosen if len(chosen) >= MIN_COMPLETE else index)[:limit]
 
 
 def posterior_means(
@@ -44,7 +57,7 @@ def search_graph(
     """At the end of the warm-up, point the graph at the sparsest causal order of the current latents
     (crl.core.graph_search); the graph's optimiser state is reset so old momentum does not pull it back."""
     loss = model.config.loss
-    z, _ = posterior_means(model, tensors, train_index[:SEARCH_SUBJECTS])
+    z, _ = posterior_means(model, tensors, complete_rows(tensors, train_index, SEARCH_SUBJECTS))
     order, kept, _ = search_order(
         model.prior, model.graph, z, cross_cost=loss.sparsity / loss.likelihood, generator=generator
     )
@@ -62,7 +75,7 @@ def realign(
 ) -> None:
     """Turn each modality's z towards what the other modalities predict (crl.core.realign); the rotations'
     optimiser state is reset so old momentum does not turn them back."""
-    z, eta = posterior_means(model, tensors, train_index[:REALIGN_SUBJECTS])
+    z, eta = posterior_means(model, tensors, complete_rows(tensors, train_index, REALIGN_SUBJECTS))
     realign_blocks(model, z.cpu(), eta.cpu(), generator)
     context = distributed.current()
     for parameter in model.rotations.parameters():

@@ -62,6 +62,7 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
     from crl.analysis.stored_evaluation import evaluate_after_training
     from crl.core.model import build_model
     from crl.data.load import load_cohort
+    from crl.data.missing import training_cohort
     from crl.engine import distributed
     from crl.engine.restarts import fit_restarts, overall_position
     from crl.errors import TrainingError
@@ -73,8 +74,9 @@ def _train(run_dir: Path, spec: dict[str, Any], device: str, control: JobControl
     if context is not None:
         device = str(context.device)
     main = distributed.is_main_process()
-    cohort = load_cohort(Path(spec["cohort"]))
+    cohort = load_cohort(Path(spec["cohort"]), missing_policy="infer")
     config = job_config(spec, cohort, device)
+    cohort = training_cohort(cohort, config.train.missing_modalities, config.method)
     resume = _training_state(run_dir, load_training_state, set_aside=main)
     run = RunFolder(run_dir)
     if main:
@@ -143,13 +145,17 @@ def _refit(
 ) -> None:
     """Refit a finished run at new sparsity weights, warm-started from its saved model."""
     from crl.data.load import load_cohort
+    from crl.data.missing import policy_of_schema, training_cohort
     from crl.engine.device import resolve_device
     from crl.runs.checkpoint import load_model
     from crl.runs.sparsity_path import fit_path
 
-    cohort = load_cohort(Path(spec["cohort"]))
     # A foreground refit takes no queue slot, so "auto" arrives here unresolved.
     model, config = load_model(run_dir, device=resolve_device(device))[:2]
+    # The subjects the run was trained on: those lacking a modality only when its model infers them.
+    cohort = training_cohort(
+        load_cohort(Path(spec["cohort"]), missing_policy="infer"), policy_of_schema(model.schema)
+    )
     config = _with_device(config, device)
     record = read_json(run_dir / STATUS_FILE, {}).get("refit") or {}
     control.update_status(

@@ -23,6 +23,7 @@ import pandas as pd
 
 from crl.runs.files import (
     EDGE_CONFIDENCE_FILE,
+    INFERRED_COLUMN,
     LATENT_STABILITY_FILE,
     LATENTS_FILE,
     RESTARTS_DIR,
@@ -116,6 +117,7 @@ def read_restarts(run_dir: Path | str) -> list[RestartResult]:
             continue
         try:
             latents = pd.read_csv(folder / LATENTS_FILE, dtype={"subject_id": str}).set_index("subject_id")
+            latents = latents.drop(columns=[INFERRED_COLUMN], errors="ignore")
             graph = read_graph(folder)
         except (OSError, ValueError, KeyError, pd.errors.ParserError, UnicodeDecodeError):
             continue

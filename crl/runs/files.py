@@ -22,6 +22,9 @@ CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
 METRICS_FILE = "metrics.jsonl"
 LATENTS_FILE = "latents.csv"
+# latents.csv's column listing, per subject, the modalities whose latents were inferred rather than encoded
+# (';'-separated, empty for a complete subject); written only when some subject lacks a modality.
+INFERRED_COLUMN = "inferred"
 DRIVERS_FILE = (
     "drivers.json"  # each latent's most correlated observed features, for hover text without the cohort
 )

@@ -19,6 +19,7 @@ from crl.errors import RunError
 from crl.runs.files import (
     CONFIG_FILE,
     ETA_FILE,
+    INFERRED_COLUMN,
     LATENTS_FILE,
     METRICS_FILE,
     NAMES_FILE,
@@ -172,21 +173,43 @@ class Run:
         """The latents in the order of latents.csv's columns, or None when the run has no latents.csv."""
         if not self.has_latents:
             return None
-        return [c for c in pd.read_csv(self.latents_file, nrows=0).columns if c != ID_COLUMN]
+        columns = pd.read_csv(self.latents_file, nrows=0).columns
+        return [c for c in columns if c not in (ID_COLUMN, INFERRED_COLUMN)]
 
     def latents(self) -> pd.DataFrame:
-        """latents.csv as numbers `(subjects, latents)` indexed by subject_id (as text).
+        """latents.csv as numbers `(subjects, latents)` indexed by subject_id (as text), without the `inferred`
+        column (`inferred()` reads that).
 
         Callers check `has_latents` first and say how to get a finished run; a file that cannot be parsed raises
         RunError here."""
         file = self.latents_file
         try:
-            table = pd.read_csv(file, dtype={ID_COLUMN: str})
+            table = pd.read_csv(file, dtype={ID_COLUMN: str, INFERRED_COLUMN: str})
             if ID_COLUMN not in table.columns:
                 raise RunError(f"{file} has no {ID_COLUMN} column; retrain the run")
-            return table.set_index(ID_COLUMN).astype(float)
+            return table.drop(columns=[INFERRED_COLUMN], errors="ignore").set_index(ID_COLUMN).astype(float)
         except READ_ERRORS as error:
             raise unreadable(file, error, "could not be read as a table of numbers") from None
+
+    def inferred(self) -> pd.Series:
+        """Per subject (indexed by subject_id), the modalities whose latents in latents.csv were inferred from
+        the subject's other modalities rather than encoded, as a list ([] for all when the run has no such
+        subject). RunError when latents.csv cannot be read."""
+        file = self.latents_file
+        try:
+            table = pd.read_csv(file, dtype=str, keep_default_na=False)
+        except READ_ERRORS as error:
+            raise unreadable(file, error, "could not be read as a table") from None
+        if ID_COLUMN not in table.columns:
+            raise RunError(f"{file} has no {ID_COLUMN} column; retrain the run")
+        column = (
+            table[INFERRED_COLUMN] if INFERRED_COLUMN in table.columns else pd.Series("", index=table.index)
+        )
+        return pd.Series(
+            [[m for m in str(v).split(";") if m] for v in column],
+            index=pd.Index(table[ID_COLUMN], name=ID_COLUMN),
+            name=INFERRED_COLUMN,
+        )
 
     def graph_table(self, level: Path | str | None = None) -> pd.DataFrame | None:
         """graph.csv (or a sparsity level's, `level` = its folder) as source, target, weight; None when missing.

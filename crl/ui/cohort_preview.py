@@ -109,15 +109,23 @@ def _draw_overlap(folder: Path, report: ValidationReport) -> None:
     else:
         if len(order) > 1:
             st.plotly_chart(overlap_figure(counts, modalities=order), key="cohort_overlap")
-        st.caption(
-            f"{plural(complete, 'subject')} {'has' if complete == 1 else 'have'} every modality and "
-            f"{'is' if complete == 1 else 'are'} used for training (blue); {plural(partial, 'subject')} "
-            f"{'lacks' if partial == 1 else 'lack'} at least one and {'is' if partial == 1 else 'are'} left out (grey)."
-        )
+        st.caption(overlap_caption(complete, partial))
     if report.excluded:
         with st.expander(f"Subjects left out ({len(report.excluded):,}) and why"):
             left_out = pd.DataFrame(sorted(report.excluded.items()), columns=["subject", "why"])
             st.dataframe(left_out.head(2_000), hide_index=True, width="stretch")
+
+
+def overlap_caption(complete: int, partial: int) -> str:
+    """Who is complete, and what training does with the others (train.missing_modalities, default "infer")."""
+    return (
+        f"{plural(complete, 'subject')} {'has' if complete == 1 else 'have'} every modality (blue). "
+        f"{plural(partial, 'subject')} {'lacks' if partial == 1 else 'lack'} at least one (grey): training still "
+        f"uses {'it' if partial == 1 else 'them'}, with the latents of the modalities "
+        f"{'it lacks' if partial == 1 else 'they lack'} inferred from the others, so "
+        f"{complete + partial:,} are trained on; the counts above leave them out, as the setting "
+        '"Subjects missing a modality: leave them out" (train.missing_modalities = "drop") does.'
+    )
 
 
 def _draw_tabular(folder: Path, name: str) -> None:

@@ -44,8 +44,10 @@ ADVANCED_FIELDS = (
     "train.min_steps",
     "train.restarts",
 )
+# Advanced, below the numbers: what training does with subjects lacking a modality (issue 24).
+SUBJECT_FIELDS = ("train.missing_modalities",)
 # Widgets that show a setting's value as it is (the graph's and the modalities' need translating).
-PLAIN_FIELDS = LOSS_FIELDS + TRAIN_FIELDS + CHOICE_FIELDS + ADVANCED_FIELDS
+PLAIN_FIELDS = LOSS_FIELDS + TRAIN_FIELDS + CHOICE_FIELDS + ADVANCED_FIELDS + SUBJECT_FIELDS
 
 
 def key(path: str) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from crl.data.cohort import Cohort, Modality
+from crl.data.missing import filled
 from crl.data.synthetic.mechanisms import StructuralModel
 from crl.data.synthetic.mixing import LeakyMixing
 from crl.data.synthetic.presets import PresetSpec
@@ -54,31 +55,50 @@ class SyntheticCohort:
     def __len__(self) -> int:
         return len(self.subject_ids)
 
-    def to_cohort(self) -> Cohort:
+    def to_cohort(self, missing_policy: str = "drop") -> Cohort:
         """The same data as a `Cohort` (grey images gain a channel axis), so training can skip the disk.
 
-        As when loading from disk, subjects missing from some modality are left out and named in `excluded`.
+        As when loading from disk (crl.data.load), under "drop" subjects missing from some modality are left out
+        and named in `excluded`; under "infer" they are kept, with `present` masks and filler rows
+        (crl.data.missing), and only subjects in no modality are left out.
         """
         missing: dict[str, list[str]] = {}
         for name, m in self.modalities.items():
             if m.subject_ids is not None:
                 for subject in np.setdiff1d(self.subject_ids, m.subject_ids):
                     missing.setdefault(str(subject), []).append(name)
-        keep = np.array([s for s in self.subject_ids if s not in missing], dtype=self.subject_ids.dtype)
-        mods = {}
+        infer = missing_policy == "infer"
+        nowhere = {s for s, names in missing.items() if len(names) == len(self.modalities)}
+        left_out = nowhere if infer else set(missing)
+        keep = np.array([s for s in self.subject_ids if s not in left_out], dtype=self.subject_ids.dtype)
+        mods, present = {}, {}
         for name, m in self.modalities.items():
             data = m.data[..., None] if m.kind == "image" and m.data.ndim == 3 else m.data
             if m.subject_ids is not None:
-                data = data[pd.Index(m.subject_ids).get_indexer(keep)]
+                rows = pd.Index(m.subject_ids).get_indexer(keep)
+                if infer and (rows < 0).any():
+                    present[name] = rows >= 0
+                    data = filled(data, rows, present[name])
+                else:
+                    data = data[rows]
             mods[name] = Modality(
                 name=name, kind=m.kind, data=data, feature_names=list(m.feature_names), latents=m.latents
             )
         covariates = (
             None if self.covariates is None else self.covariates.reindex(pd.Index(keep, name="subject_id"))
         )
-        excluded = {s: f"missing from {', '.join(names)}" for s, names in missing.items()}
+        reasons = {s: f"missing from {', '.join(names)}" for s, names in missing.items()}
+        excluded = {s: r for s, r in reasons.items() if s in left_out}
+        if infer:
+            excluded = {s: f"no usable modality: {r}" for s, r in excluded.items()}
         return Cohort(
-            name=self.preset, subject_ids=keep, modalities=mods, covariates=covariates, excluded=excluded
+            name=self.preset,
+            subject_ids=keep,
+            modalities=mods,
+            covariates=covariates,
+            excluded=excluded,
+            present=present,
+            lacks=reasons if infer else {},
         )
 
 
