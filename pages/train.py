@@ -128,6 +128,23 @@ def _run_settings(run: Path, fallback: Config) -> tuple[float, int]:
     return config.loss.sparsity, default_path_epochs(config)
 
 
+def _lacking(cohort, config: Config) -> int:
+    """Subjects the page's cohort leaves out for lacking a modality, whom an "infer" run trains on too."""
+    if config.train.missing_modalities != "infer" or cohort.report is None:
+        return 0
+    return sum(1 for why in cohort.report.excluded.values() if str(why).startswith("missing from"))
+
+
+def _subjects_text(cohort, config: Config) -> str:
+    lacking = _lacking(cohort, config)
+    if not lacking:
+        return f"{len(cohort):,} subjects"
+    return (
+        f"{len(cohort) + lacking:,} subjects: {len(cohort):,} with every modality and {lacking:,} lacking one, "
+        "whose latents for it are inferred from their others"
+    )
+
+
 def _warn_if_unlinked(run: Path) -> None:
     """A graph without a link across modalities pins no latent down one by one: say so where the run ends."""
     try:
@@ -158,8 +175,13 @@ with st.container(border=True):
         schema = cohort.schema()
         config = mc.current(folder, schema)
         st.markdown(
-            f"Cohort **{escape_markdown(state.cohort_label(folder))}** ({len(cohort):,} subjects). "
-            + _summary(config, mc.is_edited(folder, schema), len(cohort), cache.labels(folder))
+            f"Cohort **{escape_markdown(state.cohort_label(folder))}** ({_subjects_text(cohort, config)}). "
+            + _summary(
+                config,
+                mc.is_edited(folder, schema),
+                len(cohort) + _lacking(cohort, config),
+                cache.labels(folder),
+            )
         )
         st.page_link("pages/model.py", label="Change the settings on the Model page", icon=":material/tune:")
         cols = st.columns([1, 1, 0.8], vertical_alignment="bottom")

@@ -344,3 +344,18 @@ def test_a_finished_run_without_a_cross_modal_link_is_flagged(cohort, runs):
     graph.loc[(graph["source"] == "m1.z0") & (graph["target"] == "m2.z0"), "weight"] = 0.9
     graph.to_csv(run / "graph.csv", index=False)
     assert not any("learned no link" in w.value for w in _train_page(cohort).warning)
+
+
+def test_the_page_counts_subjects_lacking_a_modality_whom_training_infers(cohort, runs, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    partial = tmp_path / "partial"
+    shutil.copytree(cohort, partial)
+    table = pd.read_csv(partial / "m2.csv", dtype={"subject_id": str})
+    table.iloc[5:].to_csv(partial / "m2.csv", index=False)  # five subjects without m2
+    inferred = _messages(_train_page(partial), "markdown")
+    assert "200 subjects: 195 with every modality and 5 lacking one" in inferred
+    dropped = _messages(_train_page(partial, "train.missing_modalities=drop"), "markdown")
+    assert "(195 subjects)" in dropped and "lacking one" not in dropped
