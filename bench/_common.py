@@ -33,3 +33,19 @@ def save_runs(name: str, args, rows: list[dict]) -> None:
 def invocation(script: str) -> str:
     """How this benchmark was invoked, for the results file's Command line."""
     return " ".join(["python", f"bench/{script}", *sys.argv[1:]])
+
+
+def edge_table(model):
+    """Every candidate latent link of a trained model with its strength: graph.csv's source,target,weight."""
+    import pandas as pd
+
+    names, weights = model.latent_names, model.strengths()
+    return pd.DataFrame(
+        [
+            (names[i], names[j], float(weights[i, j]))
+            for i in range(len(names))
+            for j in range(len(names))
+            if i != j
+        ],
+        columns=["source", "target", "weight"],
+    )

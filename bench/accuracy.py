@@ -21,7 +21,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from _common import RESULTS, invocation, save_runs
+from _common import RESULTS, edge_table, invocation, save_runs
 
 from crl.analysis.evaluate import DEFAULT_THRESHOLD, score
 from crl.config import apply_overrides, default_config
@@ -57,17 +57,8 @@ def run_one(
     latents = latent_table(model, cohort, encode_cohort(model, cohort, result.normaliser)).set_index(
         "subject_id"
     )
-    names = model.latent_names
     weights = model.strengths()
-    edges = pd.DataFrame(
-        [
-            (names[i], names[j], float(weights[i, j]))
-            for i in range(len(names))
-            for j in range(len(names))
-            if i != j
-        ],
-        columns=["source", "target", "weight"],
-    )
+    edges = edge_table(model)
     metrics = score(latents, edges if method != "beta-vae" else None, truth, seed=seed)
     # Component-wise recovery is only guaranteed for latents the true graph identifies one by one (§5b).
     blocks = {m: [truth.latent_names.index(x) for x in xs] for m, xs in truth.blocks().items()}

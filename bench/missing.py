@@ -27,7 +27,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from _common import RESULTS, invocation, save_runs
+from _common import RESULTS, edge_table, invocation, save_runs
 
 from crl.analysis.evaluate import score
 from crl.config import apply_overrides, default_config
@@ -46,19 +46,6 @@ def remove_modalities(synthetic, fraction: float, seed: int) -> None:
         keep = rng.random(len(synthetic.subject_ids)) >= fraction
         m.subject_ids = synthetic.subject_ids[keep]
         m.data = m.data[keep]
-
-
-def _edges(model) -> pd.DataFrame:
-    names, weights = model.latent_names, model.strengths()
-    return pd.DataFrame(
-        [
-            (names[i], names[j], float(weights[i, j]))
-            for i in range(len(names))
-            for j in range(len(names))
-            if i != j
-        ],
-        columns=["source", "target", "weight"],
-    )
 
 
 def run_one(
@@ -81,7 +68,7 @@ def run_one(
     latents = latent_table(model, cohort, encode_cohort(model, cohort, result.normaliser)).set_index(
         "subject_id"
     )
-    edges = _edges(model)
+    edges = edge_table(model)
     on_complete = score(latents.loc[complete], edges, truth, seed=seed)
     row = {
         "preset": preset,

@@ -23,9 +23,8 @@ import platform
 import time
 
 import numpy as np
-import pandas as pd
 import torch
-from _common import RESULTS, invocation, save_runs
+from _common import RESULTS, edge_table, invocation, save_runs
 from scipy.stats import spearmanr
 
 from crl.analysis.evaluate import score
@@ -45,19 +44,6 @@ THRESHOLD = 0.5
 FREQUENT = 0.8
 
 
-def _edges(model) -> pd.DataFrame:
-    names, weights = model.latent_names, model.strengths()
-    return pd.DataFrame(
-        [
-            (names[i], names[j], float(weights[i, j]))
-            for i in range(len(names))
-            for j in range(len(names))
-            if i != j
-        ],
-        columns=["source", "target", "weight"],
-    )
-
-
 def train_restarts(preset: str, data_seed: int, restarts: int, n: int | None) -> tuple[list[dict], object]:
     """Each restart's latents, edges, validation loss and scores on the data seed's cohort."""
     synthetic = generate(preset, n=n, seed=data_seed)
@@ -71,7 +57,7 @@ def train_restarts(preset: str, data_seed: int, restarts: int, n: int | None) ->
         latents = latent_table(model, cohort, encode_cohort(model, cohort, result.normaliser)).set_index(
             "subject_id"
         )
-        edges = _edges(model)
+        edges = edge_table(model)
         out.append(
             {
                 "latents": latents,

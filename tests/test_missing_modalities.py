@@ -3,18 +3,21 @@ latents inferred through the imputers, marked in latents.csv; "drop" and complet
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from cohort_factory import IMAGE, TABULAR, TIMESERIES, edit_manifest, make_cohort
 from run_factory import tiny_training
+from test_train import _cohort as _train_cohort
+from test_train import _config as _train_config
 
 from crl.cli.main import main
-from crl.config import apply_overrides, default_config
 from crl.core.model import PRESENT, build_model
 from crl.core.orientation import reflect_latents
-from crl.data.cohort import Cohort, Modality
+from crl.data.cohort import Cohort
 from crl.data.load import load_cohort
 from crl.data.missing import training_cohort
 from crl.data.synthetic import write_preset
@@ -125,35 +128,16 @@ def test_normaliser_statistics_come_from_present_rows_only(tmp_path):
 
 # ---------------------------------------------------------------------------------------------- the model
 def _tiny(n: int = 120, seed: int = 0, lacking: dict[str, list[int]] | None = None) -> Cohort:
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, 2))
-    a = np.tanh(z @ rng.standard_normal((2, 6))) + 0.05 * rng.standard_normal((n, 6))
-    b = np.sin(z[:, :1] @ rng.standard_normal((1, 5))) + 0.05 * rng.standard_normal((n, 5))
-    mods = {
-        "a": Modality("a", "tabular", a.astype(np.float32), [f"a{i}" for i in range(6)], latents=1),
-        "b": Modality("b", "tabular", b.astype(np.float32), [f"b{i}" for i in range(5)], latents=1),
-    }
+    """test_train's two-modality cohort, with the listed rows of each modality marked as lacking."""
     present = {}
     for name, rows in (lacking or {}).items():
         present[name] = np.ones(n, dtype=bool)
         present[name][rows] = False
-    return Cohort("tiny", np.array([f"S{i:04d}" for i in range(n)]), mods, present=present)
+    return dataclasses.replace(_train_cohort(n, seed), present=present)
 
 
 def _config(cohort: Cohort, *extra: str):
-    return apply_overrides(
-        default_config(cohort.schema()),
-        [
-            "train.device=cpu",
-            "train.min_steps=0",
-            "train.epochs=4",
-            "train.min_epochs=1",
-            "train.batch_size=40",
-            "modalities.a.width=16",
-            "modalities.b.width=16",
-            *extra,
-        ],
-    )
+    return _train_config(cohort, "train.batch_size=40", *extra)  # two steps per epoch on 96 subjects
 
 
 def test_a_complete_cohort_trains_bit_identically_with_either_setting():
