@@ -128,11 +128,13 @@ def test_written_cohort_validates_loads_and_reports_missing_subjects(written, ca
     assert list(cohort.covariates.columns) == list(COVARIATES)
     assert not cohort.covariates.isna().any().any()
 
-    assert main(["validate", str(written)]) == 0
+    assert main(["validate", str(written)]) == 0  # as crl train does by default: the subject is kept
     out = capsys.readouterr().out
     for subject in missing["subject_id"]:
         assert subject in out
-    assert "left out" in out
+    assert "inferred from their other modalities" in out
+    assert main(["validate", str(written), "--missing-modalities", "drop"]) == 0
+    assert "left out" in capsys.readouterr().out
 
 
 def test_memory_cohort_matches_the_disk(written):
