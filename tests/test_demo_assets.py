@@ -28,9 +28,9 @@ DEMO = ASSETS if os.environ.get("CRL_DEMO_DIR") else ASSETS / "demo"
 COHORT = DEMO / "cohort"
 RUN = DEMO / "run"
 MAX_FILE_BYTES = 15 * 1024**2
-MAX_TOTAL_BYTES = (
-    32 * 1024**2
-)  # the cohort (images are mostly camera noise, ~20 MB) and a float16 model (~10 MB)
+# The cohort (~29 MB: photographs deflate-compressed, 9 MB more than bzip2 but decoded in 0.3 s instead of
+# 2.1 s on a presenter's first page) and a float16 model with its restarts (~11 MB).
+MAX_TOTAL_BYTES = 40 * 1024**2
 
 
 @pytest.fixture(scope="module")
