@@ -90,6 +90,7 @@ def run_one(
         "epochs": result.epochs_run,
         "train_seconds": seconds,
         "samples_per_second": result.epochs_run * len(result.train_indices) / max(seconds, 1e-9),
+        "n_train": len(result.train_indices),
     }
 
 

@@ -101,8 +101,8 @@ def main() -> None:
                     for o in overrides:
                         if o.startswith("train.batch_size="):
                             batch = int(o.split("=", 1)[1])
-                    # run_one's samples/s is epochs x training subjects / seconds; steps as plan_steps counts them
-                    n_train = round(row["samples_per_second"] * row["train_seconds"] / max(row["epochs"], 1))
+                    # Steps as plan_steps counts them: equal-sized batches, the ragged tail dropped.
+                    n_train = row["n_train"]
                     per_epoch = max(1, n_train // min(batch, n_train))
                     row.update(variant=name, n_asked=n, steps=row["epochs"] * per_epoch)
                     rows.append(row)

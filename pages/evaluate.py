@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from crl.analysis.verdict import verdict
+from crl.graphs.names import split_latent_name
 from crl.ui import cache, routing, run_cache, state
 from crl.ui import graph_widgets as gw
 from crl.viz.curves import compare_curves, loss_curves
@@ -168,7 +169,7 @@ def _per_true_latent(
         rows.append(
             {
                 "True latent": true_labels.get(true, true),
-                "Modality": shown.modality(true.split(".")[0]),
+                "Modality": shown.modality(split_latent_name(true)[0]),
                 "Learned match": labels.get(learned, learned),
                 "|r|": float(match.corr[i, j]) if i is not None and j is not None else None,
                 "R²": r2.get(true),

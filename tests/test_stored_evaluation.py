@@ -30,8 +30,8 @@ def test_the_dashboard_reads_the_stored_scores_and_scores_other_thresholds(train
 
     cohort, run = trained
     calls = []
-    real = stored_module.score_run
-    monkeypatch.setattr(stored_module, "score_run", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = stored_module.score_tables
+    monkeypatch.setattr(stored_module, "score_tables", lambda *a, **k: calls.append(a) or real(*a, **k))
     run_cache._evaluation.clear()
     at_recorded = run_cache.evaluation(run, cohort, DEFAULT_THRESHOLD)
     assert calls == [] and "r2" in at_recorded

@@ -40,10 +40,14 @@ def inputs_digest(run_dir: Path, cohort: Path) -> dict[str, str | None]:
 def score_run(run_dir: Path, cohort: Path, threshold: float, r2: bool = True) -> dict:
     """crl.analysis.evaluate.score of a run folder against `cohort`'s truth, links kept at |weight| >= threshold."""
     run = Run(run_dir)
-    edges = run.graph_table()
+    return score_tables(run.latents(), run.graph_table(), cohort, threshold, r2)
+
+
+def score_tables(latents, edges, cohort: Path, threshold: float, r2: bool = True) -> dict:
+    """score_run on a run's latents and graph table already read (the dashboard keeps them cached)."""
     if edges is not None:
-        edges["weight"] = edges["weight"].astype(float).abs()
-    return score(run.latents(), edges, load_truth(Path(cohort)), threshold=threshold, r2=r2)
+        edges = edges.assign(weight=edges["weight"].astype(float).abs())
+    return score(latents, edges, load_truth(Path(cohort)), threshold=threshold, r2=r2)
 
 
 def write_evaluation(run_dir: Path) -> dict | None:

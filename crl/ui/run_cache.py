@@ -293,17 +293,17 @@ def truth_match(run: Path, cohort: Path):
 def _evaluation(
     path: str, stamps: tuple[float, ...], cohort: str, truth_stamp: float, threshold: float, r2: bool = True
 ) -> dict:
-    from crl.analysis.stored_evaluation import score_run, stored_evaluation
+    from crl.analysis.stored_evaluation import score_tables, stored_evaluation
 
     stored = stored_evaluation(Path(path), Path(cohort), threshold)  # written when training ended
     if stored is not None:
         return stored
-    latents(Path(path))  # a missing or damaged latents.csv is named as the pages name it
+    learned = latents(Path(path))  # cached; a missing or damaged latents.csv is named as the pages name it
     try:
-        Run(path).graph_table()
+        edges = Run(path).graph_table()
     except _READ_ERRORS as error:
         raise RunError(f"{graph_path(path)} could not be read ({error}); retrain the run") from None
-    return score_run(Path(path), Path(cohort), threshold, r2=r2)
+    return score_tables(learned, edges, Path(cohort), threshold, r2=r2)
 
 
 def evaluation(run: Path, cohort: Path, threshold: float, r2: bool = True) -> dict:
