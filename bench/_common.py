@@ -9,6 +9,11 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parent.parent
+# A benchmark measures the checkout it lives in, not whichever crl the environment installed (an editable
+# install points at one working tree; a second one, a git worktree say, would otherwise measure the first).
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
 def timed(fn, *args) -> float:

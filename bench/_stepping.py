@@ -16,11 +16,13 @@ from crl.engine.tensors import CohortTensors
 
 
 def training_stepper(
-    cohort: Cohort, overrides: list[str], device: str = "cpu"
+    cohort: Cohort, overrides: list[str], device: str = "cpu", compile_mode: str | None = None
 ) -> tuple[Callable[[int, bool], float], int]:
     """(run, batch size) for a model with the default config plus `overrides` on `device`, in the precision
     `crl train` would use there; `run(n_steps, frozen)` trains that many steps (frozen: the representation
-    stands still, as after the warm-up) and returns samples/s."""
+    stands still, as after the warm-up) and returns samples/s. compile_mode: the loss is compiled with
+    `torch.compile(mode=compile_mode)` ("default", "reduce-overhead" for CUDA graphs, ...); None: as training
+    runs today."""
     config = apply_overrides(default_config(cohort.schema()), [f"train.device={device}", *overrides])
     where = resolve_device(config.train.device)
     dtype = autocast_dtype(where, config.train.mixed_precision)
@@ -33,6 +35,7 @@ def training_stepper(
     indices = torch.Generator().manual_seed(0)
     samples = torch.Generator(device=where).manual_seed(1)
     batch = config.train.batch_size
+    loss = model.loss if compile_mode is None else torch.compile(model.loss, mode=compile_mode)
 
     def run(n_steps: int, frozen: bool) -> float:
         if where.type == "cuda":
@@ -41,7 +44,7 @@ def training_stepper(
         for _ in range(n_steps):
             idx = torch.randint(0, len(cohort), (batch,), generator=indices)
             with torch.autocast(where.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                record = model.loss(
+                record = loss(
                     tensors.batch(idx), generator=samples, sparsity_weight=config.loss.sparsity,
                     acyclicity_weight=config.loss.acyclicity, frozen_representation=frozen,
                 )  # fmt: skip

@@ -8,6 +8,9 @@ finished run, so a run cut off by its time limit still leaves what it measured.
 - Speed: samples/s of training steps at batch 512 (images and paper-case1) with bf16 autocast, in full precision
   (`off`, what `auto` picks) and with TF32 matrix products; with the representation learning (the warm-up) and
   frozen (after it), alternated in rounds.
+- Scale (issue 25): the images preset's steps in full precision against today's (batch 512, eager), in one run
+  on one card: larger batches, `torch.compile` of the loss, and CUDA graphs through it ("reduce-overhead"),
+  with the card's name, so the speed-up is a ratio on the same card.
 - Accuracy: the images preset, ours, with images-realign.md's settings, at several epoch counts × seeds, in
   worker processes (one at a time by default); also each fit's end-to-end samples/s.
 
@@ -73,6 +76,50 @@ def speed(device: str, presets: list[str], batch: int, steps: int, rounds: int) 
     return rows
 
 
+# (label, batch, torch.compile mode): today's step first, the variants after it.
+SCALE_VARIANTS = [
+    ("today: batch 512, eager", 512, None),
+    ("batch 2048, eager", 2048, None),
+    ("batch 8192, eager", 8192, None),
+    ("batch 512, compiled", 512, "default"),
+    ("batch 2048, compiled", 2048, "default"),
+    ("batch 2048, compiled with CUDA graphs", 2048, "reduce-overhead"),
+]
+
+
+def scale(device: str, steps: int, rounds: int, quick: bool) -> list[dict]:
+    """Samples/s of each SCALE_VARIANTS entry on the images preset (full precision, learning and frozen steps
+    alternated in rounds); a variant that fails (a compile error, out of memory) is reported and skipped."""
+    from crl.data.synthetic import generate
+
+    cohort = generate("images", n=600 if quick else None, seed=0).to_cohort()
+    rows = []
+    for label, batch, mode in SCALE_VARIANTS:
+        batch = min(batch, 64) if quick else batch
+        try:
+            run, _ = training_stepper(
+                cohort, [f"train.batch_size={batch}", "train.mixed_precision=off"], device, compile_mode=mode
+            )
+            run(3, False), run(3, True)  # compiled, kernels chosen, allocator warm
+            learning, frozen = [], []
+            for _ in range(rounds):
+                learning.append(run(steps, False))
+                frozen.append(run(steps, True))
+        except Exception as error:  # noqa: BLE001 - a variant that cannot run is a result too
+            print(f"scale {label}: failed ({type(error).__name__}: {str(error)[:200]})", flush=True)
+            rows.append({"variant": label, "batch": batch, "error": f"{type(error).__name__}: {error}"[:300]})
+            continue
+        row = {
+            "variant": label,
+            "batch": batch,
+            "learning": statistics.median(learning),
+            "frozen": statistics.median(frozen),
+        }
+        rows.append(row)
+        print(f"scale {label}: {row['learning']:.0f} / {row['frozen']:.0f} samples/s", flush=True)
+    return rows
+
+
 def _fit_images(job: tuple[int, int, str, int | None]) -> dict:
     """One worker's run: the images preset at `epochs` epochs for `seed` (bench/accuracy.py's scoring)."""
     from accuracy import run_one
@@ -113,8 +160,18 @@ def accuracy(jobs: list[tuple[int, int, str, int | None]], workers: int, budget:
     return rows
 
 
-def report(args: argparse.Namespace, device_name: str, speed_rows: list[dict], rows: list[dict]) -> None:
-    save_runs(args.name, args, [*({"kind": "speed", **r} for r in speed_rows), *rows])
+def report(
+    args: argparse.Namespace,
+    device_name: str,
+    speed_rows: list[dict],
+    rows: list[dict],
+    scale_rows: list[dict] = (),
+) -> None:
+    save_runs(
+        args.name,
+        args,
+        [*({"kind": "speed", **r} for r in speed_rows), *({"kind": "scale", **r} for r in scale_rows), *rows],
+    )
     lines = [
         "# GPU check: training speed and the images preset trained longer",
         "",
@@ -134,6 +191,27 @@ def report(args: argparse.Namespace, device_name: str, speed_rows: list[dict], r
             *[
                 f"| {r['preset']} | {r['batch']} | {r['precision']} | {r['learning']:.0f} | {r['frozen']:.0f} |"
                 for r in speed_rows
+            ],
+        ]
+    if scale_rows:
+        base = scale_rows[0].get("learning")
+        lines += [
+            "",
+            "## Scale: variants of the images preset's step against today's, on this card",
+            "",
+            "Full precision; median samples/s over rounds alternating learning and frozen steps. Ratio: learning",
+            "samples/s over today's (the first row).",
+            "",
+            "| variant | batch | learning (warm-up) | frozen (after it) | ratio |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {r['variant']} | {r['batch']} | failed: {r['error']} | | |"
+                if "error" in r
+                else f"| {r['variant']} | {r['batch']} | {r['learning']:.0f} | {r['frozen']:.0f} | "
+                f"{r['learning'] / base:.2f} |"
+                if base
+                else f"| {r['variant']} | {r['batch']} | {r['learning']:.0f} | {r['frozen']:.0f} | |"
+                for r in scale_rows
             ],
         ]
     if "images" in args.parts.split(","):
@@ -187,7 +265,9 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="tiny settings: checks the script, measures nothing"
     )
-    parser.add_argument("--parts", default="speed,images", help="which measurements: speed, images or both")
+    parser.add_argument(
+        "--parts", default="speed,scale,images", help="comma-separated measurements: speed, scale, images"
+    )
     parser.add_argument("--name", default="gpu")
     args = parser.parse_args()
 
@@ -207,12 +287,16 @@ def main() -> None:
         speed(args.device, presets, 64 if args.quick else 512, steps, rounds) if "speed" in parts else []
     )
     report(args, device_name, speed_rows, [])
+    scale_rows = scale(args.device, steps, rounds, args.quick) if "scale" in parts else []
+    report(args, device_name, speed_rows, [], scale_rows)
     if "images" not in parts:
         return
 
     jobs = [(int(e), seed, args.device, n) for e in args.epochs.split(",") for seed in range(args.seeds)]
-    rows = accuracy(jobs, args.workers, args.budget, lambda done: report(args, device_name, speed_rows, done))
-    report(args, device_name, speed_rows, rows)
+    rows = accuracy(
+        jobs, args.workers, args.budget, lambda done: report(args, device_name, speed_rows, done, scale_rows)
+    )
+    report(args, device_name, speed_rows, rows, scale_rows)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole GPU check as one command, from a checkout, with nothing installed:
 # the `crl` command line end to end on CUDA (one GPU, then through torchrun), then bench/gpu.py's measurements.
-#   bash bench/gpu.sh [OUT]    # gpu-steps.log (every step's output) and results into OUT; about 6 minutes
+#   bash bench/gpu.sh [OUT]    # gpu-steps.log (every step's output) and results into OUT; about 10 minutes
 set -u
 out=${1:-bench/results}
 mkdir -p "$out"; rm -f "$out/gpu-steps.log"
@@ -32,7 +32,10 @@ step evaluate 60 crl evaluate "$work/run"
 step torchrun 120 crl train "$work/case1" --out "$work/run-ddp" --gpus 1 --set train.epochs=3
 step images-synth 60 crl synth images --n 1000 --out "$work/images"
 step images-train 120 crl train "$work/images" --out "$work/run-images" --device cuda --set train.epochs=2
-step bench 420 python3 bench/gpu.py --name gpu
+step scale 300 python3 bench/gpu.py --parts scale --name gpu-scale
+grep '^scale' "$work/scale.log"
+step bench 420 python3 bench/gpu.py --parts speed,images --name gpu
 grep '^speed' "$work/bench.log"
-[ "$out" = bench/results ] || cp bench/results/gpu.md bench/results/gpu.json "$out/" 2>/dev/null
+[ "$out" = bench/results ] || cp bench/results/gpu.md bench/results/gpu.json bench/results/gpu-scale.md \
+    bench/results/gpu-scale.json "$out/" 2>/dev/null
 rm -rf "$work"

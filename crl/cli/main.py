@@ -1,4 +1,4 @@
-"""The `crl` command: synth, validate, train, runs, evaluate, export, report, identifiability, stability. Exit 0 ok, 1 user error (plain lines), 2 usage."""
+"""The `crl` command: synth, validate, train, runs, evaluate, export, report, identifiability, stability, cache. Exit 0 ok, 1 user error (plain lines), 2 usage."""
 
 from __future__ import annotations
 
@@ -64,6 +64,12 @@ def _cmd_stability(args: argparse.Namespace) -> int:
     from crl.cli.stability import stability_cli
 
     return stability_cli(args)
+
+
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from crl.cli.cache import cache_cli
+
+    return cache_cli(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,6 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="train them as a background job and return at once (`crl runs status RUN` shows progress)",
     )
     p.set_defaults(func=_cmd_stability)
+
+    p = sub.add_parser(
+        "cache", help="disk used by decoded image modalities (CRL_CACHE/images); --clear frees it"
+    )
+    p.add_argument(
+        "--clear", action="store_true", help="delete the decoded files (decoded again when needed)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_cache)
     return parser
 
 

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from crl.data.image_store import aligned_rows
+
 KINDS = ("tabular", "timeseries", "image")
 
 
@@ -122,7 +124,7 @@ class Cohort:
             return self
         keep = np.flatnonzero(self.complete)
         modalities = {
-            name: Modality(m.name, m.kind, m.data[keep], list(m.feature_names), m.latents)
+            name: Modality(m.name, m.kind, aligned_rows(m.data, keep), list(m.feature_names), m.latents)
             for name, m in self.modalities.items()
         }
         ids = self.subject_ids[keep]
@@ -145,11 +147,11 @@ class Cohort:
             if name in self.present:  # statistics of the subjects that have it (fillers would pull them)
                 have = self.presence(name)
                 rows = rows[have[rows]] if have[rows].any() else np.flatnonzero(have)
-            x = m.data[rows]
-            if m.kind == "image":
-                centre[name] = np.full((1,) * (x.ndim - 1), 127.5, dtype=np.float32)
-                scale[name] = np.full((1,) * (x.ndim - 1), 127.5, dtype=np.float32)
+            if m.kind == "image":  # fixed, so the pixels are never gathered here
+                centre[name] = np.full((1,) * (m.data.ndim - 1), 127.5, dtype=np.float32)
+                scale[name] = np.full((1,) * (m.data.ndim - 1), 127.5, dtype=np.float32)
                 continue
+            x = m.data[rows]
             axes = (0,) if m.kind == "tabular" else (0, 2)
             mu = x.mean(axis=axes, keepdims=True, dtype=np.float64)[0]
             sd = x.std(axis=axes, keepdims=True, dtype=np.float64)[0]

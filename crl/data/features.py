@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from crl.data.cohort import Cohort
+from crl.data.image_store import chunks, release, row_chunk
 from crl.errors import CrlError
 from crl.graphs.names import split_latent_name
 
@@ -35,7 +36,7 @@ def observed_features(cohort: Cohort) -> tuple[pd.DataFrame, list[str]]:
             values = data.astype(float).mean(axis=2)
             suffix = " (mean over time)"
         elif modality.kind == "image":  # (N, H, W, C)
-            values = data.reshape(len(data), -1, data.shape[-1]).mean(axis=1, dtype=float)
+            values = image_means(data)
             suffix = ""
         else:
             continue
@@ -56,6 +57,17 @@ def observed_features(cohort: Cohort) -> tuple[pd.DataFrame, list[str]]:
     )
     table.columns = labels
     return table, owners
+
+
+def image_means(data: np.ndarray) -> np.ndarray:
+    """`(N, C)` mean intensity per image and channel of `(N, H, W, C)` images, chunk by chunk: a memory-mapped
+    modality is never read whole (crl.data.image_store)."""
+    out = np.empty((len(data), data.shape[-1]), dtype=float)
+    for part in chunks(len(data), row_chunk(data)):
+        block = np.asarray(data[part])
+        out[part] = block.reshape(len(block), -1, data.shape[-1]).mean(axis=1, dtype=float)
+        release(data)
+    return out
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> np.ndarray:

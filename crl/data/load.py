@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from crl.data.cohort import Cohort, Modality
+from crl.data.image_store import aligned_rows
 from crl.data.manifest import read_manifest
-from crl.data.missing import filled
+from crl.data.missing import IMAGE_FILLER, filled
 from crl.data.validate import MIN_SUBJECTS, check_covariates, validate_cohort
 from crl.errors import CohortError
 
@@ -48,7 +49,11 @@ def load_cohort(
         rows = pd.Index(loaded.subject_ids).get_indexer(subject_ids)
         # Index only when needed: an already aligned source is used as it is, not copied.
         same = len(rows) == len(loaded.subject_ids) and np.array_equal(rows, np.arange(len(rows)))
-        if name in prepared.present:  # "infer": subjects lacking it get a filler row
+        if isinstance(loaded.data, np.memmap) and not (same and name not in prepared.present):
+            # A memory-mapped image modality is re-indexed into another cache file, chunk by chunk.
+            lacking = None if name not in prepared.present else ~prepared.present[name]
+            data = aligned_rows(loaded.data, rows, lacking, IMAGE_FILLER)
+        elif name in prepared.present:  # "infer": subjects lacking it get a filler row
             data = filled(loaded.data, rows, prepared.present[name])
         else:
             data = loaded.data if same else loaded.data[rows]

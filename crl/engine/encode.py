@@ -28,6 +28,7 @@ def posterior_means(
     was_training = model.training
     model.eval()
     z_parts, eta_parts = [], []
+    batch_size = tensors.pass_chunk(batch_size)
     with torch.no_grad():
         for start in range(0, len(cohort), batch_size):
             idx = torch.arange(start, min(start + batch_size, len(cohort)), device="cpu")

@@ -122,6 +122,7 @@ def evaluate(
     sums: dict[str, torch.Tensor] = {}
     count = 0
     index = torch.as_tensor(indices, dtype=torch.long, device="cpu")
+    batch_size = tensors.pass_chunk(batch_size)
     with torch.no_grad():
         for start in range(0, len(index), batch_size):
             chunk = index[start : start + batch_size]

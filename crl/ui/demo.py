@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 
+from crl.data.cache import cache_root as data_cache_root
 from crl.runs.graph_file import graph_path
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -16,7 +16,7 @@ FALLBACK_PRESET = "paper-case1"
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("CRL_CACHE", Path.home() / ".cache" / "crl"))
+    return data_cache_root()
 
 
 @st.cache_resource(show_spinner="Preparing the demo cohort…")

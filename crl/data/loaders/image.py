@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import struct
 import warnings
@@ -12,6 +13,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from crl.data.image_store import (
+    build,
+    cached,
+    chunks,
+    file_key,
+    release,
+    row_chunk,
+    source_key,
+    stream_npz_member,
+)
 from crl.data.loaders.common import (
     Found,
     Loaded,
@@ -21,10 +32,11 @@ from crl.data.loaders.common import (
     special_file,
     verb,
 )
-from crl.data.loaders.npz import Shapes, empty_dimensions, npz_ids, read_npz
+from crl.data.loaders.npz import Shapes, empty_dimensions, npz_headers, npz_ids, read_npz
 from crl.data.manifest import Problem
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # more than 8 bits: reduced to 8 (value / 256)
 # Checked from each image's header before any pixel is decoded (docs/cohort-format.md, "Image size"): a PNG of
 # 60 KB can declare 8000x8000 pixels, 64 MB once decoded.
 MAX_IMAGE_SIDE = 4096  # pixels; width and height each
@@ -131,8 +143,8 @@ def load_images(path: Path, problems: list[Problem] | None = None) -> Loaded:
             f"an image modality must be a folder of .png/.jpg files or an .npz, not '{path.suffix}'.",
             "point path at the image folder, or save the images with numpy.savez(path, ids=..., images=...).",
         )
-    arrays = read_npz(path, ("ids", "images"), (), found, check=_check_npz_images(found))
-    images = arrays["images"]
+    arrays = read_npz(path, ("ids", "images"), (), found, check=_check_npz_images(found), skip=("images",))
+    images, alpha_dropped = _npz_images(path)
     empty = (
         empty_dimensions(images.shape[1:3], ("pixels high", "pixels wide")) if images.ndim in (3, 4) else None
     )
@@ -151,14 +163,30 @@ def load_images(path: Path, problems: list[Problem] | None = None) -> Loaded:
             "store 'images' as uint8, gray (N, H, W) or colour (N, H, W, 3).",
         )
     ids = npz_ids(arrays["ids"], len(images), found)
-    if images.shape[-1] == 4:
+    if images.shape[-1] == 4 or alpha_dropped:
         images = images[..., :3]
         found.add("warning", "image_alpha", "alpha channel dropped: images are read as RGB.")
     if images.dtype != np.uint8:
         images = _to_uint8(images, found)
     found.flush()
     names = ["gray"] if images.shape[-1] == 1 else ["R", "G", "B"]
-    return Loaded(ids, np.ascontiguousarray(images), names)
+    return Loaded(ids, images if isinstance(images, np.memmap) else np.ascontiguousarray(images), names)
+
+
+def _npz_images(path: Path) -> tuple[np.ndarray, bool]:
+    """The .npz's 'images': uint8 ones decoded once into the cache and memory-mapped
+    (crl.data.image_store), anything else read whole, as before, for the checks below to convert or refuse; and whether
+    an alpha channel was dropped on the way."""
+    with np.load(path, allow_pickle=False) as archive:
+        shape, _ = npz_headers(archive.zip).get("images", ((), np.dtype(np.uint8)))
+    key = file_key(path, "images")
+    stored = cached(key)
+    if stored is None:
+        stored = stream_npz_member(path, "images", key)
+    if stored is None:
+        with np.load(path, allow_pickle=False) as archive:
+            return archive["images"], False
+    return stored, len(shape) == 4 and shape[3] == 4
 
 
 def _to_uint8(images: np.ndarray, found: Found) -> np.ndarray:
@@ -273,7 +301,8 @@ def _load_image_folder(path: Path, problems: list[Problem] | None) -> Loaded:
             "save them all in one mode if this is not intended.",
         )
 
-    # Pass 2: decode each image straight into its slot of one preallocated array.
+    # Pass 2: decode each image straight into its row of one file in the cache (crl.data.image_store), which
+    # a later load of the unchanged folder reuses.
     usable = [f for f, s, _ in headers if s == (width, height)]
     total = len(usable) * height * width * channels
     if total > MAX_IMAGE_BYTES:
@@ -283,41 +312,65 @@ def _load_image_folder(path: Path, problems: list[Problem] | None) -> Loaded:
             f"{_decoded_limit()}.",
             RESIZE_FIX,
         )
-    data = np.zeros((len(usable), height, width, channels), dtype=np.uint8)
+    wide_modes = {mode for f, s, mode in headers if s == (width, height) and mode in _WIDE_MODES}
+    shape = (len(usable), height, width, channels)
+    key = source_key(
+        os.path.realpath(path), shape, *((f.name, *_stamp(f)) for f in usable)
+    )  # any file added, removed, replaced or touched decodes the folder again
     ok = np.ones(len(usable), dtype=bool)
-    wide_modes = set()
-    for i, file in enumerate(usable):
-        try:
-            with Image.open(file) as image:
-                image.load()
-                data[i] = _pixels(image, channels, wide_modes)
-        except Exception as error:  # noqa: BLE001
-            ok[i] = False
-            found.add(
-                "error",
-                "corrupt_image",
-                f"is corrupt or truncated ({type(error).__name__}: {error}).",
-                "replace or delete the file (the subject is then reported missing from this modality).",
-                file=str(file),
-                subject=file.stem,
-            )
+    data = cached(key)
+    if data is None or data.shape != shape:
+        data = build(key, shape, lambda out: _decode_into(out, usable, channels, ok, found))
     if wide_modes:
         found.add(
             "warning",
             "image_mode",
             f"images in mode {', '.join(sorted(wide_modes))} (more than 8 bits) reduced to 8 bits (value / 256).",
         )
-    if not ok.all():
-        data = data[ok]
     ids = np.asarray([f.stem for f, good in zip(usable, ok, strict=True) if good], dtype=str)
     found.flush()
     return Loaded(ids, data, ["gray"] if channels == 1 else ["R", "G", "B"])
 
 
-def _pixels(image: Image.Image, channels: int, wide_modes: set) -> np.ndarray:
+def _stamp(file: Path) -> tuple[int, int]:
+    stat = file.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _decode_into(out: np.memmap, files: list[Path], channels: int, ok: np.ndarray, found: Found) -> int:
+    """Decode each image into its row of `out` (a cache file: memory holds a chunk, not the modality), mark and
+    report the corrupt ones, and move the good rows up over theirs; returns how many rows are good."""
+    step = row_chunk(out)
+    for part in chunks(len(files), step):
+        for i in range(part.start, part.stop):
+            try:
+                with Image.open(files[i]) as image:
+                    image.load()
+                    out[i] = _pixels(image, channels)
+            except Exception as error:  # noqa: BLE001
+                ok[i] = False
+                found.add(
+                    "error",
+                    "corrupt_image",
+                    f"is corrupt or truncated ({type(error).__name__}: {error}).",
+                    "replace or delete the file (the subject is then reported missing from this modality).",
+                    file=str(files[i]),
+                    subject=files[i].stem,
+                )
+        out.flush()
+        release(out)
+    good = np.flatnonzero(ok)
+    if len(good) < len(files):
+        for part in chunks(len(good), step):  # rows only move up, so no row is overwritten before it is read
+            out[part] = out[good[part]]
+        out.flush()
+        release(out)
+    return len(good)
+
+
+def _pixels(image: Image.Image, channels: int) -> np.ndarray:
     """(H, W, channels) uint8 from any Pillow mode."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N"):
-        wide_modes.add(image.mode)
+    if image.mode in _WIDE_MODES:
         gray = (np.clip(np.asarray(image, dtype=np.int64), 0, 65535) >> 8).astype(np.uint8)
         return np.repeat(gray[..., None], channels, axis=-1)
     if channels == 1:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from crl.data.loaders.common import Found, as_str_ids, listing, require_regular
+from crl.data.npy_header import read_npy_header
 
 Shapes = dict[str, tuple[tuple[int, ...], np.dtype]]
 
@@ -26,14 +27,8 @@ def npz_headers(archive: zipfile.ZipFile) -> Shapes:
 def npy_header(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> tuple[tuple[int, ...], np.dtype] | None:
     """(shape, dtype) of one .npy entry from its header; None for a format version this reader does not know."""
     with archive.open(member) as stream:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-        else:
-            return None  # a newer format: the loaded array is checked instead
-    return tuple(shape), dtype
+        header = read_npy_header(stream)
+    return None if header is None else (header[0], header[2])  # None: the loaded array is checked instead
 
 
 def read_npz(
@@ -42,10 +37,12 @@ def read_npz(
     optional: tuple[str, ...],
     found: Found,
     check: Callable[[Shapes], None] | None = None,
+    skip: tuple[str, ...] = (),
 ) -> dict:
     """The named arrays of an .npz archive (never unpickles: object arrays are refused).
 
     `check(headers)` sees each array's shape and dtype before any data is read, and raises to refuse them.
+    Arrays named in `skip` are checked to be there but not read (the caller streams them).
     """
     require_regular(path, found)
     with np.load(path, allow_pickle=False) as archive:
@@ -65,7 +62,7 @@ def read_npz(
             )
         if check is not None:
             check(npz_headers(archive.zip))
-        return {k: archive[k] for k in (*required, *optional) if k in archive.files}
+        return {k: archive[k] for k in (*required, *optional) if k in archive.files and k not in skip}
 
 
 def npz_ids(ids: np.ndarray, n: int, found: Found) -> np.ndarray:
