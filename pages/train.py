@@ -217,7 +217,7 @@ if len(busy) > 1:
 if not infos:
     st.info(
         "No runs of yours yet: start one above. A table cohort trains in a minute or two on a CPU; images "
-        "take much longer there (the built-in demo model, with small networks, took about half an hour), "
+        "take much longer there (the built-in demo model, with small networks, took about ten minutes), "
         "and a GPU helps: the synthetic images preset trained 25–33 times faster on one H200. "
         "The demo model is already on the Latent graph page."
     )

@@ -40,6 +40,7 @@ def tensors_default_to_meta(monkeypatch):
         ("paper-case1", ["prior.flow=spline", "graph.orientation=pairwise"]),
         ("paper-case3", []),  # more latents than the exact order search takes: the local search
         ("images", []),
+        ("images", ["modalities.image_a.encoder=pca", "modalities.image_b.encoder=pca"]),  # a fitted basis
         ("timeseries", []),
         ("paper-case1", ["method=beta-vae"]),
         ("paper-case1", ["method=no-graph"]),

@@ -20,6 +20,7 @@ CASES = [
     ("resnet", "image", (28, 28, 1)),
     ("resnet", "image", (32, 40, 3)),
     ("mlp", "image", (12, 12, 1)),
+    ("pca", "image", (16, 16, 3)),
 ]
 
 
@@ -35,6 +36,9 @@ def _pair(family: str, kind: str, shape: tuple[int, ...], out_dim: int = 3):
     depth = 2 if family in ("mlp", "gru") else 0
     encoder = build_encoder(family, inner, out_dim, depth=depth, width=16)
     decoder = build_decoder(family, inner, out_dim, depth=depth, width=16)
+    for network in (encoder, decoder):  # a family with a data-fitted basis (pca) is fitted, as training does
+        if hasattr(network, "basis"):
+            network.basis.fit(_batch(kind, shape, n=40))
     return inner, encoder, decoder
 
 

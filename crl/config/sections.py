@@ -13,7 +13,7 @@ from crl.config.fields import declare
 KIND_ENCODERS: dict[str, tuple[str, ...]] = {
     "tabular": ("mlp",),
     "timeseries": ("cnn1d", "gru", "mlp"),
-    "image": ("resnet", "mlp"),
+    "image": ("resnet", "mlp", "pca"),
 }
 METHODS = ("ours", "beta-vae", "no-graph")
 NOISE_MODELS = ("fixed", "calibrated")
@@ -35,7 +35,7 @@ _WEIGHT = {"low": 0, "format": "%.4g"}  # a loss weight: any finite number >= 0
 class ModalityConfig:
     """One modality's networks and latent sizes.
 
-    encoder: a family valid for `kind` (tabular: mlp; timeseries: cnn1d | gru | mlp; image: resnet | mlp).
+    encoder: a family valid for `kind` (tabular: mlp; timeseries: cnn1d | gru | mlp; image: resnet | mlp | pca).
     depth: hidden layers (mlp), down-sampling stages (cnn1d, resnet; 0 = chosen from the input size) or GRU layers.
     width: hidden units (mlp, gru) or base channels (cnn1d, resnet).
     latents: latent causal variables z^(m); eta: modality-specific exogenous dimensions eta^(m).
@@ -47,8 +47,9 @@ class ModalityConfig:
         "mlp",
         label="Encoder",
         help="The network family; the decoder mirrors it. MLP: fully connected layers. 1-D CNN: convolutions "
-        "over time. GRU: a recurrent network. ResNet: a residual convolutional network for images.",
-        names={"mlp": "MLP", "cnn1d": "1-D CNN", "gru": "GRU", "resnet": "ResNet"},
+        "over time. GRU: a recurrent network. ResNet: a residual convolutional network for images. "
+        "PCA + MLP: an MLP on the images' principal components, fitted on the training data.",
+        names={"mlp": "MLP", "cnn1d": "1-D CNN", "gru": "GRU", "resnet": "ResNet", "pca": "PCA + MLP"},
     )
     depth: int = declare(
         3,

@@ -11,6 +11,7 @@ import torch
 
 from crl.config import Config
 from crl.core.model import CRLModel
+from crl.core.nn.pca import FIT_SUBJECTS, fit_bases, unfitted_modalities
 from crl.data.cohort import Cohort, Normaliser
 from crl.engine.device import autocast_dtype, resolve_device
 from crl.engine.early_stopping import EarlyStopping
@@ -104,6 +105,19 @@ class Training:
         self.epoch = self.start_epoch - 1
 
 
+def basis_sample(
+    cohort: Cohort, tensors: CohortTensors, train_idx: np.ndarray, names: list[str]
+) -> dict[str, torch.Tensor]:
+    """Up to FIT_SUBJECTS training subjects of each modality in `names`, normalised, for the encoders that fit a
+    basis to the data (crl.core.nn.pca); subjects lacking a modality are left out (their rows are fillers)."""
+    rows = np.sort(train_idx)
+    sample = {}
+    for name in names:
+        chosen = rows[cohort.presence(name)[rows]][:FIT_SUBJECTS]
+        sample[name] = tensors.batch(torch.as_tensor(chosen, dtype=torch.long, device="cpu"))[name]
+    return sample
+
+
 def start_training(
     model: CRLModel,
     cohort: Cohort,
@@ -126,6 +140,9 @@ def start_training(
     )
     model.to(device)
     tensors = CohortTensors(cohort, normaliser, device, model.names)
+    unfitted = unfitted_modalities(model)
+    if resume is None and unfitted:  # a resumed run's bases come back with its weights
+        fit_bases(model, basis_sample(cohort, tensors, train_idx, unfitted))
 
     plan = plan_steps(config, len(train_idx))
     optimizer = adam(model, config)

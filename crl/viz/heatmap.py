@@ -21,10 +21,17 @@ _CELL_PX = 28  # target cell size, so small matrices stay compact and large ones
 _SEPARATOR = {"color": NEUTRAL_MARK, "width": 1.5}  # reads on blank cells, light or dark
 
 
-def _figure_size(n_rows: int, n_cols: int, label_px: int) -> tuple[int, int]:
-    """(height, left margin) for a matrix of this size: cells about `_CELL_PX` tall, within 320-900 px."""
-    height = int(min(900, max(320, n_rows * _CELL_PX + 170)))
-    return height, label_px
+def _figure_size(n_rows: int, label_px: int, bottom_px: int, top_px: int = 90) -> tuple[int, int]:
+    """(height, left margin) for a matrix of this size: cells about `_CELL_PX` tall (the plot area within
+    150-700 px), plus the title above and the column labels below, so long labels never squash the cells."""
+    cells = int(min(700, max(150, n_rows * _CELL_PX)))
+    return cells + top_px + bottom_px, label_px
+
+
+def _bottom_margin(labels: Sequence[str], rotated: bool) -> int:
+    """Room under the plot for the column labels: a label at -45 degrees drops about 5 px per character."""
+    longest = max((len(s) for s in labels), default=4)
+    return int(min(280, 50 + (5.2 if rotated else 0.0) * longest))
 
 
 def _label_margin(labels: Sequence[str]) -> int:
@@ -162,7 +169,8 @@ def adjacency_heatmap(
             )
         )
     fig.update_layout(shapes=shapes, annotations=annotations)
-    height, left = _figure_size(d, d, _label_margin(names))
+    bottom = _bottom_margin(labels, rotated=d > 6)
+    height, left = _figure_size(d, _label_margin(names), bottom)
     fig.update_xaxes(
         tickvals=list(range(d)),
         ticktext=labels,
@@ -187,7 +195,7 @@ def adjacency_heatmap(
         title=title,
         note=note,
         height=height,
-        margin={"l": left, "t": 90, "b": 40 + _label_margin(names) // 2},
+        margin={"l": left, "t": 90, "b": bottom},
     )
     return fig
 
@@ -281,8 +289,9 @@ def correlation_heatmap(
     if pairs:
         mcc = float(np.mean([c[i, j] for i, j in pairs]))
         title += f" (MCC {mcc:.2f})"
-    height, left = _figure_size(c.shape[0], c.shape[1], _label_margin(true_names))
-    apply_style(fig, title=title, height=height, margin={"l": left, "b": 40 + _label_margin(est_names) // 2})
+    bottom = _bottom_margin(est_names, rotated=len(est_names) > 6)
+    height, left = _figure_size(c.shape[0], _label_margin(true_names), bottom)
+    apply_style(fig, title=title, height=height, margin={"l": left, "b": bottom})
     return fig
 
 

@@ -11,6 +11,7 @@ from torch import nn
 from crl.core.nn.image import ConvDecoder, ResNetEncoder
 from crl.core.nn.layout import model_shape, normaliser_tensors, to_model_layout
 from crl.core.nn.mlp import MLPDecoder, MLPEncoder, mlp
+from crl.core.nn.pca import PCADecoder, PCAEncoder, fit_bases
 from crl.core.nn.posterior import PosteriorHead
 from crl.core.nn.timeseries import CNN1dEncoder, Conv1dDecoder, GRUEncoder
 from crl.errors import ConfigError
@@ -21,6 +22,7 @@ REGISTRY: dict[str, tuple[type[nn.Module], type[nn.Module], bool]] = {
     "cnn1d": (CNN1dEncoder, Conv1dDecoder, True),
     "gru": (GRUEncoder, Conv1dDecoder, False),
     "resnet": (ResNetEncoder, ConvDecoder, True),
+    "pca": (PCAEncoder, PCADecoder, True),
 }
 
 
@@ -50,10 +52,13 @@ __all__ = [
     "GRUEncoder",
     "MLPDecoder",
     "MLPEncoder",
+    "PCADecoder",
+    "PCAEncoder",
     "PosteriorHead",
     "ResNetEncoder",
     "build_decoder",
     "build_encoder",
+    "fit_bases",
     "mlp",
     "model_shape",
     "normaliser_tensors",
