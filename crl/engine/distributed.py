@@ -14,12 +14,15 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
 from torch import nn
 
 from crl.errors import TrainingError
+
+LEAVE_TIMEOUT_S = 20  # how long a leaving gloo rank waits for its peers (shutdown)
 
 
 @dataclass(frozen=True)
@@ -93,13 +96,23 @@ def init(device_spec: str = "auto") -> DistContext | None:
 
 
 def shutdown() -> None:
-    """Leave the process group (safe to call when none was joined)."""
+    """Leave the process group (safe to call when none was joined).
+
+    Under gloo the ranks first meet at a barrier that gives up after `LEAVE_TIMEOUT_S`: a rank that tore its
+    connections down while its peer was still finishing the last collective made the peer abort ("terminate
+    called without an active exception", seen once in CI), and a peer that died must not hold this one up.
+    """
     global _CONTEXT
     if _CONTEXT is None:
         return
     import torch.distributed as dist
 
     if dist.is_initialized():
+        if dist.get_backend() == "gloo":
+            try:
+                dist.monitored_barrier(timeout=timedelta(seconds=LEAVE_TIMEOUT_S))
+            except RuntimeError:
+                pass  # a peer is gone: leave anyway
         dist.destroy_process_group()
     _CONTEXT = None
 
