@@ -23,33 +23,24 @@ import time
 import numpy as np
 import torch
 from _common import RESULTS, invocation, save_runs
-from graph_margin import WITHIN_RATIO, Fit, neighbours, random_mixing, searched_graph
+from graph_margin import Fit, neighbours, remixed, searched_graph
 
 from crl.analysis.metrics import mcc
-from crl.data.synthetic import generate
 
 
 def climb_cohort(
     preset: str, seed: int, n: int, steps: int, price: float, start_cost: float, rounds: int
 ) -> dict:
-    synthetic = generate(preset, n=2 * n, seed=seed)
-    truth_np = synthetic.truth.latents.to_numpy()
-    truth_np = (truth_np - truth_np.mean(0)) / truth_np.std(0)
-    names = synthetic.truth.latent_names
-    blocks = synthetic.truth.blocks()
-    modality_of = [list(blocks).index(name.split(".")[0]) for name in names]
-    sizes = [len(v) for v in blocks.values()]
-    cross = np.array([[a != b for b in modality_of] for a in modality_of])
-    true_adj = synthetic.truth.adjacency().astype(bool)
-    generator = torch.Generator().manual_seed(1000 + seed)  # the same remixing as graph_margin.py
-    mixings = [random_mixing(k, generator) for k in sizes]
-    parts = torch.split(torch.tensor(truth_np, dtype=torch.float32), sizes, dim=1)
-    mixed = torch.cat([p @ m for p, m in zip(parts, mixings, strict=True)], 1)
+    cohort = remixed(preset, seed, n)
+    truth_np, mixed, sizes = cohort.truth, cohort.mixed, cohort.sizes
+    names, modality_of, true_adj, weighted = (
+        cohort.names,
+        cohort.modality_of,
+        cohort.adjacency,
+        cohort.weighted,
+    )
     cut = int(0.8 * n)
     fit_z, score_z, test_z = mixed[:cut], mixed[cut:n], mixed[n:]
-
-    def weighted(adj: np.ndarray) -> float:
-        return float((adj & cross).sum() + WITHIN_RATIO * (adj & ~cross).sum())
 
     def fitted(adj: np.ndarray, start: list[torch.Tensor]) -> dict:
         fit = Fit(sizes, start, torch.tensor(adj, dtype=torch.float32), seed)

@@ -30,6 +30,7 @@ import itertools
 import json
 import platform
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -131,27 +132,59 @@ def searched_graph(z: torch.Tensor, names, modality_of, cost: float, steps: int,
     return (kept.numpy() > 0.5) & graph.free_mask.numpy().astype(bool)
 
 
-def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
+@dataclass
+class Remixed:
+    """A cohort's standardised true latents `truth` `(2n, d)` and the same with every block remixed, `mixed`."""
+
+    truth: np.ndarray
+    mixed: torch.Tensor
+    mixings: list[torch.Tensor]
+    names: list[str]
+    modality_of: list[int]
+    sizes: list[int]
+    cross: np.ndarray  # (d, d) bool: the pair sits in two modalities
+    adjacency: np.ndarray  # (d, d) bool: the true graph
+
+    def weighted(self, adj: np.ndarray) -> float:
+        """Edges as the engine prices them: cross-modal ones plus `WITHIN_RATIO` of within-modality ones."""
+        return float((adj & self.cross).sum() + WITHIN_RATIO * (adj & ~self.cross).sum())
+
+
+def remixed(preset: str, seed: int, n: int) -> Remixed:
+    """`2n` subjects of cohort `seed`, each block turned by `random_mixing` (seeded by the cohort, so every
+    benchmark that imports this remixes a cohort the same way)."""
     synthetic = generate(preset, n=2 * n, seed=seed)
-    truth_np = synthetic.truth.latents.to_numpy()
-    truth_np = (truth_np - truth_np.mean(0)) / truth_np.std(0)
+    truth = synthetic.truth.latents.to_numpy()
+    truth = (truth - truth.mean(0)) / truth.std(0)
     names = synthetic.truth.latent_names
     blocks = synthetic.truth.blocks()
     modality_of = [list(blocks).index(name.split(".")[0]) for name in names]
     sizes = [len(v) for v in blocks.values()]
-    cross = np.array([[a != b for b in modality_of] for a in modality_of])
-    true_adj = synthetic.truth.adjacency()
     generator = torch.Generator().manual_seed(1000 + seed)
     mixings = [random_mixing(k, generator) for k in sizes]
-    truth = torch.tensor(truth_np, dtype=torch.float32)
-    parts = torch.split(truth, sizes, dim=1)
+    parts = torch.split(torch.tensor(truth, dtype=torch.float32), sizes, dim=1)
     mixed = torch.cat([p @ m for p, m in zip(parts, mixings, strict=True)], 1)
+    return Remixed(
+        truth=truth,
+        mixed=mixed,
+        mixings=mixings,
+        names=names,
+        modality_of=modality_of,
+        sizes=sizes,
+        cross=np.array([[a != b for b in modality_of] for a in modality_of]),
+        adjacency=synthetic.truth.adjacency().astype(bool),
+    )
+
+
+def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
+    cohort = remixed(preset, seed, n)
+    truth_np, mixed, sizes, cross = cohort.truth, cohort.mixed, cohort.sizes, cohort.cross
+    names, modality_of, true_adj, mixings = cohort.names, cohort.modality_of, cohort.adjacency, cohort.mixings
     fit_z, held_z = mixed[:n], mixed[n:]
     identity = [torch.eye(k) for k in sizes]
     oracle = [torch.linalg.inv(m) for m in mixings]
 
-    def weighted(adj: np.ndarray) -> float:
-        return float((adj & cross).sum() + WITHIN_RATIO * (adj & ~cross).sum())
+    weighted = cohort.weighted
 
     def fitted(adj: np.ndarray) -> dict:
         gates = torch.tensor(adj, dtype=torch.float32)
@@ -174,7 +207,7 @@ def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
         return {**best, "mcc_from_remixed": results[0]["mcc"]}
 
     started = time.perf_counter()
-    candidates = [("truth", true_adj.astype(bool))] + neighbours(true_adj.astype(bool))
+    candidates = [("truth", true_adj)] + neighbours(true_adj)
     for cost in (0.1, 0.01):
         found = searched_graph(fit_z, names, modality_of, cost, steps, seed)
         candidates.append((f"search at {cost}", found))
@@ -199,7 +232,7 @@ def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
             truth_fit = result
         rows.append({"label": label, "adj": adj, **result})
         print(f"  seed {seed} {label:40s} NLL {result['nll']:.4f} MCC {result['mcc']:.3f}", flush=True)
-    truth_edges = weighted(true_adj.astype(bool))
+    truth_edges = weighted(true_adj)
     graphs = []
     for row in rows:
         diff = (row["per_subject"] - truth_fit["per_subject"]).numpy()
@@ -216,7 +249,7 @@ def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
                 "start": row["start"],
                 "mcc": row["mcc"],
                 "mcc_from_remixed": row["mcc_from_remixed"],
-                "shd_to_truth": int((row["adj"] != true_adj.astype(bool)).sum()),
+                "shd_to_truth": int((row["adj"] != true_adj).sum()),
             }
         )
     lower, upper, equal_losers = 0.0, np.inf, []

@@ -18,28 +18,24 @@ import platform
 import numpy as np
 import torch
 from _common import RESULTS, invocation, save_runs
-from graph_margin import Fit, random_mixing, searched_graph
+from graph_margin import Fit, remixed, searched_graph
 
 from crl.analysis.metrics import mcc
-from crl.data.synthetic import generate
 
 
 def cohort(preset: str, seed: int, n: int, steps: int, starts: int) -> dict:
-    synthetic = generate(preset, n=2 * n, seed=seed)
-    truth_np = synthetic.truth.latents.to_numpy()
-    truth_np = (truth_np - truth_np.mean(0)) / truth_np.std(0)
-    names = synthetic.truth.latent_names
-    blocks = synthetic.truth.blocks()
-    modality_of = [list(blocks).index(name.split(".")[0]) for name in names]
-    sizes = [len(v) for v in blocks.values()]
-    generator = torch.Generator().manual_seed(1000 + seed)  # the same remixing as graph_margin.py
-    mixings = [random_mixing(k, generator) for k in sizes]
-    parts = torch.split(torch.tensor(truth_np, dtype=torch.float32), sizes, dim=1)
-    mixed = torch.cat([p @ m for p, m in zip(parts, mixings, strict=True)], 1)
+    data = remixed(preset, seed, n)
+    truth_np, mixed, sizes, names, modality_of = (
+        data.truth,
+        data.mixed,
+        data.sizes,
+        data.names,
+        data.modality_of,
+    )
     cut = int(0.8 * n)
     fit_z, score_z, test_z = mixed[:cut], mixed[cut:n], mixed[n:]
     graphs = {
-        "truth": synthetic.truth.adjacency().astype(bool),
+        "truth": data.adjacency,
         "search at 0.01": searched_graph(fit_z, names, modality_of, 0.01, steps, seed),
     }
     turns = torch.Generator().manual_seed(2000 + seed)
