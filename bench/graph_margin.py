@@ -252,7 +252,7 @@ def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
                 "shd_to_truth": int((row["adj"] != true_adj).sum()),
             }
         )
-    lower, upper, equal_losers = 0.0, np.inf, []
+    lower, upper, equal_size_winners = 0.0, np.inf, []
     for g in graphs:
         if g["is_truth"]:
             continue
@@ -262,7 +262,7 @@ def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
         elif delta < 0:
             upper = min(upper, g["gap"] / -delta)
         elif g["gap"] <= 0:
-            equal_losers.append(g["label"])
+            equal_size_winners.append(g["label"])
     return {
         "preset": preset,
         "seed": seed,
@@ -271,8 +271,8 @@ def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
         "true_edges": int(true_adj.sum()),
         "true_cross_edges": int((true_adj & cross).sum()),
         "window": [lower, None if np.isinf(upper) else upper],
-        "reachable": bool(lower < upper and not equal_losers),
-        "equal_size_winners": equal_losers,
+        "reachable": bool(lower < upper and not equal_size_winners),
+        "equal_size_winners": equal_size_winners,
         "graphs": graphs,
         "seconds": time.perf_counter() - started,
     }
