@@ -32,33 +32,25 @@ def climb_cohort(
     preset: str, seed: int, n: int, steps: int, price: float, start_cost: float, rounds: int
 ) -> dict:
     cohort = remixed(preset, seed, n)
-    truth_np, mixed, sizes = cohort.truth, cohort.mixed, cohort.sizes
-    names, modality_of, true_adj, weighted = (
-        cohort.names,
-        cohort.modality_of,
-        cohort.adjacency,
-        cohort.weighted,
-    )
-    cut = int(0.8 * n)
-    fit_z, score_z, test_z = mixed[:cut], mixed[cut:n], mixed[n:]
+    fit_z, score_z, test_z = cohort.split(n)
 
     def fitted(adj: np.ndarray, start: list[torch.Tensor]) -> dict:
-        fit = Fit(sizes, start, torch.tensor(adj, dtype=torch.float32), seed)
+        fit = Fit(cohort.sizes, start, torch.tensor(adj, dtype=torch.float32), seed)
         fit.train(fit_z, steps)
         with torch.no_grad():
-            score = float(fit.nll(score_z).mean()) + price * weighted(adj)
+            score = float(fit.nll(score_z).mean()) + price * cohort.weighted(adj)
             unmixed = fit.unmix(test_z).numpy()
         return {
             "adj": adj,
             "score": score,
             "blocks": [u.detach().clone() for u in fit.blocks],
-            "mcc": mcc(truth_np[n:], unmixed).value,
-            "shd": int((adj != true_adj).sum()),
+            "mcc": mcc(cohort.truth[n:], unmixed).value,
+            "shd": int((adj != cohort.adjacency).sum()),
         }
 
     started = time.perf_counter()
-    begin = searched_graph(fit_z, names, modality_of, start_cost, steps, seed)
-    current = fitted(begin, [torch.eye(k) for k in sizes])
+    begin = searched_graph(fit_z, cohort.names, cohort.modality_of, start_cost, steps, seed)
+    current = fitted(begin, [torch.eye(k) for k in cohort.sizes])
     path = [{"move": f"search at {start_cost}", **_summary(current)}]
     print(
         f"  seed {seed} start  score {current['score']:.4f} SHD {current['shd']} MCC {current['mcc']:.3f}",
@@ -78,7 +70,7 @@ def climb_cohort(
             f"  seed {seed} {best_move:12s} score {current['score']:.4f} SHD {current['shd']} MCC {current['mcc']:.3f}",
             flush=True,
         )
-    truth_fit = fitted(true_adj, current["blocks"])
+    truth_fit = fitted(cohort.adjacency, current["blocks"])
     return {
         "preset": preset,
         "seed": seed,

@@ -145,6 +145,11 @@ class Remixed:
     cross: np.ndarray  # (d, d) bool: the pair sits in two modalities
     adjacency: np.ndarray  # (d, d) bool: the true graph
 
+    def split(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The remixed latents as (fitted: 80 % of the first n, scored: the other 20 %, tested: the last n)."""
+        cut = int(0.8 * n)
+        return self.mixed[:cut], self.mixed[cut:n], self.mixed[n:]
+
     def weighted(self, adj: np.ndarray) -> float:
         """Edges as the engine prices them: cross-modal ones plus `WITHIN_RATIO` of within-modality ones."""
         return float((adj & self.cross).sum() + WITHIN_RATIO * (adj & ~self.cross).sum())
@@ -178,19 +183,15 @@ def remixed(preset: str, seed: int, n: int) -> Remixed:
 
 def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
     cohort = remixed(preset, seed, n)
-    truth_np, mixed, sizes, cross = cohort.truth, cohort.mixed, cohort.sizes, cohort.cross
-    names, modality_of, true_adj, mixings = cohort.names, cohort.modality_of, cohort.adjacency, cohort.mixings
-    fit_z, held_z = mixed[:n], mixed[n:]
-    identity = [torch.eye(k) for k in sizes]
-    oracle = [torch.linalg.inv(m) for m in mixings]
-
-    weighted = cohort.weighted
+    fit_z, held_z = cohort.mixed[:n], cohort.mixed[n:]
+    identity = [torch.eye(k) for k in cohort.sizes]
+    oracle = [torch.linalg.inv(m) for m in cohort.mixings]
 
     def fitted(adj: np.ndarray) -> dict:
         gates = torch.tensor(adj, dtype=torch.float32)
         results = []
         for start_name, start in (("remixed", identity), ("oracle", oracle)):
-            fit = Fit(sizes, start, gates, seed)
+            fit = Fit(cohort.sizes, start, gates, seed)
             fit.train(fit_z, steps)
             with torch.no_grad():
                 per_subject = fit.nll(held_z)
@@ -200,23 +201,23 @@ def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
                     "start": start_name,
                     "nll": float(per_subject.mean()),
                     "per_subject": per_subject,
-                    "mcc": mcc(truth_np[n:], unmixed).value,
+                    "mcc": mcc(cohort.truth[n:], unmixed).value,
                 }
             )
         best = min(results, key=lambda r: r["nll"])
         return {**best, "mcc_from_remixed": results[0]["mcc"]}
 
     started = time.perf_counter()
-    candidates = [("truth", true_adj)] + neighbours(true_adj)
+    candidates = [("truth", cohort.adjacency)] + neighbours(cohort.adjacency)
     for cost in (0.1, 0.01):
-        found = searched_graph(fit_z, names, modality_of, cost, steps, seed)
+        found = searched_graph(fit_z, cohort.names, cohort.modality_of, cost, steps, seed)
         candidates.append((f"search at {cost}", found))
         gates = torch.tensor(found, dtype=torch.float32)
-        fit = Fit(sizes, identity, gates, seed)
+        fit = Fit(cohort.sizes, identity, gates, seed)
         fit.train(fit_z, steps)
         with torch.no_grad():
             unmixed = fit.unmix(fit_z)
-        again = searched_graph(unmixed, names, modality_of, cost, steps, seed)
+        again = searched_graph(unmixed, cohort.names, cohort.modality_of, cost, steps, seed)
         candidates.append((f"search at {cost}, after unmixing", again))
     unique: dict[bytes, tuple[str, np.ndarray]] = {}
     for label, adj in candidates:
@@ -232,7 +233,7 @@ def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
             truth_fit = result
         rows.append({"label": label, "adj": adj, **result})
         print(f"  seed {seed} {label:40s} NLL {result['nll']:.4f} MCC {result['mcc']:.3f}", flush=True)
-    truth_edges = weighted(true_adj)
+    truth_edges = cohort.weighted(cohort.adjacency)
     graphs = []
     for row in rows:
         diff = (row["per_subject"] - truth_fit["per_subject"]).numpy()
@@ -241,15 +242,15 @@ def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
                 "label": row["label"],
                 "is_truth": row["label"].startswith("truth"),
                 "edges": int(row["adj"].sum()),
-                "cross_edges": int((row["adj"] & cross).sum()),
-                "weighted_edges_minus_truth": weighted(row["adj"]) - truth_edges,
+                "cross_edges": int((row["adj"] & cohort.cross).sum()),
+                "weighted_edges_minus_truth": cohort.weighted(row["adj"]) - truth_edges,
                 "gap": float(diff.mean()),
                 "gap_se": float(diff.std(ddof=1) / np.sqrt(len(diff))),
                 "nll": row["nll"],
                 "start": row["start"],
                 "mcc": row["mcc"],
                 "mcc_from_remixed": row["mcc_from_remixed"],
-                "shd_to_truth": int((row["adj"] != true_adj).sum()),
+                "shd_to_truth": int((row["adj"] != cohort.adjacency).sum()),
             }
         )
     lower, upper, equal_size_winners = 0.0, np.inf, []
@@ -268,8 +269,8 @@ def run_cohort(preset: str, seed: int, n: int, steps: int) -> dict:
         "seed": seed,
         "n": n,
         "steps": steps,
-        "true_edges": int(true_adj.sum()),
-        "true_cross_edges": int((true_adj & cross).sum()),
+        "true_edges": int(cohort.adjacency.sum()),
+        "true_cross_edges": int((cohort.adjacency & cohort.cross).sum()),
         "window": [lower, None if np.isinf(upper) else upper],
         "reachable": bool(lower < upper and not equal_size_winners),
         "equal_size_winners": equal_size_winners,

@@ -25,32 +25,24 @@ from crl.analysis.metrics import mcc
 
 def cohort(preset: str, seed: int, n: int, steps: int, starts: int) -> dict:
     data = remixed(preset, seed, n)
-    truth_np, mixed, sizes, names, modality_of = (
-        data.truth,
-        data.mixed,
-        data.sizes,
-        data.names,
-        data.modality_of,
-    )
-    cut = int(0.8 * n)
-    fit_z, score_z, test_z = mixed[:cut], mixed[cut:n], mixed[n:]
+    fit_z, score_z, test_z = data.split(n)
     graphs = {
         "truth": data.adjacency,
-        "search at 0.01": searched_graph(fit_z, names, modality_of, 0.01, steps, seed),
+        "search at 0.01": searched_graph(fit_z, data.names, data.modality_of, 0.01, steps, seed),
     }
     turns = torch.Generator().manual_seed(2000 + seed)
-    start_sets = [[torch.eye(k) for k in sizes]]
+    start_sets = [[torch.eye(k) for k in data.sizes]]
     for _ in range(starts):
-        start_sets.append([torch.linalg.qr(torch.randn(k, k, generator=turns))[0] for k in sizes])
+        start_sets.append([torch.linalg.qr(torch.randn(k, k, generator=turns))[0] for k in data.sizes])
     out = {"preset": preset, "seed": seed, "graphs": {}}
     for label, adj in graphs.items():
         fits = []
         for index, start in enumerate(start_sets):
-            fit = Fit(sizes, start, torch.tensor(adj, dtype=torch.float32), seed + index)
+            fit = Fit(data.sizes, start, torch.tensor(adj, dtype=torch.float32), seed + index)
             fit.train(fit_z, steps)
             with torch.no_grad():
                 nll = float(fit.nll(score_z).mean())
-                value = mcc(truth_np[n:], fit.unmix(test_z).numpy()).value
+                value = mcc(data.truth[n:], fit.unmix(test_z).numpy()).value
             fits.append({"start": "remixed" if index == 0 else f"turn {index}", "nll": nll, "mcc": value})
         picked = min(fits, key=lambda f: f["nll"])
         out["graphs"][label] = {"fits": fits, "picked": picked, "best_mcc": max(f["mcc"] for f in fits)}
