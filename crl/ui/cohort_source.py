@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from crl.data.cache import cache_root
 from crl.ui import demo, state
 from crl.ui.cohort_upload import draw_upload_form
 from crl.ui.markdown import escape_markdown
@@ -28,7 +29,7 @@ def _inferred_mode() -> str:
     current = state.cohort_dir().resolve()
     if current == demo.demo_cohort_dir().resolve():
         return DEMO
-    root = demo.cache_root().resolve()
+    root = cache_root().resolve()
     if current.is_relative_to(root / "synthetic"):
         return PRESET
     if current.is_relative_to(root / "uploads"):
@@ -90,7 +91,7 @@ def _draw_preset() -> None:
     generate = col_go.button("Generate", type="primary", key="cohort_preset_generate", width="stretch")
     st.caption(escape_markdown(spec.description))
     if generate:
-        target = demo.cache_root() / "synthetic" / f"{preset}-n{int(n)}-seed{int(seed)}"
+        target = cache_root() / "synthetic" / f"{preset}-n{int(n)}-seed{int(seed)}"
         if not (target / "cohort.toml").exists():
             with st.spinner(f"Generating {int(n):,} synthetic subjects…"):
                 write_preset(preset, target, n=int(n), seed=int(seed), overwrite=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from crl.data.cache import cache_root
 from crl.data.manifest import DEFAULT_LATENTS
 from crl.data.upload import (
     MAX_LATENTS,
@@ -21,7 +22,7 @@ from crl.data.upload import (
     inspect_upload,
     suggested_modality,
 )
-from crl.ui import demo, state
+from crl.ui import state
 from crl.ui.markdown import escape_markdown
 from crl.ui.user_errors import show_error
 
@@ -216,7 +217,7 @@ def draw_upload_form() -> None:
         "Create cohort", type="primary", disabled=not usable, key="upload_create", width="stretch"
     )
     try:
-        folder = demo.cache_root() / "uploads" / folder_name(name)
+        folder = cache_root() / "uploads" / folder_name(name)
     except UploadError as error:
         show_error(error)
         return
@@ -236,7 +237,7 @@ def draw_upload_form() -> None:
 
 def draw_fix_hint(folder, report) -> None:
     """For an uploaded cohort, point at the form's choices instead of at cohort.toml, which the user never saw."""
-    uploads = (demo.cache_root() / "uploads").resolve()
+    uploads = (cache_root() / "uploads").resolve()
     if not Path(folder).resolve().is_relative_to(uploads):
         return
     checks = {p.check for p in report.errors}

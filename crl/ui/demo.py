@@ -6,17 +6,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from crl.data.cache import cache_root as data_cache_root
+from crl.data.cache import cache_root
 from crl.runs.graph_file import graph_path
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 SHIPPED = ASSETS / "demo" / "cohort"
 SHIPPED_RUN = ASSETS / "demo" / "run"
 FALLBACK_PRESET = "paper-case1"
-
-
-def cache_root() -> Path:
-    return data_cache_root()
 
 
 @st.cache_resource(show_spinner="Preparing the demo cohort…")

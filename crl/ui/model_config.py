@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from crl.config import KIND_ENCODERS, Config, check_schema, default_config
+from crl.data.cache import cache_root
 from crl.errors import ConfigError
 from crl.graphs.names import latent_names, split_latent_name
 from crl.runs.files import atomic_write_json
@@ -171,7 +172,7 @@ def is_edited(cohort_dir: Path, schema: dict[str, dict[str, Any]]) -> bool:
 
 def _saved_file(cohort_dir: Path) -> Path:
     digest = hashlib.sha256(str(Path(cohort_dir).resolve()).encode()).hexdigest()[:16]
-    return demo.cache_root() / "model-settings" / f"{digest}.json"
+    return cache_root() / "model-settings" / f"{digest}.json"
 
 
 def _saved(cohort_dir: Path) -> dict | None:
