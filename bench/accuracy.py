@@ -42,8 +42,10 @@ def run_one(
     overrides: list[str],
     split_seed: int | None = None,
     data: dict | None = None,
+    keep_latents: bool = False,
 ) -> dict:
-    """Train one method on one synthetic cohort and score it; data: the generator's own overrides."""
+    """Train one method on one synthetic cohort and score it; data: the generator's own overrides;
+    keep_latents: the row also holds the posterior means (`latents`, a DataFrame indexed by subject)."""
     synthetic = generate(preset, n=n, seed=seed, **(data or {}))
     cohort = synthetic.to_cohort()
     truth = synthetic.truth
@@ -70,6 +72,7 @@ def run_one(
     ident = [v for t, v in per_latent.items() if t not in block_only]
     rest = [v for t, v in per_latent.items() if t in block_only]
     return {
+        **({"latents": latents} if keep_latents else {}),
         "preset": preset,
         "seed": seed,
         "method": method,
