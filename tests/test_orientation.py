@@ -24,6 +24,7 @@ VARIANTS = {
     "rotated, affine": [],
     "rotated, spline": ["prior.flow=spline"],
     "no rotation": ["prior.rotation=false"],
+    "block unmixing": ["prior.unmix=1"],
     "gru and mlp images": ["modalities.sleep.encoder=gru", "modalities.eye.encoder=mlp"],
     "no-graph": ["method=no-graph"],
     "beta-vae": ["method=beta-vae"],
@@ -46,6 +47,10 @@ def _model(extra: list[str]):
         g = torch.Generator().manual_seed(1)
         for parameter in model.rotations.values():
             parameter.copy_(torch.randn(parameter.shape, generator=g))
+        if model.unmixing is not None:
+            for name in model.names:
+                k = model.latent_sizes[name]
+                model.unmixing.compose(name, torch.eye(k) + 0.5 * torch.randn(k, k, generator=g))
         if model.prior is not None:
             model.prior.w_out.copy_(torch.randn(model.prior.w_out.shape, generator=g))
             model.prior.b_out.copy_(torch.randn(model.prior.b_out.shape, generator=g))

@@ -25,6 +25,7 @@ FLOWS = ("affine", "spline")
 MISSING_MODALITIES = ("infer", "drop")  # subjects lacking a modality: trained on (inferred) or left out
 MAX_BINS = 64
 MAX_RESTARTS = 20  # each restart is a full training run
+MAX_UNMIX = 10  # each round fits the prior's flows twice (crl.core.unmix)
 MAX_REALIGN = 50  # each realignment encodes up to crl.engine.warmup.REALIGN_SUBJECTS subjects
 MAX_LATENTS = 32  # per modality: the graph has a parameter per ordered pair of latents
 
@@ -163,6 +164,8 @@ class PriorConfig:
     realign: how many times, evenly spread over the warm-up, to turn each modality's rotation so that z spans
     what the other modalities predict of [z, eta] (crl.core.realign); it pulls a true latent back out of eta, which
     gradient steps do not. 0 never does.
+    unmix: rounds of block unmixing at the warm-up's end (crl.core.unmix): an invertible matrix per modality
+    undoes a linear mix inside its block, found in turns with a causal order; 0 never does.
     """
 
     hidden: int = declare(32, low=1)
@@ -188,6 +191,16 @@ class PriorConfig:
         help="How often, during the warm-up, to turn each modality's hidden variables towards what the other "
         "modalities predict of it. This pulls a hidden cause back that training had filed as "
         "modality-specific noise; on the paper's first synthetic case it raised MCC from 0.78 to 0.84. "
+        "0 turns it off.",
+    )
+    unmix: int = declare(
+        0,
+        label="Block unmixing rounds",
+        low=0,
+        high=MAX_UNMIX,
+        step=1,
+        help="At the end of the warm-up, undo a mix of each modality's hidden variables that a rotation cannot "
+        "undo, by turns with the search for their causal order. Each round costs a few seconds on the CPU. "
         "0 turns it off.",
     )
 

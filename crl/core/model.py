@@ -69,6 +69,37 @@ def _gaussian_entropy_term(logvar: torch.Tensor) -> torch.Tensor:
     return -(LOG_SQRT_2PI + 0.5 + 0.5 * logvar).sum(-1)
 
 
+class BlockUnmixing(nn.Module):
+    """Per modality a fixed `(k, k)` matrix M that its z is multiplied by on the right, and M's inverse, as
+    buffers: they move and save with the model but no optimiser turns them."""
+
+    def __init__(self, sizes: dict[str, int]):
+        super().__init__()
+        self.names = list(sizes)
+        for index, k in enumerate(sizes.values()):
+            self.register_buffer(f"matrix{index}", torch.eye(k))
+            self.register_buffer(f"inverse{index}", torch.eye(k))
+
+    def matrix(self, name: str) -> torch.Tensor:
+        return getattr(self, f"matrix{self.names.index(name)}")
+
+    def unmix(self, name: str, z: torch.Tensor) -> torch.Tensor:
+        """The encoder's (rotated) z of modality `name` `(batch, k)`, unmixed."""
+        return z @ self.matrix(name).to(z.dtype)
+
+    def remix(self, name: str, z: torch.Tensor) -> torch.Tensor:
+        """Unmixed latents back to what the decoder reads."""
+        return z @ getattr(self, f"inverse{self.names.index(name)}").to(z.dtype)
+
+    @torch.no_grad()
+    def compose(self, name: str, then: torch.Tensor) -> None:
+        """Follow the modality's matrix by `then`: z -> z @ M @ then."""
+        index = self.names.index(name)
+        matrix = getattr(self, f"matrix{index}").double() @ then.double().to(self.matrix(name).device)
+        getattr(self, f"matrix{index}").copy_(matrix)
+        getattr(self, f"inverse{index}").copy_(torch.linalg.inv(matrix))
+
+
 class CRLModel(nn.Module):
     """Encoders/decoders keyed by modality name, the latent graph and the flow prior, built from a Config.
 
@@ -142,17 +173,7 @@ class CRLModel(nn.Module):
             orientation=g.orientation,
         )
         # beta-VAE has the standard normal prior and no flow (unused parameters would also break DDP).
-        self.prior = (
-            CausalFlowPrior(
-                self.n_latent,
-                hidden=config.prior.hidden,
-                layers=config.prior.layers,
-                flow=config.prior.flow,
-                bins=config.prior.bins,
-            )
-            if self.method != "beta-vae"
-            else None
-        )
+        self.prior = self.fresh_prior() if self.method != "beta-vae" else None
         # Per modality, a rotation of [z, eta] (exp of a skew-symmetric matrix) after the encoder, undone before
         # the decoder: reconstruction is blind to it, so the prior turns it freely (see PriorConfig.rotation).
         rotate = config.prior.rotation and self.method != "beta-vae"
@@ -168,6 +189,14 @@ class CRLModel(nn.Module):
             }
             if rotate
             else {}
+        )
+        # Per modality, a fixed invertible matrix on z after the rotation, undone before the decoder; identity
+        # until crl.core.unmix sets it at the end of the warm-up. Only models configured for it have one, so
+        # runs saved before it load unchanged.
+        self.unmixing = (
+            BlockUnmixing({name: self.latent_sizes[name] for name in self.names})
+            if config.prior.unmix and self.method == "ours"
+            else None
         )
         # Per modality some training subject lacks (the schema marks it), the posterior of its latents given the
         # subject's other modalities (crl.core.nn.imputer). Built last, so the other weights do not depend on it.
@@ -185,6 +214,11 @@ class CRLModel(nn.Module):
         # Under DistributedDataParallel every parameter must reach every step's loss, so the imputers run even
         # on a batch in which nobody lacks a modality (crl.engine.distributed sets this).
         self.always_impute = False
+
+    def fresh_prior(self) -> CausalFlowPrior:
+        """A new, untrained causal flow prior as the configuration describes it."""
+        p = self.config.prior
+        return CausalFlowPrior(self.n_latent, hidden=p.hidden, layers=p.layers, flow=p.flow, bins=p.bins)
 
     def rotation(self, name: str) -> torch.Tensor:
         """The modality's current `(k + e, k + e)` rotation matrix (exp of a skew-symmetric matrix)."""
@@ -273,7 +307,7 @@ class CRLModel(nn.Module):
                 rotation = rotations[name] if rotations is not None else self.rotation(name)
                 mean = mean @ rotation.t()
             k = self.latent_sizes[name]
-            z_mean.append(mean[:, :k])
+            z_mean.append(mean[:, :k] if self.unmixing is None else self.unmixing.unmix(name, mean[:, :k]))
             z_logvar.append(logvar[:, :k])
             e_mean.append(mean[:, k:])
             e_logvar.append(logvar[:, k:])
@@ -305,6 +339,8 @@ class CRLModel(nn.Module):
         e_parts = torch.split(eta, [self.eta_sizes[n] for n in self.names], dim=1)
         out = {}
         for name, zp, ep in zip(self.names, z_parts, e_parts, strict=False):
+            if self.unmixing is not None:
+                zp = self.unmixing.remix(name, zp)
             v = torch.cat([zp, ep], dim=1)
             if name in self.rotations:
                 # The mixing is orthogonal: its inverse transpose is itself.

@@ -4,7 +4,8 @@ A latent's sign is arbitrary after training; crl.engine.orientation picks the re
 baked into the weights (the encoder's mean head, the decoder's first layer, the prior's flows and the imputers
 of modalities some subjects lack), so what the model computes is unchanged and its saved files keep their
 layout. With a modality rotation R, reflecting z inside the rotated frame is the orthogonal map M = R^T D R in
-the encoder's own frame (D the diagonal of signs).
+the encoder's own frame (D the diagonal of signs). A model with block unmixing (crl.core.unmix) reflects its
+unmixing matrices instead.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ def reflect_latents(model: CRLModel, signs: Sequence[float] | torch.Tensor) -> N
             own = signs[start : start + k]
             start += k
             if bool((own > 0).all()):
+                continue
+            if model.unmixing is not None:
+                # z = z_encoder @ M, so the reflected latents are z_encoder @ (M D): the encoder stays as it is.
+                model.unmixing.compose(name, torch.diag(own))
                 continue
             mixing = torch.diag(torch.cat([own, torch.ones(e, dtype=torch.float64, device=device)]))
             if name in model.rotations:

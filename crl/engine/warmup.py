@@ -1,6 +1,7 @@
 """What happens to the model at fixed steps of the warm-up, between two optimiser steps: the blocks are
-realigned (crl.core.realign) and, at the warm-up's end, the graph adopts the sparsest causal order of the
-current latents (crl.core.graph_search)."""
+realigned (crl.core.realign) and, at the warm-up's end, the blocks are unmixed when configured
+(crl.core.unmix) and the graph adopts the sparsest causal order of the current latents
+(crl.core.graph_search)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from crl.config import Config
 from crl.core.graph_search import adopt_order, search_order
 from crl.core.model import CRLModel
 from crl.core.realign import realign_blocks
+from crl.core.unmix import unmix_blocks
 from crl.engine import distributed
 from crl.engine.schedules import realign_steps
 from crl.engine.tensors import CohortTensors
@@ -20,6 +22,8 @@ from crl.engine.tensors import CohortTensors
 SEARCH_SUBJECTS = 2048
 # Subjects whose encodings a block realignment regresses on each other.
 REALIGN_SUBJECTS = 4096
+# Subjects whose latents the block unmixing fits.
+UNMIX_SUBJECTS = 8192
 # Fewest complete subjects the realignment and the order search use by themselves when some lack a modality.
 MIN_COMPLETE = 32
 
@@ -85,6 +89,32 @@ def realign(
             torch.distributed.broadcast(parameter.data, src=0)
 
 
+def unmix(
+    model: CRLModel,
+    tensors: CohortTensors,
+    train_index: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> None:
+    """Undo a linear mix inside each modality's block (crl.core.unmix); the prior takes the flows fitted to
+    the unmixed latents under random graphs, which the order search that follows scores orders with."""
+    z, _ = posterior_means(model, tensors, complete_rows(tensors, train_index, UNMIX_SUBJECTS))
+    sizes = [model.latent_sizes[name] for name in model.names]
+    matrices, prior = unmix_blocks(
+        z, model.graph, sizes, model.fresh_prior, model.config.prior.unmix, generator
+    )
+    for name, matrix in zip(model.names, matrices, strict=True):
+        model.unmixing.compose(name, matrix)
+    model.prior.load_state_dict(prior.state_dict())
+    context = distributed.current()
+    for parameter in model.prior.parameters():
+        optimizer.state.pop(parameter, None)
+    if context is not None and context.world_size > 1:
+        # Ranks encode on different devices: rank 0's result, to the last bit, keeps every rank's weights equal.
+        for tensor in [*model.unmixing.buffers(), *model.prior.parameters()]:
+            torch.distributed.broadcast(tensor.data, src=0)
+
+
 class WarmupEvents:
     """The realignments and the order search still due in one training, from `step` on."""
 
@@ -102,6 +132,9 @@ class WarmupEvents:
             and step <= self.search_step
         )
         self.search_generator = torch.Generator().manual_seed(self.seed + 3)
+        # The unmixing runs just before the order search, once (a model with imputers keeps its blocks: the
+        # imputers read and give latents as they were).
+        self.unmix_pending = self.search_pending and model.unmixing is not None and not model.imputers
         # Realignments pending are those at or after the current step (a state saved at one has not run it).
         self.pending_realign = [s for s in realign_steps(config, total_steps) if s >= step]
 
@@ -119,6 +152,9 @@ class WarmupEvents:
             realign(
                 model, tensors, train_index, optimizer, torch.Generator().manual_seed(self.seed + 4 + step)
             )
+        if self.unmix_pending and step >= self.search_step:
+            unmix(model, tensors, train_index, optimizer, torch.Generator().manual_seed(self.seed + 5))
+            self.unmix_pending = False
         if self.search_pending and step >= self.search_step:
             search_graph(model, tensors, train_index, optimizer, self.search_generator)
             self.search_pending = False
