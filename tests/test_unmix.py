@@ -3,6 +3,8 @@ the warm-up's end (again, identically, on resume) and saves with the run; older 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from test_train import _cohort, _config
 
@@ -112,3 +114,12 @@ def test_a_model_that_infers_missing_modalities_keeps_its_blocks():
     model = build_model(config, schema)
     assert model.imputers and not WarmupEvents(model, config, 100, 0).unmix_pending
     assert WarmupEvents(build_model(config, cohort.schema()), config, 100, 0).unmix_pending
+
+
+def test_a_run_saved_before_block_unmixing_loads_as_it_was_trained():
+    from crl.runs.checkpoint import load_run
+
+    model, config, _ = load_run(
+        Path(__file__).resolve().parents[1] / "assets" / "demo" / "run"
+    )  # built before prior.unmix existed
+    assert config.prior.unmix == 0 and model.unmixing is None

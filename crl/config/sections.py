@@ -194,14 +194,16 @@ class PriorConfig:
         "0 turns it off.",
     )
     unmix: int = declare(
-        0,
+        6,
         label="Block unmixing rounds",
         low=0,
         high=MAX_UNMIX,
         step=1,
         help="At the end of the warm-up, undo a mix of each modality's hidden variables that a rotation cannot "
-        "undo, by turns with the search for their causal order. Each round costs a few seconds on the CPU. "
-        "0 turns it off.",
+        "undo, in turns with the search for their causal order. On the paper's synthetic cases 6 rounds raised "
+        "MCC from 0.775 to 0.826 on the second and from 0.865 to 0.916 on the third, and lowered it from 0.839 "
+        "to 0.826 on the first. A round takes 5 to 20 seconds on one CPU core, more with more hidden "
+        "variables. 0 turns it off.",
     )
 
 

@@ -24,8 +24,10 @@ from crl.core.prior import CausalFlowPrior
 # graph is the held-out likelihood's optimum once its blocks are remixed (bench/results/graph_margin.md); the
 # engine's own price, 0.1, keeps too few edges to tell the latents of a block apart.
 EDGE_COST = 0.02
-# Adam steps (batch BATCH) for each fit of the flows, with or without the matrices.
-STEPS = 1500
+# Adam steps (batch BATCH) for each fit of the flows, with or without the matrices: about PASSES passes over
+# the subjects, within [MIN_STEPS, MAX_STEPS]: MAX_STEPS from 7680 subjects on (the benchmarks fit 8192).
+PASSES = 100
+MIN_STEPS, MAX_STEPS = 100, 1500
 BATCH = 512
 LEARNING_RATE = 3e-3
 # Subjects the order search scores.
@@ -42,8 +44,13 @@ def random_graph_sampler(graph: LatentGraph) -> LatentGraph:
     return fresh
 
 
+def steps_for(subjects: int) -> int:
+    """Adam steps per fit: enough for the flows to settle, not thousands of passes over a small cohort."""
+    return max(MIN_STEPS, min(MAX_STEPS, PASSES * subjects // BATCH))
+
+
 def _batches(n: int, generator: torch.Generator):
-    for _ in range(STEPS):
+    for _ in range(steps_for(n)):
         yield torch.randint(n, (BATCH,), generator=generator)
 
 
@@ -83,7 +90,7 @@ def fit_matrices(
     matrices = [torch.nn.Parameter(m.clone()) for m in start]
     prior = make_prior()
     optimizer = torch.optim.Adam([*matrices, *prior.parameters()], lr=LEARNING_RATE)
-    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, STEPS)
+    decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps_for(len(z)))
     for chosen in _batches(len(z), generator):
         log_det = sum(torch.linalg.slogdet(m)[1] for m in matrices)
         loss = -(prior.log_prob(unmixed(z[chosen], sizes, matrices), gates).mean() + log_det)
@@ -107,7 +114,8 @@ def unmix_blocks(
     trained under random graphs on the unmixed latents, ready for the engine's own order search."""
     # Fresh flows draw their first weights from torch's global generator: seed it from `generator` inside a
     # fork, so the result depends on `generator` alone and training's own random stream is left as it was.
-    with torch.random.fork_rng(devices=[]):
+    # Everything here is made on the CPU by name (the default device may be another one).
+    with torch.random.fork_rng(devices=[]), torch.device("cpu"):
         torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
         return _unmix_blocks(z.detach().float().cpu(), graph, sizes, make_prior, rounds, generator)
 

@@ -91,6 +91,14 @@ def with_saved_graph_layout(config: Config, state: dict[str, Any]) -> Config:
     return config
 
 
+def with_saved_unmixing(config: Config, state: dict[str, Any]) -> Config:
+    """Runs saved before block unmixing (crl.core.unmix) have no unmixing matrices: rebuild them without it,
+    as they were trained (a restart or refit of such a run then trains as it did)."""
+    if config.prior.unmix and not any(k.startswith("unmixing.") for k in state):
+        return dataclasses.replace(config, prior=dataclasses.replace(config.prior, unmix=0))
+    return config
+
+
 def load_run(run_dir: Path | str, device: str | torch.device = "cpu"):
     """(model, config, normaliser) of a finished run, the model in evaluation mode on `device`."""
     from crl.core.model import CRLModel
@@ -105,7 +113,7 @@ def load_run(run_dir: Path | str, device: str | torch.device = "cpu"):
     if not weights_path.exists():
         raise RunError(f"run folder {run_dir} has {META_FILE} but no {MODEL_FILE}; train again")
     state = _load_tensors(weights_path)
-    config = with_saved_graph_layout(config, state)
+    config = with_saved_unmixing(with_saved_graph_layout(config, state), state)
     model = CRLModel(config, meta["schema"])
     try:
         model.load_state_dict(state, strict=True)

@@ -39,6 +39,7 @@ ADVANCED_FIELDS = (
     "loss.acyclicity",
     "loss.graph_warmup",
     "prior.realign",
+    "prior.unmix",
     "train.validation_fraction",
     "train.patience",
     "train.min_epochs",
