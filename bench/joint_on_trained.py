@@ -11,14 +11,12 @@ the end of the engine's warm-up, where the representation stops learning.
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 import torch
 from _common import save_runs
 from accuracy import run_one
 from graph_margin import Remixed
-from joint_starts import merge, search_from_starts, write_markdown
+from joint_starts import merge, parse_arguments, search_from_starts, write_markdown
 
 from crl.analysis.metrics import mcc
 from crl.data.synthetic import generate
@@ -54,22 +52,7 @@ def trained(preset: str, seed: int) -> tuple[Remixed, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--preset", default="paper-case2")
-    parser.add_argument("--seeds", default="0,1,2,3,4")
-    parser.add_argument("--steps", type=int, default=1500)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--starts", type=int, default=8)
-    parser.add_argument("--costs", type=lambda s: [float(c) for c in s.split(",")], default=[0.02])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--name", default="joint_on_trained")
-    parser.add_argument(
-        "--merge", help="comma-separated results names to join into --name instead of running"
-    )
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_arguments(__doc__, "joint_on_trained")
     if args.merge:
         merge("joint_on_trained.py", args.merge, args.name)
         return

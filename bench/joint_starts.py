@@ -187,26 +187,31 @@ def write_markdown(args, rows: list[dict], commands: list[str] | None = None) ->
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def parse_arguments(doc: str, name: str, extra=None) -> argparse.Namespace:
+    """The search's command-line options, shared with bench/joint_on_trained.py; `extra` adds its own."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="paper-case2")
     parser.add_argument("--seeds", default="0,1,2,3,4")
-    parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
-        "--starts", type=int, default=8, help="random orthogonal starts besides the remixed one"
+        "--starts", type=int, default=8, help="random orthogonal starts besides the latents as they are"
     )
-    parser.add_argument("--costs", type=lambda s: [float(c) for c in s.split(",")], default=[0.02, 0.1])
+    parser.add_argument("--costs", type=lambda s: [float(c) for c in s.split(",")], default=[0.02])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--name", default="joint_starts")
+    parser.add_argument("--name", default=name)
     parser.add_argument(
         "--merge", help="comma-separated results names to join into --name instead of running"
     )
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    return args
+
+
+def main() -> None:
+    args = parse_arguments(__doc__, "joint_starts", lambda p: p.add_argument("--n", type=int, default=10_000))
     if args.merge:
         merge("joint_starts.py", args.merge, args.name)
         return

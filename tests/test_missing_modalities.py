@@ -212,11 +212,18 @@ def test_a_missing_modality_neither_reconstructs_nor_reaches_the_encoder():
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.imputers["b"].parameters())
 
 
-def test_reflecting_a_model_reflects_the_inferred_latents_too():
+@pytest.mark.parametrize("unmixing", [None, torch.tensor([[1.3]])], ids=["as encoded", "unmixed"])
+def test_reflecting_a_model_reflects_the_inferred_latents_too(unmixing):
     model, tensors = _model_and_batch({"a": [0, 1], "b": [3, 4]})
     batch = tensors.batch(torch.arange(0, 12))
     with torch.no_grad():
+        encoded = model.posterior(batch)[0]
+        if unmixing is not None:  # the imputers' latents are unmixed as the encoders' are
+            for name in model.names:
+                model.unmixing.compose(name, unmixing)
         before = model.posterior(batch)[0]
+        factor = 1.0 if unmixing is None else float(unmixing)
+        torch.testing.assert_close(before, factor * encoded, rtol=1e-5, atol=1e-6)
         reflect_latents(model, [-1.0, -1.0])
         after = model.posterior(batch)[0]
     torch.testing.assert_close(after, -before, rtol=1e-5, atol=1e-6)

@@ -106,14 +106,13 @@ def test_training_unmixes_once_at_the_warm_up_end_and_a_resumed_run_repeats_it(m
     assert plain.unmixing is None and not any("unmixing" in k for k in plain.state_dict())
 
 
-def test_a_model_that_infers_missing_modalities_keeps_its_blocks():
+def test_a_sparsity_path_level_keeps_the_run_s_latents():
     cohort = _cohort()
     config = _two_latent_config(cohort, "prior.unmix=2")
-    schema = cohort.schema()
-    schema["b"] = {**schema["b"], "incomplete": True}
-    model = build_model(config, schema)
-    assert model.imputers and not WarmupEvents(model, config, 100, 0).unmix_pending
-    assert WarmupEvents(build_model(config, cohort.schema()), config, 100, 0).unmix_pending
+    model = build_model(config, cohort.schema())
+    assert WarmupEvents(model, config, 100, 0).unmix_pending
+    level = apply_overrides(config, ["loss.graph_warmup=0"])  # what crl.runs.sparsity_path trains
+    assert not WarmupEvents(model, level, 100, 0).unmix_pending
 
 
 def test_a_run_saved_before_block_unmixing_loads_as_it_was_trained():

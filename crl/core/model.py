@@ -267,6 +267,9 @@ class CRLModel(nn.Module):
             flags, torch.as_tensor(z_sizes, device=flags.device), dim=1
         )
         blocks = torch.split(observed, z_sizes, dim=1)
+        if self.unmixing is not None:
+            # The imputers read and give latents as the encoders do, before the unmixing (set after they learnt).
+            blocks = [self.unmixing.remix(n, b) for n, b in zip(self.names, blocks, strict=True)]
         parts = [
             list(torch.split(z_mean, z_sizes, 1)),
             list(torch.split(z_logvar, z_sizes, 1)),
@@ -279,6 +282,8 @@ class CRLModel(nn.Module):
             others = torch.cat([b for i, b in enumerate(blocks) if i != j], dim=1)
             other_flags = torch.cat([flags[:, :j], flags[:, j + 1 :]], dim=1)
             mean, logvar = self.imputers[name](others, other_flags)
+            if self.unmixing is not None:
+                mean = self.unmixing.unmix(name, mean)
             have = present[:, j : j + 1]
             parts[0][j] = torch.where(have, parts[0][j], mean.to(parts[0][j].dtype))
             parts[1][j] = torch.where(have, parts[1][j], logvar.to(parts[1][j].dtype))

@@ -83,6 +83,8 @@ def reflect_latents(model: CRLModel, signs: Sequence[float] | torch.Tensor) -> N
             _mix(_posterior_head(model.encoders[name]), _first_linear(model.decoders[name], k + e), mixing)
     if model.prior is not None:
         model.prior.reflect(signs.to(torch.float32))
+    if model.unmixing is not None:
+        return  # the imputers read and give latents before the unmixing, which took the reflection
     # An imputer reads the other modalities' latents and gives its own: both sides turn with them.
     blocks = torch.split(signs, [model.latent_sizes[n] for n in model.names])
     for j, name in enumerate(model.names):

@@ -94,15 +94,14 @@ def unmix(
     tensors: CohortTensors,
     train_index: torch.Tensor,
     optimizer: torch.optim.Optimizer,
+    rounds: int,
     generator: torch.Generator,
 ) -> None:
     """Undo a linear mix inside each modality's block (crl.core.unmix); the prior takes the flows fitted to
     the unmixed latents under random graphs, which the order search that follows scores orders with."""
     z, _ = posterior_means(model, tensors, complete_rows(tensors, train_index, UNMIX_SUBJECTS))
     sizes = [model.latent_sizes[name] for name in model.names]
-    matrices, prior = unmix_blocks(
-        z, model.graph, sizes, model.fresh_prior, model.config.prior.unmix, generator
-    )
+    matrices, prior = unmix_blocks(z, model.graph, sizes, model.fresh_prior, rounds, generator)
     for name, matrix in zip(model.names, matrices, strict=True):
         model.unmixing.compose(name, matrix)
     model.prior.load_state_dict(prior.state_dict())
@@ -132,9 +131,15 @@ class WarmupEvents:
             and step <= self.search_step
         )
         self.search_generator = torch.Generator().manual_seed(self.seed + 3)
-        # The unmixing runs just before the order search, once (a model with imputers keeps its blocks: the
-        # imputers read and give latents as they were).
-        self.unmix_pending = self.search_pending and model.unmixing is not None and not model.imputers
+        # The unmixing runs just before the order search, once, and only after a warm-up: a sparsity-path
+        # level (no warm-up) refits the graph of latents that must stay the run's own.
+        self.unmix_rounds = config.prior.unmix
+        self.unmix_pending = (
+            self.search_pending
+            and model.unmixing is not None
+            and config.prior.unmix > 0
+            and config.loss.graph_warmup > 0
+        )
         # Realignments pending are those at or after the current step (a state saved at one has not run it).
         self.pending_realign = [s for s in realign_steps(config, total_steps) if s >= step]
 
@@ -153,7 +158,14 @@ class WarmupEvents:
                 model, tensors, train_index, optimizer, torch.Generator().manual_seed(self.seed + 4 + step)
             )
         if self.unmix_pending and step >= self.search_step:
-            unmix(model, tensors, train_index, optimizer, torch.Generator().manual_seed(self.seed + 5))
+            unmix(
+                model,
+                tensors,
+                train_index,
+                optimizer,
+                self.unmix_rounds,
+                torch.Generator().manual_seed(self.seed + 5),
+            )
             self.unmix_pending = False
         if self.search_pending and step >= self.search_step:
             search_graph(model, tensors, train_index, optimizer, self.search_generator)
