@@ -116,9 +116,15 @@ def test_a_sparsity_path_level_keeps_the_run_s_latents():
 
 
 def test_a_run_saved_before_block_unmixing_loads_as_it_was_trained():
-    from crl.runs.checkpoint import load_run
+    from crl.runs.checkpoint import load_run, with_saved_unmixing
 
-    model, config, _ = load_run(
-        Path(__file__).resolve().parents[1] / "assets" / "demo" / "run"
-    )  # built before prior.unmix existed
-    assert config.prior.unmix == 0 and model.unmixing is None
+    cohort = _cohort()
+    config = _two_latent_config(cohort)
+    assert config.prior.unmix == 6  # the default
+    before = build_model(apply_overrides(config, ["prior.unmix=0"]), cohort.schema()).state_dict()
+    assert with_saved_unmixing(config, before).prior.unmix == 0
+    after = build_model(config, cohort.schema()).state_dict()
+    assert with_saved_unmixing(config, after) is config
+    # The shipped demo was built without it, and its files say so.
+    model, shipped, _ = load_run(Path(__file__).resolve().parents[1] / "assets" / "demo" / "run")
+    assert shipped.prior.unmix == 0 and model.unmixing is None
