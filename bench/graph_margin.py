@@ -40,6 +40,7 @@ from crl.analysis.metrics import mcc
 from crl.core.graph_search import search_order
 from crl.core.latent_graph import LatentGraph
 from crl.core.prior import CausalFlowPrior
+from crl.core.unmix import unmixed
 from crl.data.synthetic import generate
 
 WITHIN_RATIO = 0.1  # the engine prices a within-modality edge at a tenth of a cross-modal one
@@ -94,8 +95,7 @@ class Fit:
         self.prior = CausalFlowPrior(sum(sizes), 32, 2)
 
     def unmix(self, z: torch.Tensor) -> torch.Tensor:
-        parts = torch.split(z, self.sizes, dim=1)
-        return torch.cat([p @ u for p, u in zip(parts, self.blocks, strict=True)], 1)
+        return unmixed(z, self.sizes, self.blocks)
 
     def nll(self, z: torch.Tensor) -> torch.Tensor:
         """Per-subject NLL `(batch,)` of `z` under the graph, the unmixing's log|det| included."""
@@ -167,8 +167,7 @@ def remixed(preset: str, seed: int, n: int) -> Remixed:
     sizes = [len(v) for v in blocks.values()]
     generator = torch.Generator().manual_seed(1000 + seed)
     mixings = [random_mixing(k, generator) for k in sizes]
-    parts = torch.split(torch.tensor(truth, dtype=torch.float32), sizes, dim=1)
-    mixed = torch.cat([p @ m for p, m in zip(parts, mixings, strict=True)], 1)
+    mixed = unmixed(torch.tensor(truth, dtype=torch.float32), sizes, mixings)
     return Remixed(
         truth=truth,
         mixed=mixed,

@@ -27,6 +27,7 @@ from _common import RESULTS, invocation, save_runs
 from graph_margin import Fit, Remixed, remixed, searched_graph
 
 from crl.analysis.metrics import mcc
+from crl.core.unmix import unmixed
 
 
 def pair_shd(found: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> int:
@@ -48,10 +49,8 @@ def one_start(data, fit_z, score_z, test_z, start, cost: float, rounds: int, ste
     trace = []
     for round_index in range(rounds):
         with torch.no_grad():
-            unmixed = torch.cat(
-                [p @ u for p, u in zip(torch.split(fit_z, data.sizes, 1), unmixing, strict=True)], 1
-            )
-        graph = searched_graph(unmixed, data.names, data.modality_of, cost, steps, seed + round_index)
+            current = unmixed(fit_z, data.sizes, unmixing)
+        graph = searched_graph(current, data.names, data.modality_of, cost, steps, seed + round_index)
         fit = Fit(data.sizes, unmixing, torch.tensor(graph, dtype=torch.float32), seed + round_index)
         fit.train(fit_z, steps)
         unmixing = [u.detach().clone() for u in fit.blocks]
