@@ -13,7 +13,7 @@ from crl.config.fields import declare
 KIND_ENCODERS: dict[str, tuple[str, ...]] = {
     "tabular": ("mlp",),
     "timeseries": ("cnn1d", "gru", "mlp"),
-    "image": ("resnet", "mlp", "pca"),
+    "image": ("resnet", "mlp", "pca", "wavelet"),
 }
 METHODS = ("ours", "beta-vae", "no-graph")
 NOISE_MODELS = ("fixed", "calibrated")
@@ -49,8 +49,17 @@ class ModalityConfig:
         label="Encoder",
         help="The network family; the decoder mirrors it. MLP: fully connected layers. 1-D CNN: convolutions "
         "over time. GRU: a recurrent network. ResNet: a residual convolutional network for images. "
-        "PCA + MLP: an MLP on the images' principal components, fitted on the training data.",
-        names={"mlp": "MLP", "cnn1d": "1-D CNN", "gru": "GRU", "resnet": "ResNet", "pca": "PCA + MLP"},
+        "PCA + MLP: an MLP on the images' principal components, fitted on the training data. "
+        "PCA + texture: the same, plus the principal components of the images' wavelet energies, for causes "
+        "that change a texture (how much vessels wiggle) rather than the average look.",
+        names={
+            "mlp": "MLP",
+            "cnn1d": "1-D CNN",
+            "gru": "GRU",
+            "resnet": "ResNet",
+            "pca": "PCA + MLP",
+            "wavelet": "PCA + texture + MLP",
+        },
     )
     depth: int = declare(
         3,
