@@ -21,6 +21,8 @@ CASES = [
     ("resnet", "image", (32, 40, 3)),
     ("mlp", "image", (12, 12, 1)),
     ("pca", "image", (16, 16, 3)),
+    ("wavelet", "image", (16, 16, 3)),
+    ("wavelet", "image", (20, 24, 1)),
 ]
 
 

@@ -13,7 +13,7 @@ from crl.config.fields import declare
 KIND_ENCODERS: dict[str, tuple[str, ...]] = {
     "tabular": ("mlp",),
     "timeseries": ("cnn1d", "gru", "mlp"),
-    "image": ("resnet", "mlp", "pca"),
+    "image": ("resnet", "mlp", "pca", "wavelet"),
 }
 METHODS = ("ours", "beta-vae", "no-graph")
 NOISE_MODELS = ("fixed", "calibrated")
@@ -36,7 +36,7 @@ _WEIGHT = {"low": 0, "format": "%.4g"}  # a loss weight: any finite number >= 0
 class ModalityConfig:
     """One modality's networks and latent sizes.
 
-    encoder: a family valid for `kind` (tabular: mlp; timeseries: cnn1d | gru | mlp; image: resnet | mlp | pca).
+    encoder: a family valid for `kind` (tabular: mlp; timeseries: cnn1d | gru | mlp; image: resnet | mlp | pca | wavelet).
     depth: hidden layers (mlp), down-sampling stages (cnn1d, resnet; 0 = chosen from the input size) or GRU layers.
     width: hidden units (mlp, gru) or base channels (cnn1d, resnet).
     latents: latent causal variables z^(m); eta: modality-specific exogenous dimensions eta^(m).
@@ -49,8 +49,17 @@ class ModalityConfig:
         label="Encoder",
         help="The network family; the decoder mirrors it. MLP: fully connected layers. 1-D CNN: convolutions "
         "over time. GRU: a recurrent network. ResNet: a residual convolutional network for images. "
-        "PCA + MLP: an MLP on the images' principal components, fitted on the training data.",
-        names={"mlp": "MLP", "cnn1d": "1-D CNN", "gru": "GRU", "resnet": "ResNet", "pca": "PCA + MLP"},
+        "PCA + MLP: an MLP on the images' principal components, fitted on the training data. "
+        "PCA + texture: the same, plus the principal components of the images' wavelet energies, for causes "
+        "that change a texture (how much vessels wiggle) rather than the average look.",
+        names={
+            "mlp": "MLP",
+            "cnn1d": "1-D CNN",
+            "gru": "GRU",
+            "resnet": "ResNet",
+            "pca": "PCA + MLP",
+            "wavelet": "PCA + texture + MLP",
+        },
     )
     depth: int = declare(
         3,

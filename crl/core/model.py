@@ -340,6 +340,12 @@ class CRLModel(nn.Module):
             return {
                 n: p.reshape(z.shape[0], *self.shapes[n]) for n, p in zip(self.names, parts, strict=False)
             }
+        return {name: self.decoders[name](v) for name, v in self._decoder_inputs(z, eta, rotations).items()}
+
+    def _decoder_inputs(
+        self, z: torch.Tensor, eta: torch.Tensor, rotations: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """What each modality's decoder reads: its z remixed and its eta, turned back by its rotation."""
         z_parts = torch.split(z, [self.latent_sizes[n] for n in self.names], dim=1)
         e_parts = torch.split(eta, [self.eta_sizes[n] for n in self.names], dim=1)
         out = {}
@@ -350,8 +356,29 @@ class CRLModel(nn.Module):
             if name in self.rotations:
                 # The mixing is orthogonal: its inverse transpose is itself.
                 v = v @ (rotations[name] if rotations is not None else self.rotation(name))
-            out[name] = self.decoders[name](v)
+            out[name] = v
         return out
+
+    def squared_errors(
+        self,
+        z: torch.Tensor,
+        eta: torch.Tensor,
+        batch: dict[str, torch.Tensor],
+        rotations: dict[str, torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Per modality `(batch, values)`: the squared error of each reconstructed value. A decoder that scores
+        more than its output (crl.core.nn.wavelet: the images' wavelet energies too) gives its own."""
+        if self.method == "beta-vae":
+            recon = self.decode(z, eta, rotations)
+            return {n: (recon[n].float() - batch[n].float()).pow(2).flatten(1) for n in self.names}
+        errors = {}
+        for name, v in self._decoder_inputs(z, eta, rotations).items():
+            decoder = self.decoders[name]
+            if hasattr(decoder, "squared_error"):
+                errors[name] = decoder.squared_error(v, batch[name])
+            else:
+                errors[name] = (decoder(v).float() - batch[name].float()).pow(2).flatten(1)
+        return errors
 
     def loss(
         self,
@@ -389,11 +416,9 @@ class CRLModel(nn.Module):
             e_mean.shape, generator=generator, device=e_mean.device, dtype=e_mean.dtype
         )
         with torch.set_grad_enabled(learning and not frozen_representation):
-            recon = self.decode(z, eta, rotations)
+            errors = self.squared_errors(z, eta, batch, rotations)
             reconstruction = {
-                name: self._reconstruction(
-                    name, recon[name], batch[name], None if present is None else present[:, j]
-                )
+                name: self._reconstruction(name, errors[name], None if present is None else present[:, j])
                 for j, name in enumerate(self.names)
             }
         reconstruction_total = torch.stack(list(reconstruction.values())).sum()
@@ -448,10 +473,9 @@ class CRLModel(nn.Module):
             reconstruction, reconstruction_total, likelihood, sparsity, acyclicity, total, extras
         )
 
-    def _reconstruction(
-        self, name: str, recon: torch.Tensor, target: torch.Tensor, have: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The modality's reconstruction term, per subject and averaged over the batch.
+    def _reconstruction(self, name: str, error: torch.Tensor, have: torch.Tensor | None = None) -> torch.Tensor:
+        """The modality's reconstruction term from its squared errors `(batch, values)`, per subject and averaged
+        over the batch.
 
         fixed: the summed squared error. calibrated: the negative log-likelihood of a Gaussian whose variance is
         the batch's mean squared error (the optimal σ of Rybkin et al. 2021, held constant in the gradient), so
@@ -459,7 +483,6 @@ class CRLModel(nn.Module):
         have: `(batch,)` bool, the subjects that have the modality (None: all). A subject lacking it has no
         observation, so its term is 0 (left out of its ELBO) while the mean is still over the whole batch.
         """
-        error = (recon.float() - target.float()).pow(2).flatten(1)
         if have is None:
             if self.config.modalities[name].noise != "calibrated":
                 return error.sum(1).mean()

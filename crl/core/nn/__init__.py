@@ -14,6 +14,7 @@ from crl.core.nn.mlp import MLPDecoder, MLPEncoder, mlp
 from crl.core.nn.pca import PCADecoder, PCAEncoder, fit_bases
 from crl.core.nn.posterior import PosteriorHead
 from crl.core.nn.timeseries import CNN1dEncoder, Conv1dDecoder, GRUEncoder
+from crl.core.nn.wavelet import WaveletDecoder, WaveletEncoder
 from crl.errors import ConfigError
 
 # family -> (encoder class, decoder class, whether the decoder shares the encoder's depth)
@@ -23,6 +24,7 @@ REGISTRY: dict[str, tuple[type[nn.Module], type[nn.Module], bool]] = {
     "gru": (GRUEncoder, Conv1dDecoder, False),
     "resnet": (ResNetEncoder, ConvDecoder, True),
     "pca": (PCAEncoder, PCADecoder, True),
+    "wavelet": (WaveletEncoder, WaveletDecoder, True),
 }
 
 
@@ -56,6 +58,8 @@ __all__ = [
     "PCAEncoder",
     "PosteriorHead",
     "ResNetEncoder",
+    "WaveletDecoder",
+    "WaveletEncoder",
     "build_decoder",
     "build_encoder",
     "fit_bases",

@@ -97,13 +97,14 @@ class PCADecoder(nn.Module):
         return self.basis.observation(self.net(latent), self.shape)
 
 
-def _bases(model: nn.Module) -> list[tuple[str, PCABasis]]:
-    """(modality, basis) of every network in `model.encoders` / `model.decoders` that has one."""
+def _bases(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(modality, basis) of every network in `model.encoders` / `model.decoders` that has one: a module with
+    `fit` and `fitted`, as PCABasis and crl.core.nn.wavelet's WaveletBasis."""
     found = []
     for group in ("encoders", "decoders"):
         for name, network in getattr(model, group, {}).items():
             basis = getattr(network, "basis", None)
-            if isinstance(basis, PCABasis):
+            if hasattr(basis, "fit") and hasattr(basis, "fitted"):
                 found.append((name, basis))
     return found
 
