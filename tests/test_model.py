@@ -213,7 +213,9 @@ def test_calibrated_noise_weighs_the_error_by_its_own_size_and_unknown_noise_is_
     expected = (error / (2 * variance)).sum(1).mean() + 0.5 * error.shape[1] * np.log(variance)
     assert value.item() == pytest.approx(expected.item(), rel=1e-5)
     (grad_calibrated,) = torch.autograd.grad(value, recon)
-    (grad_fixed,) = torch.autograd.grad(fixed._reconstruction("eye", (recon - target).pow(2).flatten(1)), recon)
+    (grad_fixed,) = torch.autograd.grad(
+        fixed._reconstruction("eye", (recon - target).pow(2).flatten(1)), recon
+    )
     # The same direction, scaled by 1 / (2 variance): a small error weighs more than under the fixed noise.
     torch.testing.assert_close(grad_calibrated, grad_fixed / (2 * variance), rtol=1e-4, atol=1e-6)
     assert fixed._reconstruction("labs", _batch()["labs"].pow(2)).item() > 0

@@ -36,7 +36,8 @@ _WEIGHT = {"low": 0, "format": "%.4g"}  # a loss weight: any finite number >= 0
 class ModalityConfig:
     """One modality's networks and latent sizes.
 
-    encoder: a family valid for `kind` (tabular: mlp; timeseries: cnn1d | gru | mlp; image: resnet | mlp | pca | wavelet).
+    encoder: a family valid for `kind` (tabular: mlp; timeseries: cnn1d | gru | mlp; image: resnet | mlp | pca
+    | wavelet).
     depth: hidden layers (mlp), down-sampling stages (cnn1d, resnet; 0 = chosen from the input size) or GRU layers.
     width: hidden units (mlp, gru) or base channels (cnn1d, resnet).
     latents: latent causal variables z^(m); eta: modality-specific exogenous dimensions eta^(m).

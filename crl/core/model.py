@@ -473,7 +473,9 @@ class CRLModel(nn.Module):
             reconstruction, reconstruction_total, likelihood, sparsity, acyclicity, total, extras
         )
 
-    def _reconstruction(self, name: str, error: torch.Tensor, have: torch.Tensor | None = None) -> torch.Tensor:
+    def _reconstruction(
+        self, name: str, error: torch.Tensor, have: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The modality's reconstruction term from its squared errors `(batch, values)`, per subject and averaged
         over the batch.
 
