@@ -3,11 +3,13 @@
 Why: some causes change a photograph's texture, not its average look. On the demo, vessel tortuosity moves each
 vessel sideways by a wave of random phase, so no linear code of the pixels holds it (R² 0.24 from 50 principal
 components) and a pixel decoder cannot predict the wiggle; the energy of the photograph's small oriented
-waves holds it (R² 0.85 from the pooled modulus of a Gabor bank; bench/results/FINDINGS.md, issue 22). This
+waves holds it (R² 0.83-0.86 from the pooled modulus of a Gabor bank; bench/results/FINDINGS.md, session 17). This
 family reads and reconstructs both: the whitened principal components of the pixels, as the `pca` family, and
 those of the log wavelet energies. Its decoder gives ordinary images to every consumer (traversals, previews);
 its reconstruction error adds the energies' squared error to the pixels', so the latents must carry texture
-too. The filters are fixed and the bases are buffers, saved with the weights (no pickled objects).
+too. The filters are fixed and the bases are buffers, saved with the weights (no pickled objects). On the
+demo it carries tortuosity into the latents (R² 0.47-0.64) but loses the cross-modal links, so the demo keeps
+`pca`; on the images preset it beats `pca`, not the ResNets.
 """
 
 from __future__ import annotations
