@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from cohort_factory import IMAGE, make_cohort
+from basis_training import train_image_family
+from cohort_factory import IMAGE
 
-from crl.config import resolve_config
 from crl.core.model import build_model
 from crl.core.nn.pca import PCABasis
-from crl.data.load import load_cohort
 from crl.engine.fit import fit
 
 torch.set_num_threads(1)
@@ -55,22 +54,12 @@ def test_fewer_subjects_than_components_leaves_the_rest_empty():
 
 
 def test_training_fits_the_basis_and_a_resumed_run_keeps_it(tmp_path):
-    cohort = load_cohort(make_cohort(tmp_path, n=120, image="npz", image_size=16, colour=True))
-    overrides = [f"modalities.{IMAGE}.encoder=pca", f"modalities.{IMAGE}.width=32", "train.epochs=2"]
-    config = resolve_config(cohort.schema(), None, [*overrides, "train.min_steps=0"], "cpu", 0)
-    states = []
-
-    class Keep:
-        def on_epoch(self, info):
-            states.append(info["training_state"]())
-
-    model = build_model(config, cohort.schema())
-    fit(model, cohort, config, callbacks=[Keep()])
+    cohort, config, model, state = train_image_family(tmp_path, "pca")
     encoder_basis = model.encoders[IMAGE].basis
     assert bool(encoder_basis.fitted) and encoder_basis.directions.abs().sum() > 0
     np.testing.assert_array_equal(encoder_basis.directions, model.decoders[IMAGE].basis.directions)
-    saved = states[0]["model"]
+    saved = state["model"]
     saved[f"encoders.{IMAGE}.basis.mean"] += 1.0  # a mark: a basis fitted afresh would not carry it
     resumed = build_model(config, cohort.schema())
-    fit(resumed, cohort, config, resume=states[0])
+    fit(resumed, cohort, config, resume=state)
     np.testing.assert_array_equal(resumed.encoders[IMAGE].basis.mean, saved[f"encoders.{IMAGE}.basis.mean"])

@@ -7,12 +7,11 @@ import math
 
 import numpy as np
 import torch
-from cohort_factory import IMAGE, make_cohort
+from basis_training import train_image_family
+from cohort_factory import IMAGE
 
-from crl.config import resolve_config
 from crl.core.model import build_model
 from crl.core.nn.wavelet import WaveletBasis, WaveletDecoder, WaveletEnergy
-from crl.data.load import load_cohort
 from crl.engine.fit import fit
 
 torch.set_num_threads(1)
@@ -81,17 +80,7 @@ def test_the_decoder_scores_pixels_and_energies_and_gives_images():
 
 
 def test_training_uses_the_energy_error_and_a_resumed_run_keeps_both_bases(tmp_path):
-    cohort = load_cohort(make_cohort(tmp_path, n=120, image="npz", image_size=16, colour=True))
-    overrides = [f"modalities.{IMAGE}.encoder=wavelet", f"modalities.{IMAGE}.width=32", "train.epochs=2"]
-    config = resolve_config(cohort.schema(), None, [*overrides, "train.min_steps=0"], "cpu", 0)
-    states = []
-
-    class Keep:
-        def on_epoch(self, info):
-            states.append(info["training_state"]())
-
-    model = build_model(config, cohort.schema())
-    fit(model, cohort, config, callbacks=[Keep()])
+    cohort, config, model, state = train_image_family(tmp_path, "wavelet")
     for network in (model.encoders[IMAGE], model.decoders[IMAGE]):
         assert bool(network.basis.fitted) and network.basis.energies.directions.abs().sum() > 0
     batch = {name: torch.randn(4, *model.shapes[name]) for name in model.names}
@@ -100,9 +89,9 @@ def test_training_uses_the_energy_error_and_a_resumed_run_keeps_both_bases(tmp_p
     errors = model.squared_errors(z, eta, batch)
     pixels = math.prod(model.shapes[IMAGE])
     assert errors[IMAGE].shape == (4, pixels + model.decoders[IMAGE].basis.energy.size)
-    saved = states[0]["model"]
+    saved = state["model"]
     key = f"encoders.{IMAGE}.basis.energies.mean"
     saved[key] += 1.0  # a mark: a basis fitted afresh would not carry it
     resumed = build_model(config, cohort.schema())
-    fit(resumed, cohort, config, resume=states[0])
+    fit(resumed, cohort, config, resume=state)
     np.testing.assert_array_equal(resumed.encoders[IMAGE].basis.energies.mean, saved[key])

@@ -34,6 +34,11 @@ class PCABasis(nn.Module):
         self.register_buffer("spread", torch.ones(k))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
+    @property
+    def components(self) -> int:
+        """How many coefficients `coefficients` gives and `observation` reads."""
+        return self.directions.shape[0]
+
     @torch.no_grad()
     def fit(self, x: torch.Tensor) -> None:
         """Fit on a batch of observations `(n, *shape)`: eigenvectors of the n x n Gram matrix (cheap when n is
@@ -72,11 +77,12 @@ class PCABasis(nn.Module):
 class PCAEncoder(nn.Module):
     """(batch, *shape) -> posterior mean and log-variance, each (batch, out_dim), through the whitened coefficients."""
 
+    Basis: type[nn.Module] = PCABasis  # what the coefficients come from (crl.core.nn.wavelet swaps it)
+
     def __init__(self, shape: tuple[int, ...], out_dim: int, depth: int = 2, width: int = 256):
         super().__init__()
-        self.basis = PCABasis(shape)
-        k = self.basis.directions.shape[0]
-        self.body = mlp(k, width, max(depth - 1, 0), width)
+        self.basis = self.Basis(shape)
+        self.body = mlp(self.basis.components, width, max(depth - 1, 0), width)
         self.act = nn.LeakyReLU(0.2)
         self.head = PosteriorHead(width, out_dim)
 
@@ -87,11 +93,13 @@ class PCAEncoder(nn.Module):
 class PCADecoder(nn.Module):
     """(batch, in_dim) -> (batch, *shape): an MLP to whitened coefficients, then back through the basis."""
 
+    Basis: type[nn.Module] = PCABasis
+
     def __init__(self, shape: tuple[int, ...], in_dim: int, depth: int = 2, width: int = 256):
         super().__init__()
         self.shape = tuple(shape)
-        self.basis = PCABasis(shape)
-        self.net = mlp(in_dim, self.basis.directions.shape[0], depth, width)
+        self.basis = self.Basis(shape)
+        self.net = mlp(in_dim, self.basis.components, depth, width)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         return self.basis.observation(self.net(latent), self.shape)

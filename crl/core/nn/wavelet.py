@@ -20,9 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from crl.core.nn.mlp import mlp
-from crl.core.nn.pca import PCABasis
-from crl.core.nn.posterior import PosteriorHead
+from crl.core.nn.pca import PCABasis, PCADecoder, PCAEncoder
 
 WAVELENGTHS = (3.0, 5.0, 8.0)  # pixels: from a vessel's width to a wiggle's period
 ORIENTATIONS = 6  # directions per wavelength, over half a turn
@@ -87,15 +85,16 @@ class WaveletEnergy(nn.Module):
 
 
 class WaveletBasis(nn.Module):
-    """Two fixed linear bases: the pixels' principal components and the wavelet energies'."""
+    """Two fixed linear bases: the pixels' principal components and the wavelet energies', side by side; an
+    observation is read back through the pixels' alone."""
 
     def __init__(self, shape: tuple[int, ...]):
         super().__init__()
-        self.shape = tuple(shape)
-        self.energy = WaveletEnergy(self.shape)
-        self.pixels = PCABasis(self.shape)
+        self.energy = WaveletEnergy(tuple(shape))
+        self.pixels = PCABasis(tuple(shape))
         self.energies = PCABasis((self.energy.size,))
-        self.split = [self.pixels.directions.shape[0], self.energies.directions.shape[0]]
+        self.split = [self.pixels.components, self.energies.components]
+        self.components = sum(self.split)
 
     @property
     def fitted(self) -> torch.Tensor:
@@ -110,38 +109,27 @@ class WaveletBasis(nn.Module):
         """`(batch, C, H, W)` -> whitened coefficients of the pixels and of the energies, side by side."""
         return torch.cat([self.pixels.coefficients(x), self.energies.coefficients(self.energy(x))], 1)
 
-
-class WaveletEncoder(nn.Module):
-    """(batch, C, H, W) -> posterior mean and log-variance, each (batch, out_dim), through both bases."""
-
-    def __init__(self, shape: tuple[int, ...], out_dim: int, depth: int = 2, width: int = 256):
-        super().__init__()
-        self.basis = WaveletBasis(shape)
-        self.body = mlp(sum(self.basis.split), width, max(depth - 1, 0), width)
-        self.act = nn.LeakyReLU(0.2)
-        self.head = PosteriorHead(width, out_dim)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.head(self.act(self.body(self.basis.coefficients(x))))
+    def observation(self, coefficients: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+        """Both sets of coefficients -> images `(batch, *shape)`, from the pixels' part."""
+        return self.pixels.observation(coefficients[:, : self.split[0]], shape)
 
 
-class WaveletDecoder(nn.Module):
-    """(batch, in_dim) -> (batch, C, H, W) through the pixels' basis; `squared_error` also scores the energies."""
+class WaveletEncoder(PCAEncoder):
+    """The `pca` encoder, reading the pixels' and the energies' coefficients."""
 
-    def __init__(self, shape: tuple[int, ...], in_dim: int, depth: int = 2, width: int = 256):
-        super().__init__()
-        self.shape = tuple(shape)
-        self.basis = WaveletBasis(shape)
-        self.net = mlp(in_dim, sum(self.basis.split), depth, width)
+    Basis = WaveletBasis
 
-    def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        pixels, _ = torch.split(self.net(latent), self.basis.split, 1)
-        return self.basis.pixels.observation(pixels, self.shape)
+
+class WaveletDecoder(PCADecoder):
+    """The `pca` decoder to both sets of coefficients, giving images; `squared_error` also scores the energies."""
+
+    Basis = WaveletBasis
 
     def squared_error(self, latent: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """`(batch, pixels + energies)`: each pixel's squared error and each log energy's."""
-        pixels, energies = torch.split(self.net(latent), self.basis.split, 1)
-        image = self.basis.pixels.observation(pixels, self.shape)
+        coefficients = self.net(latent)
+        image = self.basis.observation(coefficients, self.shape)
+        energies = coefficients[:, self.basis.split[0] :]
         energy = self.basis.energies.observation(energies, (self.basis.energy.size,))
         return torch.cat(
             [
